@@ -1,0 +1,77 @@
+"""`POST /api/v1/chat`: talk to a creator's twin as a user of the `web` channel."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.api.deps import Caller, Service, acting_creator
+from bot.runtime import Coachline, ReplyOutcome
+from channels.messages import ConversationReference, IncomingMessage
+
+router = APIRouter(prefix="/api/v1", tags=["chat"])
+
+
+class ChatRequest(BaseModel):
+    """A message from a user of the chat API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=255, description="the user's id on the web channel")
+    text: str = Field(
+        max_length=1_000_000, description="the message; empty or overlong text is answered with an explanation"
+    )
+    creator_id: str | None = Field(None, max_length=64, description="whose twin; the default creator if omitted")
+    message_id: str | None = Field(
+        None, max_length=255, description="optional idempotency key: a repeated id is answered once"
+    )
+
+
+class SourceOut(BaseModel):
+    """A piece of material the reply relied on."""
+
+    document: str
+    location: str
+    relevance_score: float
+
+
+class ChatResponse(BaseModel):
+    """The twin's reply."""
+
+    reply: str
+    sources: list[SourceOut]
+
+
+async def converse(service: Coachline, message: IncomingMessage) -> ReplyOutcome:
+    """Put a message through the inbox and wait for its replies (shared by the API and the page)."""
+    accepted = await service.receive(message)
+    return await service.wait_for_replies(accepted.inbox_id, service.settings.reply_wait_seconds)
+
+
+def join_replies(outcome: ReplyOutcome) -> dict[str, Any]:
+    """The chat API's answer shape from the queued replies."""
+    if not outcome.finished and not outcome.replies:
+        raise HTTPException(
+            status.HTTP_504_GATEWAY_TIMEOUT,
+            "the reply is taking longer than expected; it will appear in the conversation when ready",
+        )
+    sources = [source for row in outcome.replies for source in row.payload.get("sources", [])]
+    return {"reply": "\n\n".join(row.text for row in outcome.replies), "sources": sources}
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(body: ChatRequest, service: Service, principal: Caller) -> dict[str, Any]:
+    """Send a message as `user_id` and get the twin's reply with its sources."""
+    creator_id = await acting_creator(service, principal, body.creator_id)
+    message = IncomingMessage(
+        channel="web",
+        user_id=body.user_id,
+        conversation=ConversationReference("web", body.user_id, creator_id=creator_id),
+        message_id=f"api:{body.user_id}:{body.message_id or uuid.uuid4().hex}",
+        text=body.text,
+        received_at=service.now(),
+    )
+    return join_replies(await converse(service, message))

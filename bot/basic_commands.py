@@ -1,0 +1,38 @@
+"""The commands every person has: /start, /help and /reset."""
+
+from __future__ import annotations
+
+from bot.commands import CommandContext, CommandRegistry, Reply, help_text
+from bot.memory import forget
+from bot.roles import EVERYONE
+
+
+def register_basic_commands(registry: CommandRegistry) -> None:
+    """Add /start, /help and /reset."""
+    registry.command("start", "say hello and see what I can do", EVERYONE)(start)
+    registry.command("help", "list the commands you can use", EVERYONE)(show_help)
+    registry.command("reset", "forget our conversation so far", EVERYONE)(reset)
+
+
+async def start(ctx: CommandContext) -> list[Reply]:
+    """Greet the person and point at /help."""
+    name = ctx.sender.user.display_name
+    creator = ctx.sender.creator.name
+    greeting = f"Hi {name}!" if name else "Hi!"
+    return [
+        Reply(
+            f"{greeting} I'm the AI twin of {creator}. Ask me anything about {creator}'s coaching "
+            f"and materials, or type /help to see what I can do."
+        )
+    ]
+
+
+async def show_help(ctx: CommandContext) -> list[Reply]:
+    """List the commands this person may use."""
+    return [Reply(help_text(ctx.registry, ctx.sender.roles))]
+
+
+async def reset(ctx: CommandContext) -> list[Reply]:
+    """Forget the conversation memory (the transcript is kept)."""
+    await forget(ctx.session, ctx.conversation)
+    return [Reply("Done — I've forgotten our conversation so far. What would you like to talk about?")]

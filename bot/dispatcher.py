@@ -1,0 +1,223 @@
+"""The dispatcher: decides what a received message is (a command or chat) and queues the answer.
+
+Slow work (the model) runs outside any transaction. The answer's effects — command side effects, the
+transcript, the queued replies and marking the message done — commit together, and only while this
+worker still holds the message's lease, so a message is answered exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.commands import CommandContext, CommandRegistry, Reply, parse_command, refusal
+from bot.identity import Sender, conversation_for, resolve_sender
+from bot.inbox import Inbox, to_incoming
+from bot.memory import recent_turns
+from bot.models import Conversation, HistoryMessage, InboxMessage
+from bot.outbox import Outbox
+from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
+from coaching.responder import Responder
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry — something went wrong on my side and I couldn't answer that. Please try again in a moment."
+
+
+class LeaseLostError(Exception):
+    """Another worker took over this message; our answer must not be committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchPolicy:
+    """Limits the dispatcher applies to every message."""
+
+    admins: frozenset[tuple[str, str]]
+    memory_turns: int
+    max_message_chars: int
+
+
+class Dispatcher:
+    """Routes each inbox message to a command or to the responder and queues the replies."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+        outbox: Outbox,
+        responder: Responder,
+        commands: CommandRegistry,
+        policy: DispatchPolicy,
+        clock: Clock,
+    ) -> None:
+        self._sessions = sessions
+        self._inbox = inbox
+        self._outbox = outbox
+        self.responder = responder
+        self.commands = commands
+        self._policy = policy
+        self._clock = clock
+
+    async def process(self, row: InboxMessage) -> None:
+        """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
+        message = to_incoming(row)
+        parsed = parse_command(message.text)
+        async with self._sessions.begin() as session:
+            sender, conversation = await self._identify(session, message)
+            history = () if parsed else await recent_turns(session, conversation, self._policy.memory_turns)
+
+        if parsed is not None:
+            async with self._sessions.begin() as session:
+                sender, conversation = await self._identify(session, message)
+                replies = await self._run_command(session, sender, conversation, message, parsed.name, parsed.args)
+                await self._complete(session, row, conversation, replies, is_command=True)
+            self._outbox.queued.notify()
+            return
+
+        refusal_text = self._refuse_chat(message)
+        if refusal_text is not None:
+            replies = [Reply(refusal_text)]
+        else:
+            answer = await self.responder.answer(
+                creator_id=sender.creator.id,
+                creator_name=sender.creator.name,
+                question=message.text.strip(),
+                history=history,
+            )
+            if answer.fallback_reason:
+                log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
+            replies = [Reply(answer.text, sources=answer.sources)]
+        async with self._sessions.begin() as session:
+            conversation = await session.get_one(Conversation, conversation.id)
+            await self._complete(session, row, conversation, replies, is_command=False)
+        self._outbox.queued.notify()
+
+    async def give_up(self, row: InboxMessage, error: str) -> None:
+        """After the last failed attempt: tell the person, and mark the message failed."""
+        message = to_incoming(row)
+        async with self._sessions.begin() as session:
+            try:
+                _, conversation = await self._identify(session, message)
+                conversation_id: int | None = conversation.id
+                reference = self._reply_reference(message, conversation.creator_id)
+            except Exception:  # the identity step may be what failed; still answer the person
+                conversation_id, reference = None, message.conversation
+            self._outbox.enqueue(
+                session,
+                OutgoingMessage(reference, APOLOGY, reply_to_message_id=message.message_id),
+                dedupe_key=f"inbox:{row.id}:failed",
+                conversation_id=conversation_id,
+                inbox_id=row.id,
+            )
+            if not await self._inbox.finish(session, row.id, status="failed", error=error[:2000]):
+                raise LeaseLostError(row.id)
+        self._outbox.queued.notify()
+
+    async def _identify(self, session: AsyncSession, message: IncomingMessage) -> tuple[Sender, Conversation]:
+        sender = await resolve_sender(
+            session,
+            channel=message.channel,
+            external_id=message.user_id,
+            display_name=message.user_name,
+            creator_hint=message.creator_id,
+            admins=set(self._policy.admins),
+            now=self._clock.now(),
+        )
+        conversation = await conversation_for(session, sender, message.conversation, self._clock.now())
+        return sender, conversation
+
+    async def _run_command(
+        self,
+        session: AsyncSession,
+        sender: Sender,
+        conversation: Conversation,
+        message: IncomingMessage,
+        name: str,
+        args: str,
+    ) -> list[Reply]:
+        command = self.commands.get(name)
+        if command is None:
+            return [Reply(f"I don't know /{name}. Type /help to see what you can do.")]
+        if not sender.has_any(command.roles):
+            return [Reply(refusal(command))]
+        context = CommandContext(
+            session=session,
+            sender=sender,
+            conversation=conversation,
+            message=message,
+            args=args,
+            now=self._clock.now(),
+            registry=self.commands,
+        )
+        return await command.handler(context)
+
+    def _refuse_chat(self, message: IncomingMessage) -> str | None:
+        text = message.text.strip()
+        if len(text) > self._policy.max_message_chars:
+            return (
+                f"That message is too long for me ({len(text):,} characters; I read up to "
+                f"{self._policy.max_message_chars:,}). Could you send a shorter version?"
+            )
+        if not text:
+            if message.attachments:
+                return "I can't read attachments here yet — please send your question as text."
+            return "I didn't catch anything there — what would you like to ask?"
+        return None
+
+    def _reply_reference(self, message: IncomingMessage, creator_id: str) -> ConversationReference:
+        ref = message.conversation
+        return ConversationReference(ref.channel, ref.chat_id, creator_id=creator_id, thread_id=ref.thread_id)
+
+    async def _complete(
+        self,
+        session: AsyncSession,
+        row: InboxMessage,
+        conversation: Conversation,
+        replies: Sequence[Reply],
+        *,
+        is_command: bool,
+    ) -> None:
+        message = to_incoming(row)
+        now = self._clock.now()
+        session.add(
+            HistoryMessage(
+                conversation_id=conversation.id,
+                role="user",
+                text=message.text,
+                is_command=is_command,
+                inbox_id=row.id,
+                created_at=message.received_at,
+            )
+        )
+        reference = self._reply_reference(message, conversation.creator_id)
+        for index, reply in enumerate(replies):
+            session.add(
+                HistoryMessage(
+                    conversation_id=conversation.id,
+                    role="assistant",
+                    text=reply.text,
+                    is_command=is_command,
+                    sources=[source.to_dict() for source in reply.sources],
+                    inbox_id=row.id,
+                    created_at=now,
+                )
+            )
+            self._outbox.enqueue(
+                session,
+                OutgoingMessage(
+                    reference,
+                    reply.text,
+                    sources=reply.sources,
+                    buttons=reply.buttons,
+                    reply_to_message_id=message.message_id,
+                ),
+                dedupe_key=f"inbox:{row.id}:{index}",
+                conversation_id=conversation.id,
+                inbox_id=row.id,
+            )
+        if not await self._inbox.finish(session, row.id, status="done"):
+            raise LeaseLostError(row.id)

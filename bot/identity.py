@@ -1,0 +1,197 @@
+"""Identity: creators, users and their channel accounts, conversations, roles and API keys."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import ChannelAccount, Conversation, Creator, RoleGrant, User
+from bot.roles import Role
+from bot.secrets import hash_secret, new_api_key, new_claim_code, same_secret
+from channels.messages import ConversationReference
+
+
+@dataclass(frozen=True, slots=True)
+class NewCreator:
+    """A creator just made, with the secrets that are shown only once."""
+
+    creator: Creator
+    api_key: str
+    claim_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sent a message: the person, the account it came from, their creator and their roles."""
+
+    user: User
+    account: ChannelAccount
+    creator: Creator
+    roles: frozenset[Role]
+
+    def has_any(self, allowed: frozenset[Role]) -> bool:
+        """Whether the sender holds one of the allowed roles."""
+        return bool(self.roles & allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the REST API: the admin, or one creator."""
+
+    is_admin: bool
+    creator_id: str | None
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+    return slug or "creator"
+
+
+async def create_creator(session: AsyncSession, name: str, now: datetime, *, is_default: bool = False) -> NewCreator:
+    """Add a creator with a fresh API key and claim code (returned in clear once, stored hashed)."""
+    api_key = new_api_key("cr")
+    claim_code = new_claim_code()
+    creator = Creator(
+        id=f"{_slug(name)}-{uuid.uuid4().hex[:8]}",
+        name=name,
+        api_key_hash=hash_secret(api_key),
+        claim_code_hash=hash_secret(claim_code),
+        is_default=is_default,
+        created_at=now,
+    )
+    session.add(creator)
+    await session.flush()
+    return NewCreator(creator, api_key, claim_code)
+
+
+async def default_creator(session: AsyncSession) -> Creator | None:
+    """The creator meant when none is named."""
+    result = await session.scalars(select(Creator).where(Creator.is_default).order_by(Creator.created_at))
+    return result.first()
+
+
+async def ensure_default_creator(session: AsyncSession, name: str, now: datetime) -> Creator:
+    """The default creator, created on first start so that a fresh install answers at once."""
+    existing = await default_creator(session)
+    if existing is not None:
+        return existing
+    return (await create_creator(session, name, now, is_default=True)).creator
+
+
+async def list_creators(session: AsyncSession) -> list[Creator]:
+    """Every creator, oldest first."""
+    return list(await session.scalars(select(Creator).order_by(Creator.created_at, Creator.id)))
+
+
+async def creator_for_api_key(session: AsyncSession, key: str) -> Creator | None:
+    """The creator whose API key this is."""
+    return await session.scalar(select(Creator).where(Creator.api_key_hash == hash_secret(key)))
+
+
+async def authenticate(session: AsyncSession, key: str, admin_key: str) -> Principal | None:
+    """Who holds this bearer key, if anyone."""
+    if key and same_secret(key, admin_key):
+        return Principal(is_admin=True, creator_id=None)
+    creator = await creator_for_api_key(session, key) if key else None
+    return Principal(is_admin=False, creator_id=creator.id) if creator else None
+
+
+async def resolve_sender(
+    session: AsyncSession,
+    *,
+    channel: str,
+    external_id: str,
+    display_name: str | None,
+    creator_hint: str | None,
+    admins: set[tuple[str, str]],
+    now: datetime,
+) -> Sender:
+    """Find or create the person behind a channel account, and work out their creator and roles.
+
+    `creator_hint` (a deep link, the chat API's `creator_id`) moves the person to that creator.
+    """
+    account = await session.scalar(
+        select(ChannelAccount).where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+    )
+    hinted = await session.get(Creator, creator_hint) if creator_hint else None
+    if account is None:
+        creator = hinted or await default_creator(session)
+        if creator is None:
+            raise LookupError("no creator exists yet")
+        user = User(display_name=display_name, creator_id=creator.id, created_at=now)
+        session.add(user)
+        await session.flush()
+        account = ChannelAccount(user_id=user.id, channel=channel, external_id=external_id, created_at=now)
+        try:
+            async with session.begin_nested():
+                session.add(account)
+        except IntegrityError:
+            # Another worker created the same account a moment ago: use theirs.
+            await session.delete(user)
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+                )
+            )
+            assert account is not None
+            user = await session.get_one(User, account.user_id)
+    else:
+        user = await session.get_one(User, account.user_id)
+    if hinted is not None and user.creator_id != hinted.id:
+        user.creator_id = hinted.id
+    if display_name and user.display_name != display_name:
+        user.display_name = display_name
+    creator = await session.get_one(Creator, user.creator_id)
+    roles = await roles_of(session, user, creator, (channel, external_id) in admins)
+    return Sender(user=user, account=account, creator=creator, roles=roles)
+
+
+async def roles_of(session: AsyncSession, user: User, creator: Creator, listed_admin: bool) -> frozenset[Role]:
+    """A user's roles with respect to their current creator."""
+    roles = {Role.USER}
+    if listed_admin:
+        roles.add(Role.ADMIN)
+    grants = await session.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id))
+    for grant in grants:
+        if grant.role == Role.ADMIN:
+            roles.add(Role.ADMIN)
+        elif grant.role == Role.CREATOR and grant.creator_id == creator.id:
+            roles.add(Role.CREATOR)
+    return frozenset(roles)
+
+
+async def conversation_for(
+    session: AsyncSession, sender: Sender, reference: ConversationReference, now: datetime
+) -> Conversation:
+    """The conversation this message belongs to, created on first contact."""
+    key = (
+        Conversation.creator_id == sender.creator.id,
+        Conversation.user_id == sender.user.id,
+        Conversation.channel == reference.channel,
+        Conversation.chat_id == reference.chat_id,
+        Conversation.thread_id == (reference.thread_id or ""),
+    )
+    conversation = await session.scalar(select(Conversation).where(*key))
+    if conversation is not None:
+        return conversation
+    conversation = Conversation(
+        creator_id=sender.creator.id,
+        user_id=sender.user.id,
+        channel=reference.channel,
+        chat_id=reference.chat_id,
+        thread_id=reference.thread_id or "",
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        conversation = await session.scalar(select(Conversation).where(*key))
+        assert conversation is not None
+    return conversation

@@ -1,0 +1,191 @@
+"""The durable outbox: messages to send are rows first, then sent through their channel with retries.
+
+A row is claimed with a lease like an inbox message. If the process dies between the platform
+accepting a message and the row being marked sent, that one message is sent again after the lease
+runs out: at most one duplicate per message in flight, never a loss.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.models import ChannelAccount, OutboxMessage
+from bot.signals import Signal
+from channels.messages import Button, ConversationReference, OutgoingMessage, Source
+
+FINAL_STATES = ("sent", "failed")
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Exponential backoff with jitter: about 1, 2, 4 ... seconds, at most `cap`."""
+    delay: float = min(cap, base * 2 ** max(0, attempt - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def to_payload(message: OutgoingMessage) -> dict[str, Any]:
+    """What an outgoing message carries beyond its text, as stored JSON."""
+    return {
+        "sources": [source.to_dict() for source in message.sources],
+        "buttons": [{"label": button.label, "value": button.value} for button in message.buttons],
+        "reply_to_message_id": message.reply_to_message_id,
+    }
+
+
+def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
+    """Rebuild the normalised message from its outbox row."""
+    payload = row.payload or {}
+    return OutgoingMessage(
+        conversation=ConversationReference.from_dict(row.conversation_ref),
+        text=row.text,
+        sources=tuple(Source.from_dict(item) for item in payload.get("sources", [])),
+        buttons=tuple(Button(item["label"], item["value"]) for item in payload.get("buttons", [])),
+        reply_to_message_id=payload.get("reply_to_message_id"),
+    )
+
+
+class Outbox:
+    """Queue, claim and settle outgoing messages."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        instance_id: str,
+        lease_seconds: float,
+        max_attempts: int,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self.instance_id = instance_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.queued = Signal()  # a row is due
+        self.settled = Signal()  # a row reached sent or failed
+
+    def enqueue(
+        self,
+        session: AsyncSession,
+        message: OutgoingMessage,
+        *,
+        dedupe_key: str,
+        conversation_id: int | None = None,
+        inbox_id: int | None = None,
+        not_before: datetime | None = None,
+    ) -> OutboxMessage:
+        """Add a message inside the caller's transaction; its `dedupe_key` makes a second add fail."""
+        now = self._clock.now()
+        row = OutboxMessage(
+            dedupe_key=dedupe_key,
+            channel=message.conversation.channel,
+            conversation_ref=message.conversation.to_dict(),
+            conversation_id=conversation_id,
+            inbox_id=inbox_id,
+            text=message.text,
+            payload=to_payload(message),
+            next_attempt_at=not_before or now,
+            created_at=now,
+        )
+        session.add(row)
+        return row
+
+    def _claimable(self, now: datetime, channels: Collection[str]) -> Any:
+        return and_(
+            OutboxMessage.channel.in_(list(channels)),
+            or_(
+                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                and_(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at <= now),
+            ),
+        )
+
+    async def claim(self, channels: Collection[str], limit: int) -> list[OutboxMessage]:
+        """Take up to `limit` due rows for the channels this instance runs."""
+        if not channels:
+            return []
+        now = self._clock.now()
+        claimable = self._claimable(now, channels)
+        claimed: list[OutboxMessage] = []
+        async with self._sessions.begin() as session:
+            candidates = await session.scalars(
+                select(OutboxMessage.id)
+                .where(claimable)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            for outbox_id in list(candidates):
+                result = await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == outbox_id, claimable)
+                    .values(
+                        status="sending",
+                        claimed_by=self.instance_id,
+                        lease_expires_at=now + self.lease,
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(await session.get_one(OutboxMessage, outbox_id, populate_existing=True))
+        return claimed
+
+    async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
+        """The platform accepted the message."""
+        await self._settle(outbox_id, status="sent", sent_at=self._clock.now(), platform_message_id=platform_message_id)
+
+    async def mark_failed(self, outbox_id: int, error: str) -> None:
+        """The message will never go out."""
+        await self._settle(outbox_id, status="failed", last_error=error)
+
+    async def mark_recipient_unreachable(self, row: OutboxMessage, error: str) -> None:
+        """The person blocked the bot or opted out: fail this row and stop sending to their account."""
+        reference = ConversationReference.from_dict(row.conversation_ref)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ChannelAccount)
+                .where(ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id)
+                .values(reachable=False)
+            )
+        await self.mark_failed(row.id, error)
+
+    async def retry_later(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
+        """Put a row back for another attempt, or fail it when attempts are used up."""
+        if row.attempts >= self.max_attempts:
+            await self.mark_failed(row.id, f"gave up after {row.attempts} attempts: {error}")
+            return
+        delay = retry_after if retry_after is not None else backoff_seconds(row.attempts)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.instance_id)
+                .values(
+                    status="pending",
+                    last_error=error,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    next_attempt_at=self._clock.now() + timedelta(seconds=delay),
+                )
+            )
+
+    async def _settle(self, outbox_id: int, **values: Any) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id)
+                .values(claimed_by=None, lease_expires_at=None, **values)
+            )
+        self.settled.notify()
+
+    async def rows_for_inbox(self, inbox_id: int) -> list[OutboxMessage]:
+        """The replies queued for one received message, in order."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.inbox_id == inbox_id).order_by(OutboxMessage.id)
+            )
+            return list(rows)

@@ -1,0 +1,204 @@
+"""The running service: builds every part from the settings, starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.basic_commands import register_basic_commands
+from bot.clock import Clock, SystemClock
+from bot.commands import CommandRegistry
+from bot.db import create_engine, migrate, session_factory
+from bot.dispatcher import Dispatcher, DispatchPolicy
+from bot.identity import ensure_default_creator
+from bot.inbox import Accepted, Inbox
+from bot.models import Creator, InboxMessage, OutboxMessage
+from bot.outbox import FINAL_STATES, Outbox
+from bot.secrets import load_or_create_secret
+from bot.signals import Signal
+from bot.workers import InboxWorker, OutboxWorker
+from channels.base import Channel
+from channels.messages import IncomingMessage
+from coaching.generation import Generator
+from coaching.llm import build_generator
+from coaching.responder import Responder
+from coaching.status import ComponentStatus
+from config import Settings
+from programs.scheduler import create_scheduler, scheduler_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    """What came of a received message by the time the waiter stopped waiting."""
+
+    inbox_id: int
+    finished: bool  # the message was answered (or given up on) and every reply settled
+    replies: list[OutboxMessage]
+
+
+class Coachline:
+    """One Coachline instance: database, channels, generator, workers and scheduler."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        channels: dict[str, Channel],
+        generator: Generator | None = None,
+        responder: Responder | None = None,
+        clock: Clock | None = None,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.instance_id = f"{uuid.uuid4().hex[:12]}"
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.admin_api_key, self.admin_api_key_created = self._admin_key()
+        self.engine: AsyncEngine = create_engine(settings.resolved_database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.channels = channels
+        self.generator: Generator = generator or build_generator(settings)
+        self.responder = responder or Responder(self.generator)
+        self.commands = CommandRegistry()
+        register_basic_commands(self.commands)
+        self.progress = Signal()
+        self.inbox = Inbox(
+            self.sessions, self.clock, instance_id=self.instance_id, lease_seconds=settings.claim_lease_seconds
+        )
+        self.outbox = Outbox(
+            self.sessions,
+            self.clock,
+            instance_id=self.instance_id,
+            lease_seconds=settings.claim_lease_seconds,
+            max_attempts=settings.send_max_attempts,
+        )
+        self.dispatcher = Dispatcher(
+            self.sessions,
+            self.inbox,
+            self.outbox,
+            self.responder,
+            self.commands,
+            DispatchPolicy(
+                admins=frozenset(settings.admin_accounts()),
+                memory_turns=settings.memory_turns,
+                max_message_chars=settings.max_message_chars,
+            ),
+            self.clock,
+        )
+        self.inbox_worker = InboxWorker(
+            self.inbox, self.dispatcher, self.progress, concurrency=settings.worker_concurrency, poll_seconds=poll_seconds
+        )
+        self.outbox_worker = OutboxWorker(
+            self.outbox, self.channels, self.progress, concurrency=settings.worker_concurrency, poll_seconds=poll_seconds
+        )
+        self.scheduler = create_scheduler()
+        self.default_creator: Creator | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _admin_key(self) -> tuple[str, bool]:
+        if self.settings.api_key:
+            return self.settings.api_key, False
+        return load_or_create_secret(self.settings.data_dir / "admin_api_key", prefix="adm")
+
+    async def start(self) -> None:
+        """Migrate the database, make the default creator, start channels, workers and the scheduler."""
+        await migrate(self.engine)
+        async with self.sessions.begin() as session:
+            self.default_creator = await ensure_default_creator(
+                session, self.settings.default_creator_name, self.clock.now()
+            )
+        for channel in self.channels.values():
+            await channel.start(self.receive)
+        self._tasks = [
+            asyncio.create_task(self.inbox_worker.run(), name="inbox-worker"),
+            asyncio.create_task(self.outbox_worker.run(), name="outbox-worker"),
+        ]
+        self.scheduler.start()
+        self.scheduler.add_job(self._recheck_generator, "interval", seconds=60, id="recheck-generator")
+
+    async def stop(self) -> None:
+        """Stop taking work, let what is in flight finish briefly, then close everything."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # Anything still unfinished keeps its lease and is picked up again after a restart.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drain(), timeout=5)
+        await self.generator.aclose()
+        await self.engine.dispose()
+
+    async def _drain(self) -> None:
+        await self.inbox_worker.drain()
+        await self.outbox_worker.drain()
+
+    async def _recheck_generator(self) -> None:
+        await self.generator.check()
+
+    async def receive(self, message: IncomingMessage) -> Accepted:
+        """The channels' sink: persist the message (deduped); it is answered in the background."""
+        return await self.inbox.accept(message)
+
+    async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
+        """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with self.sessions() as session:
+                status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
+                rows = list(
+                    await session.scalars(
+                        select(OutboxMessage).where(OutboxMessage.inbox_id == inbox_id).order_by(OutboxMessage.id)
+                    )
+                )
+            finished = status in ("done", "failed") and all(row.status in FINAL_STATES for row in rows)
+            remaining = deadline - loop.time()
+            if finished or remaining <= 0:
+                return ReplyOutcome(inbox_id, finished, rows)
+            # The signal makes this instant in-process; the short poll covers other instances.
+            await self.progress.wait(min(remaining, 0.25))
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        """Every component's state ("real", "degraded" or "off") and why."""
+        components: dict[str, ComponentStatus] = {
+            "database": await self._database_status(),
+            "vector_store": ComponentStatus("off", "document search is not part of this version yet"),
+            "embeddings": ComponentStatus("off", "document search is not part of this version yet"),
+            "llm": await self.generator.check(),
+            "scheduler": scheduler_status(self.scheduler),
+        }
+        report = {name: {"state": status.state, "detail": status.detail} for name, status in components.items()}
+        for name, channel in self.channels.items():
+            channel_status = channel.status()
+            report[f"channel:{name}"] = {"state": channel_status.state, "detail": channel_status.detail}
+        return report
+
+    async def _database_status(self) -> ComponentStatus:
+        kind = "SQLite" if self.settings.is_sqlite else "PostgreSQL"
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return ComponentStatus("degraded", f"{kind} did not answer: {type(exc).__name__}: {exc}")
+        where = self.engine.url.database if self.settings.is_sqlite else self.engine.url.host
+        return ComponentStatus("real", f"{kind} ({where})")
+
+    def now(self) -> datetime:
+        """The service's clock."""
+        return self.clock.now()

@@ -1,0 +1,163 @@
+"""The background loops that drain the inbox (answer messages) and the outbox (send them)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Mapping
+
+from bot.dispatcher import Dispatcher, LeaseLostError
+from bot.inbox import Inbox
+from bot.models import InboxMessage, OutboxMessage
+from bot.outbox import Outbox, backoff_seconds, to_outgoing
+from bot.signals import Signal
+from channels.base import Channel, RecipientUnreachableError, SendError
+
+log = logging.getLogger(__name__)
+
+
+class InboxWorker:
+    """Claims received messages and hands them to the dispatcher, several at a time.
+
+    Messages of one conversation are answered in the order they arrived (a lock per chat).
+    """
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        dispatcher: Dispatcher,
+        progress: Signal,
+        *,
+        concurrency: int,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._inbox = inbox
+        self._dispatcher = dispatcher
+        self._progress = progress
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._poll = poll_seconds
+        # Weak: a chat's lock lives while a message of that chat is being handled, then goes.
+        self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Loop until cancelled."""
+        while True:
+            free = self._concurrency - len(self._tasks)
+            rows = await self._inbox.claim(free) if free > 0 else []
+            for row in rows:
+                task = asyncio.create_task(self._handle(row), name=f"inbox-{row.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not rows:
+                await self._inbox.arrived.wait(self._poll)
+            elif len(self._tasks) >= self._concurrency:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    async def drain(self) -> None:
+        """Wait for the messages being answered now (used at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    async def _handle(self, row: InboxMessage) -> None:
+        key = (row.channel, str(row.conversation_ref.get("chat_id")))
+        lock = self._chat_locks.get(key)
+        if lock is None:
+            lock = self._chat_locks[key] = asyncio.Lock()
+        async with self._slots, lock:
+            renewal = asyncio.create_task(self._keep_lease(row.id))
+            try:
+                await self._dispatcher.process(row)
+            except LeaseLostError:
+                log.warning("inbox %s: lease lost to another worker; leaving it to them", row.id)
+            except Exception as exc:
+                await self._after_failure(row, exc)
+            finally:
+                renewal.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewal
+        self._progress.notify()
+
+    async def _after_failure(self, row: InboxMessage, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if row.attempts >= self._inbox.max_attempts:
+            log.exception("inbox %s failed %s times; giving up", row.id, row.attempts, exc_info=exc)
+            try:
+                await self._dispatcher.give_up(row, error)
+            except LeaseLostError:
+                pass
+        else:
+            delay = backoff_seconds(row.attempts)
+            log.warning("inbox %s failed (%s); retrying in %.1fs", row.id, error, delay)
+            await self._inbox.retry_later(row.id, error, delay)
+
+    async def _keep_lease(self, inbox_id: int) -> None:
+        interval = self._inbox.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not await self._inbox.renew(inbox_id):
+                return
+
+
+class OutboxWorker:
+    """Sends due outbox rows through the channels this instance runs."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        channels: Mapping[str, Channel],
+        progress: Signal,
+        *,
+        concurrency: int,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._outbox = outbox
+        self._channels = channels
+        self._progress = progress
+        self._concurrency = concurrency
+        self._poll = poll_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Loop until cancelled."""
+        while True:
+            free = self._concurrency - len(self._tasks)
+            rows = await self._outbox.claim(list(self._channels), free) if free > 0 else []
+            for row in rows:
+                task = asyncio.create_task(self._send(row), name=f"outbox-{row.id}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if not rows:
+                await self._outbox.queued.wait(self._poll)
+            elif len(self._tasks) >= self._concurrency:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    async def drain(self) -> None:
+        """Wait for the sends in flight (used at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    async def _send(self, row: OutboxMessage) -> None:
+        channel = self._channels[row.channel]
+        try:
+            result = await channel.send(to_outgoing(row))
+        except RecipientUnreachableError as exc:
+            log.info("outbox %s: recipient unreachable on %s: %s", row.id, row.channel, exc.reason)
+            await self._outbox.mark_recipient_unreachable(row, exc.reason)
+        except SendError as exc:
+            if exc.permanent:
+                log.warning("outbox %s: %s refused the message: %s", row.id, row.channel, exc.reason)
+                await self._outbox.mark_failed(row.id, exc.reason)
+            else:
+                await self._outbox.retry_later(row, exc.reason, exc.retry_after)
+        except Exception as exc:  # an adapter bug must not kill the loop; retry like a transient error
+            log.exception("outbox %s: unexpected error from %s", row.id, row.channel)
+            await self._outbox.retry_later(row, f"{type(exc).__name__}: {exc}", None)
+        else:
+            await self._outbox.mark_sent(row.id, result.platform_message_id)
+        self._progress.notify()

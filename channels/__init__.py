@@ -1,0 +1,1 @@
+"""Channel adapters: thin translators between messaging platforms and the normalised messages."""

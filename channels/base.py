@@ -1,0 +1,93 @@
+"""The channel interface: what a messaging platform adapter implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from channels.messages import IncomingMessage, OutgoingMessage
+
+# What a channel hands received messages to: the core's inbox. It returns once the message is
+# persisted, which is when a webhook may be acknowledged.
+MessageSink = Callable[[IncomingMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLimits:
+    """A platform's limits, which the outbox respects when sending.
+
+    Rates are messages per second; `None` means unlimited.
+    """
+
+    max_message_chars: int | None = None
+    per_chat_rate: float | None = None
+    overall_rate: float | None = None
+    supports_buttons: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    """How a channel is doing, for `/health/integration`."""
+
+    state: str  # "real", "degraded" or "off"
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform said about a message it accepted."""
+
+    platform_message_id: str | None = None
+
+
+class SendError(Exception):
+    """A send failed. `permanent` errors are not retried."""
+
+    permanent: bool = False
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class TemporarySendError(SendError):
+    """The platform is unreachable, overloaded or rate-limiting: try again later (after `retry_after`)."""
+
+
+class PermanentSendError(SendError):
+    """The message can never be delivered as is (bad chat id, message rejected)."""
+
+    permanent = True
+
+
+class RecipientUnreachableError(PermanentSendError):
+    """The person blocked the bot or opted out: stop sending to them until they come back."""
+
+
+class Channel(ABC):
+    """A messaging platform adapter: verifies, parses, sends, and respects its platform's limits.
+
+    It never calls the model, the vector store or the program engine; it hands `IncomingMessage`s to
+    the sink given at `start` and turns `OutgoingMessage`s into platform calls.
+    """
+
+    name: str
+    limits: ChannelLimits = ChannelLimits()
+
+    @abstractmethod
+    async def start(self, sink: MessageSink) -> None:
+        """Begin receiving (poll, open a socket, or just accept webhooks)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop receiving and release connections."""
+
+    @abstractmethod
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Deliver one message, raising a `SendError` subclass when it does not go out."""
+
+    def status(self) -> ChannelStatus:
+        """The channel's health; adapters override this with what they know."""
+        return ChannelStatus("real", "running")

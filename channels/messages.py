@@ -1,0 +1,129 @@
+"""The normalised messages every part after a channel adapter speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationReference:
+    """A serialisable address of a conversation: enough to speak first, from any instance, after restarts.
+
+    `chat_id` is where replies go on the platform (a Telegram chat, a Slack channel, a phone number);
+    `thread_id` narrows it (a Slack thread). `creator_id` is the creator whose twin is talking.
+    """
+
+    channel: str
+    chat_id: str
+    creator_id: str | None = None
+    thread_id: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-ready form, stored with outbox rows and scheduled jobs."""
+        return {
+            "channel": self.channel,
+            "chat_id": self.chat_id,
+            "creator_id": self.creator_id,
+            "thread_id": self.thread_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversationReference:
+        """The inverse of `to_dict`."""
+        return cls(
+            channel=str(data["channel"]),
+            chat_id=str(data["chat_id"]),
+            creator_id=data.get("creator_id"),
+            thread_id=data.get("thread_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with a message; fetched lazily by whoever needs its bytes."""
+
+    kind: str  # "document", "image", "audio", ...
+    file_name: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    url: str | None = None  # where to download it (with the channel's credentials)
+    platform_file_id: str | None = None  # e.g. Telegram's file_id
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form, stored in the inbox."""
+        return {
+            "kind": self.kind,
+            "file_name": self.file_name,
+            "mime_type": self.mime_type,
+            "size": self.size,
+            "url": self.url,
+            "platform_file_id": self.platform_file_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Attachment:
+        """The inverse of `to_dict`."""
+        return cls(**{key: data.get(key) for key in cls.__slots__})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message from a person, whatever the channel.
+
+    `message_id` is the platform's own id for it (Telegram `update_id`, Slack `event_id`, Twilio
+    `MessageSid`): the inbox dedupes on (channel, message_id), so redeliveries are answered once.
+    """
+
+    channel: str
+    user_id: str
+    conversation: ConversationReference
+    message_id: str
+    text: str
+    received_at: datetime
+    user_name: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def creator_id(self) -> str | None:
+        """The creator this message is addressed to, when the channel knows it."""
+        return self.conversation.creator_id
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A piece of the creator's material a reply relied on."""
+
+    document: str
+    location: str
+    relevance_score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the chat API returns."""
+        return {"document": self.document, "location": self.location, "relevance_score": self.relevance_score}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Source:
+        """The inverse of `to_dict`."""
+        return cls(str(data["document"]), str(data["location"]), float(data["relevance_score"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice the user can tap where the channel has buttons; other channels list them as text."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One message to a person. Channels that cannot render buttons or sources fall back to text."""
+
+    conversation: ConversationReference
+    text: str
+    sources: tuple[Source, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    reply_to_message_id: str | None = None  # the platform id of the message this answers, if any

@@ -1,0 +1,1 @@
+"""The AI engine: knowledge, personality, reply generation and the responder."""

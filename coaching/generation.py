@@ -1,0 +1,80 @@
+"""What a reply generator is given and gives back, and the interface every generator implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from channels.messages import Source
+from coaching.status import ComponentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One earlier turn of the conversation (the memory)."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPassage:
+    """A passage of the creator's material retrieved for this question, with where it came from."""
+
+    text: str
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """Who the twin is speaking as. The personality issue fills in the style; `system_prompt` is final."""
+
+    creator_name: str
+    system_prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """Everything a generator needs to answer one question."""
+
+    persona: Persona
+    question: str
+    history: tuple[ChatTurn, ...] = ()
+    context: tuple[ContextPassage, ...] = ()
+    max_chars: int | None = None  # a soft length target (SMS wants concise answers)
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """A generated reply and which generator produced it.
+
+    `fallback_reason` is set when the preferred generator failed and another one answered.
+    """
+
+    text: str
+    generator: str
+    fallback_reason: str | None = None
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A reply generator: the Ollama model, the offline generator, or a test fake."""
+
+    name: str
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Produce the whole reply."""
+        ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """Produce the reply in pieces as they come (for typing indicators and live pages)."""
+        ...
+
+    async def check(self) -> ComponentStatus:
+        """Find out whether the generator can answer now (cheap; called at start and by health)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,610 @@
+"""Reply generators: the Ollama model, an offline extractive generator, and the fallback between them.
+
+`build_generator(settings)` picks one from `COACH_LLM`. With `auto` (and `ollama`) replies come from
+Ollama while it answers in time, and from the offline generator when it does not, so a user always
+gets a reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+import ollama
+import pydantic
+
+from coaching.generation import ContextPassage, Generation, GenerationRequest, Generator, Persona
+from coaching.status import ComponentStatus
+from config.settings import LLMMode, Settings
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+DEFAULT_OFFLINE_MAX_CHARS = 700
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class GeneratorUnavailable(Exception):  # noqa: N818 - the name the rest of the project uses
+    """The generator cannot answer now: timeout, connection or HTTP error, or the model is missing."""
+
+
+# Everything a primary generator may raise that means "answer some other way", not "a bug".
+FALLBACK_ERRORS: tuple[type[BaseException], ...] = (
+    GeneratorUnavailable,
+    TimeoutError,  # asyncio.TimeoutError is the same class since Python 3.11
+    httpx.HTTPError,
+    ollama.ResponseError,
+    ConnectionError,
+)
+# What a misbehaving Ollama (or something else on its port) can make the client raise.
+_OLLAMA_ERRORS: tuple[type[BaseException], ...] = (
+    *FALLBACK_ERRORS,
+    json.JSONDecodeError,
+    pydantic.ValidationError,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ollama
+
+
+def build_chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
+    """The chat messages for a request: system prompt (with numbered context), history, the question."""
+    messages = [{"role": "system", "content": _system_prompt(request)}]
+    messages.extend({"role": turn.role, "content": turn.text} for turn in request.history)
+    messages.append({"role": "user", "content": request.question})
+    return messages
+
+
+def _system_prompt(request: GenerationRequest) -> str:
+    parts = [request.persona.system_prompt.strip()]
+    if request.context:
+        parts.append(
+            f"Answer only from the numbered passages of {request.persona.creator_name}'s materials below, "
+            "and cite the passages you use as [n]. If they do not answer the question, say so instead of "
+            "guessing.\n\n" + format_context(request.context)
+        )
+    if request.max_chars:
+        parts.append(f"Keep the answer concise: under {request.max_chars} characters.")
+    return "\n\n".join(part for part in parts if part)
+
+
+def format_context(context: Sequence[ContextPassage]) -> str:
+    """The passages as the model sees them: `[1] text (document, location)`, one per paragraph."""
+    return "\n\n".join(
+        f"[{number}] {passage.text.strip()} ({passage.source.document}, {passage.source.location})"
+        for number, passage in enumerate(context, start=1)
+    )
+
+
+def model_is_listed(model: str, listed: Iterable[str]) -> bool:
+    """Whether `model` is among the listed tags; a name without a tag means `name:latest`, as in Ollama."""
+    wanted = _with_tag(model)
+    return any(_with_tag(name) == wanted for name in listed)
+
+
+def _with_tag(name: str) -> str:
+    last_part = name.rsplit("/", 1)[-1]
+    return name if ":" in last_part else f"{name}:latest"
+
+
+class OllamaGenerator:
+    """Replies from a model served by Ollama, streamed, with a deadline for the first token and the whole."""
+
+    name = "ollama"
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        first_token_timeout: float,
+        total_timeout: float = 120.0,
+        *,
+        check_timeout: float = CHECK_TIMEOUT_SECONDS,
+    ) -> None:
+        self.url = url
+        self.model = model
+        self.first_token_timeout = first_token_timeout
+        self.total_timeout = max(total_timeout, first_token_timeout)
+        self.check_timeout = check_timeout
+        # httpx's own timeouts are only a backstop; the deadlines that matter are enforced per token below.
+        self._client = ollama.AsyncClient(
+            host=url, timeout=httpx.Timeout(self.total_timeout, connect=first_token_timeout)
+        )
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """The whole reply, collected from the stream so the same deadlines apply."""
+        pieces = [piece async for piece in self.stream(request)]
+        text = "".join(pieces).strip()
+        if not text:
+            raise GeneratorUnavailable(f"Ollama model {self.model} returned an empty reply")
+        return Generation(text=text, generator=self.name)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """The reply's content pieces as the model produces them; raises `GeneratorUnavailable`."""
+        loop = asyncio.get_running_loop()
+        total_deadline = loop.time() + self.total_timeout
+        first_deadline = min(loop.time() + self.first_token_timeout, total_deadline)
+        started = False
+        try:
+            chunks = await self._client.chat(
+                model=self.model, messages=build_chat_messages(request), stream=True
+            )
+            async with _closing(chunks):
+                while True:
+                    # Only the wait for the next chunk is timed, never the consumer's work between pieces.
+                    async with asyncio.timeout_at(total_deadline if started else first_deadline):
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        return
+                    # Thinking tokens also prove the model is running, so they end the first-token wait.
+                    started = started or bool(chunk.message.content or chunk.message.thinking)
+                    if chunk.message.content:
+                        yield chunk.message.content
+        except TimeoutError as exc:
+            raise GeneratorUnavailable(self._timeout_reason(started)) from exc
+        except _OLLAMA_ERRORS as exc:
+            raise GeneratorUnavailable(self._failure_reason(exc)) from exc
+
+    async def check(self) -> ComponentStatus:
+        """Ask Ollama which models it has (`/api/tags`), within `check_timeout` seconds."""
+        try:
+            async with asyncio.timeout(self.check_timeout):
+                listing = await self._client.list()
+        except TimeoutError:
+            return self._unreachable(f"no answer within {self.check_timeout:g} s")
+        except _OLLAMA_ERRORS as exc:
+            return self._unreachable(describe_error(exc))
+        names = [entry.model for entry in listing.models if entry.model]
+        if model_is_listed(self.model, names):
+            return ComponentStatus("real", f"Ollama at {self.url}, model {self.model}")
+        return ComponentStatus(
+            "degraded",
+            f"Ollama at {self.url} answers, but model {self.model} is not pulled; "
+            f"run `ollama pull {self.model}`",
+        )
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()  # type: ignore[no-untyped-call]  # ollama leaves close() unannotated
+
+    def _unreachable(self, reason: str) -> ComponentStatus:
+        return ComponentStatus("degraded", f"Ollama at {self.url} did not answer ({reason})")
+
+    def _timeout_reason(self, started: bool) -> str:
+        if started:
+            return f"Ollama model {self.model} did not finish its answer within {self.total_timeout:g} s"
+        return f"Ollama model {self.model} sent no token within {self.first_token_timeout:g} s"
+
+    def _failure_reason(self, exc: BaseException) -> str:
+        if isinstance(exc, ollama.ResponseError) and exc.status_code == 404:
+            return f"model {self.model} is not pulled on Ollama at {self.url}; run `ollama pull {self.model}`"
+        return f"Ollama at {self.url} failed: {describe_error(exc)}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short human reason for a failed call, for logs and health details."""
+    if isinstance(exc, GeneratorUnavailable):
+        return str(exc)
+    if isinstance(exc, ollama.ResponseError):
+        return f"HTTP {exc.status_code}: {exc.error}" if exc.status_code > 0 else str(exc.error)
+    if isinstance(exc, ConnectionError | httpx.ConnectError):
+        # ollama's own ConnectionError message is a download advertisement; say what happened instead.
+        return "connection refused or host unreachable"
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return "timed out"
+    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
+        return "malformed response"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@asynccontextmanager
+async def _closing(iterator: AsyncIterator[_T]) -> AsyncIterator[AsyncIterator[_T]]:
+    """Close an async generator when the block ends, so an abandoned stream frees its connection now."""
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+
+
+def _word_list(text: str, separator: str | None = None) -> tuple[str, ...]:
+    """Split a word list written as one string; keeps the vocabularies below readable."""
+    return tuple(item.strip() for item in text.split(separator) if item.strip())
+
+
+_STOPWORDS = frozenset(
+    _word_list(
+        "a about above after again all also am an and any are as at be because been being but by can "
+        "could did do does doing for from get got had has have having he her here hers him his how i i'm "
+        "if in into is it it's its just let me more most my no not now of off on once only or other our "
+        "out over own please really same she should so some such tell than that the their them then there "
+        "these they this those through to too under until up very was we were what when where which while "
+        "who whom why will with would you your yours"
+    )
+)
+
+# Phrases longest first within each kind, so "good bye" is not read as "bye"; the kinds in the order a
+# mixed message is answered ("thanks, bye" says goodbye).
+_SMALL_TALK: dict[str, tuple[str, ...]] = {
+    "bye": _word_list(
+        "good bye|goodbye|bye bye|bye|see you later|see you|see ya|good night|take care|later", "|"
+    ),
+    "thanks": _word_list("thank you|thanks|thank u|thx|ty|cheers|much appreciated|appreciate it", "|"),
+    "greeting": _word_list(
+        "good morning|good afternoon|good evening|good day|how are you doing|how are you|what's up|hello|"
+        "hiya|hi|hey|howdy|greetings|yo",
+        "|",
+    ),
+}
+# Words that may surround small talk without making it a question ("thanks so much for the help, coach").
+_SMALL_TALK_FILLER = frozenset(
+    _word_list(
+        "there so much very a lot again coach all everyone guys ok okay great cool and for the help you "
+        "your it today doing well oh"
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    text: str
+    passage_number: int  # 1-based, as cited
+    position: int  # order within the context, for a readable answer
+    score: float
+
+
+class OfflineGenerator:
+    """Answers without a model: brief small talk, extracts from the context, and declines honestly.
+
+    It never writes anything that is not in the creator's passages (or a fixed courtesy phrase), so it
+    is safe as the fallback when the model is away.
+    """
+
+    name = "offline"
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """The reply, computed at once."""
+        return Generation(text=self.reply(request), generator=self.name)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """The same reply in a few groups of words, like a model streams."""
+        for piece in _word_groups(self.reply(request), words_per_piece=6):
+            yield piece
+
+    async def check(self) -> ComponentStatus:
+        """Always available."""
+        return ComponentStatus("real", "offline generator (extractive, no model)")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def reply(self, request: GenerationRequest) -> str:
+        """The reply text (synchronous; the async methods wrap it)."""
+        limit = request.max_chars or DEFAULT_OFFLINE_MAX_CHARS
+        persona = request.persona
+        kind = small_talk_kind(request.question, persona)
+        if kind is not None:
+            return _fit(_small_talk_reply(kind, persona.creator_name), limit)
+        answer = extractive_answer(request.question, request.context, limit)
+        if answer is None:
+            return _fit(_decline(persona.creator_name), limit)
+        return answer
+
+
+def small_talk_kind(text: str, persona: Persona | None = None) -> str | None:
+    """`greeting`, `thanks` or `bye` when the message is only that; None when it asks something."""
+    words = " ".join(_WORD.findall(text.lower().replace("’", "'")))
+    if not words:
+        return None
+    found: list[str] = []
+    for kind, phrases in _SMALL_TALK.items():
+        for phrase in phrases:
+            pattern = rf"\b{re.escape(phrase)}\b"
+            if re.search(pattern, words):
+                found.append(kind)
+                words = re.sub(pattern, " ", words)
+    if not found:
+        return None
+    name_words = set(_WORD.findall(persona.creator_name.lower())) if persona else set()
+    if set(words.split()) - _SMALL_TALK_FILLER - name_words:
+        return None  # "hi, how do I sleep better?" is a question, not small talk
+    return found[0]
+
+
+def _small_talk_reply(kind: str, creator: str) -> str:
+    if kind == "bye":
+        return f"Bye for now! I'm here whenever you have another question about {creator}'s materials."
+    if kind == "thanks":
+        return f"You're welcome! Ask me anything else about {creator}'s materials whenever you like."
+    return f"Hi! I'm {creator}'s coaching assistant. Ask me anything about {creator}'s materials."
+
+
+def _decline(creator: str) -> str:
+    return (
+        f"{creator}'s materials don't cover that yet, so I won't guess. "
+        f"Try rephrasing your question, or ask {creator} directly."
+    )
+
+
+def content_words(text: str) -> set[str]:
+    """The words that carry meaning: lowercased, punctuation and stopwords dropped, lightly stemmed."""
+    return {_stem(word) for word in _WORD.findall(text.lower().replace("’", "'")) if word not in _STOPWORDS}
+
+
+def _stem(word: str) -> str:
+    # Just enough to match sleep/sleeps/sleeping, exercise/exercised, run/running; a real stemmer would be
+    # overkill here. Both sides go through it, so odd stems ("exercis") still match each other.
+    word = word.removesuffix("'s")
+    for suffix in ("ing", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                break
+            word = word[: -len(suffix)]
+            break
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
+        word = word[:-1]
+    return word
+
+
+def extractive_answer(question: str, context: Sequence[ContextPassage], max_chars: int) -> str | None:
+    """The best 1-4 context sentences for the question, in reading order, cited `[n]`; None if none fit.
+
+    A sentence scores the number of distinct question words it contains, weighted by its passage's
+    relevance; sentences under half the best score are left out so the answer stays on topic.
+    """
+    wanted = content_words(question)
+    if not wanted:
+        return None
+    candidates = [sentence for sentence in _sentences(context, wanted) if sentence.score > 0]
+    if not candidates:
+        return None
+    best = max(sentence.score for sentence in candidates)
+    ranked = sorted(
+        (sentence for sentence in candidates if sentence.score >= best / 2),
+        key=lambda sentence: (-sentence.score, sentence.position),
+    )
+    chosen: list[_Sentence] = []
+    for sentence in ranked[:4]:
+        if len(_cite(sorted([*chosen, sentence], key=lambda s: s.position))) <= max_chars:
+            chosen.append(sentence)
+    if not chosen:
+        # Even the best sentence alone is too long: shorten it rather than say nothing.
+        top = ranked[0]
+        marker = f" [{top.passage_number}]"
+        return _fit(top.text, max_chars - len(marker)) + marker
+    return _cite(sorted(chosen, key=lambda s: s.position))
+
+
+def _sentences(context: Sequence[ContextPassage], wanted: set[str]) -> list[_Sentence]:
+    sentences: list[_Sentence] = []
+    for number, passage in enumerate(context, start=1):
+        weight = 1.0 + min(max(passage.source.relevance_score, 0.0), 1.0)
+        for raw in _SENTENCE_END.split(passage.text):
+            text = " ".join(_BULLET.sub("", raw).split())
+            if len(text.split()) < 3:  # headings and fragments read badly on their own
+                continue
+            overlap = len(wanted & content_words(text))
+            sentences.append(_Sentence(text, number, len(sentences), overlap * weight))
+    return sentences
+
+
+def _cite(sentences: Sequence[_Sentence]) -> str:
+    """Join sentences, with one `[n]` after each run of sentences from the same passage."""
+    parts: list[str] = []
+    for index, sentence in enumerate(sentences):
+        next_number = sentences[index + 1].passage_number if index + 1 < len(sentences) else None
+        if next_number == sentence.passage_number:
+            parts.append(sentence.text)
+        else:
+            parts.append(_with_marker(sentence.text, sentence.passage_number))
+    return " ".join(parts)
+
+
+def _with_marker(text: str, number: int) -> str:
+    if text[-1] in ".!?":
+        return f"{text[:-1]} [{number}]{text[-1]}"
+    return f"{text} [{number}]"
+
+
+def _fit(text: str, max_chars: int) -> str:
+    """`text` cut at a word boundary to at most `max_chars` characters, with an ellipsis when cut."""
+    if len(text) <= max_chars:
+        return text
+    if max_chars <= 1:
+        return text[: max(max_chars, 0)]
+    cut = text[: max_chars - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "…"
+
+
+def _word_groups(text: str, words_per_piece: int) -> list[str]:
+    """`text` split into pieces of a few words each; joined, the pieces give `text` back exactly."""
+    words = re.findall(r"\S+\s*", text)
+    leading = text[: len(text) - len(text.lstrip())]
+    pieces = ["".join(words[i : i + words_per_piece]) for i in range(0, len(words), words_per_piece)]
+    if pieces:
+        pieces[0] = leading + pieces[0]
+    return pieces
+
+
+# --------------------------------------------------------------------------------------------------
+# Fallback
+
+
+class FallbackGenerator:
+    """Uses `primary`, and `fallback` whenever the primary is unavailable.
+
+    After a failure the primary is left alone for `recheck_interval` seconds, so users do not each wait
+    for a timeout; then the next request probes it again (one at a time: the others keep using the
+    fallback until the probe succeeds).
+    """
+
+    def __init__(
+        self,
+        primary: Generator,
+        fallback: Generator,
+        recheck_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        unavailable_prefix: str = "offline: ",
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.recheck_interval = recheck_interval
+        self.unavailable_prefix = unavailable_prefix
+        self.name = f"{primary.name}+{fallback.name}"
+        self._clock = clock
+        self._down_since: float | None = None
+        self._down_reason = ""
+
+    @property
+    def using_fallback(self) -> bool:
+        """Whether the last check or call found the primary unavailable (and none has succeeded since)."""
+        return self._down_since is not None
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """The primary's reply, or the fallback's with `fallback_reason` saying why."""
+        if not self._should_try_primary():
+            return await self._from_fallback(request, self._skip_reason())
+        try:
+            generation = await self.primary.generate(request)
+        except FALLBACK_ERRORS as exc:
+            reason = self._mark_down(exc)
+            logger.warning(
+                "%s unavailable, answering from %s: %s", self.primary.name, self.fallback.name, reason
+            )
+            return await self._from_fallback(request, reason)
+        self._mark_up()
+        return generation
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        """The primary's pieces; the fallback's only if the primary fails before its first piece.
+
+        A failure after some pieces were sent ends the stream there: those pieces are already with the
+        user, and restarting with a different answer would repeat and contradict them.
+        """
+        if not self._should_try_primary():
+            logger.info("answering from %s: %s", self.fallback.name, self._skip_reason())
+            async for piece in self._fallback_stream(request):
+                yield piece
+            return
+        sent_any = False
+        try:
+            async with _closing(self.primary.stream(request)) as pieces:
+                async for piece in pieces:
+                    sent_any = True
+                    yield piece
+        except FALLBACK_ERRORS as exc:
+            reason = self._mark_down(exc)
+            if sent_any:
+                logger.warning(
+                    "%s failed mid-answer, the reply stays cut short: %s", self.primary.name, reason
+                )
+                return
+            logger.warning(
+                "%s unavailable, answering from %s: %s", self.primary.name, self.fallback.name, reason
+            )
+            async for piece in self._fallback_stream(request):
+                yield piece
+            return
+        self._mark_up()
+
+    async def check(self) -> ComponentStatus:
+        """The primary's status when real; otherwise degraded, saying replies come from the fallback."""
+        try:
+            status = await self.primary.check()
+        except FALLBACK_ERRORS as exc:
+            status = ComponentStatus("degraded", describe_error(exc))
+        if status.state == "real":
+            self._mark_up()
+            return status
+        self._mark_down_reason(status.detail)
+        return ComponentStatus(
+            "degraded",
+            f"{self.unavailable_prefix}{status.detail}; replies come from the {self.fallback.name} generator",
+        )
+
+    async def aclose(self) -> None:
+        """Close both generators."""
+        try:
+            await self.primary.aclose()
+        finally:
+            await self.fallback.aclose()
+
+    def _should_try_primary(self) -> bool:
+        if self._down_since is None:
+            return True
+        now = self._clock()
+        if now - self._down_since < self.recheck_interval:
+            return False
+        # This request probes the primary; restart the interval so concurrent requests do not pile on.
+        self._down_since = now
+        return True
+
+    def _skip_reason(self) -> str:
+        return (
+            f"{self.primary.name} unavailable ({self._down_reason}); "
+            f"retrying it {self.recheck_interval:g} s after the failure"
+        )
+
+    async def _from_fallback(self, request: GenerationRequest, reason: str) -> Generation:
+        generation = await self.fallback.generate(request)
+        return Generation(text=generation.text, generator=self.fallback.name, fallback_reason=reason)
+
+    async def _fallback_stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        async with _closing(self.fallback.stream(request)) as pieces:
+            async for piece in pieces:
+                yield piece
+
+    def _mark_down(self, exc: BaseException) -> str:
+        reason = describe_error(exc)
+        self._mark_down_reason(reason)
+        return reason
+
+    def _mark_down_reason(self, reason: str) -> None:
+        self._down_since = self._clock()
+        self._down_reason = reason
+
+    def _mark_up(self) -> None:
+        if self._down_since is not None:
+            logger.info("%s is answering again", self.primary.name)
+        self._down_since = None
+        self._down_reason = ""
+
+
+def build_generator(settings: Settings) -> Generator:
+    """The generator `COACH_LLM` asks for: offline only, or Ollama with the offline generator behind it.
+
+    `ollama` behaves like `auto` (users still get replies when the server is away), but its health
+    detail says plainly that the configured model is not being used.
+    """
+    if settings.llm == LLMMode.OFFLINE:
+        return OfflineGenerator()
+    primary = OllamaGenerator(
+        settings.ollama_url,
+        settings.ollama_model,
+        first_token_timeout=settings.llm_timeout,
+        total_timeout=max(60.0, 6 * settings.llm_timeout),
+    )
+    prefix = "COACH_LLM=ollama but " if settings.llm == LLMMode.OLLAMA else "offline: "
+    return FallbackGenerator(primary, OfflineGenerator(), unavailable_prefix=prefix)

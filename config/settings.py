@@ -1,0 +1,220 @@
+"""Coachline settings, read from the environment (and `.env`) with the names fixed in DESIGN.md."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KNOWN_CHANNELS = ("telegram", "slack", "sms", "web", "console")
+
+
+class LLMMode(StrEnum):
+    """How replies are generated."""
+
+    AUTO = "auto"
+    OLLAMA = "ollama"
+    OFFLINE = "offline"
+
+
+class SettingsError(ValueError):
+    """Raised when the configuration is invalid; its message lists every problem by variable name."""
+
+
+def _env(name: str) -> Any:
+    """A field alias: the exact environment variable name, whatever the field is called."""
+    return Field(validation_alias=AliasChoices(name, name.lower()))
+
+
+class Settings(BaseSettings):
+    """Every setting of a Coachline deployment. Defaults make a one-machine install work untouched."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path("./data"), validation_alias=AliasChoices("COACH_DATA_DIR", "data_dir"))
+    database_url: str = Field("", validation_alias=AliasChoices("COACH_DATABASE_URL", "database_url"))
+    chroma_url: str = Field("", validation_alias=AliasChoices("COACH_CHROMA_URL", "chroma_url"))
+    llm: LLMMode = Field(LLMMode.AUTO, validation_alias=AliasChoices("COACH_LLM", "llm"))
+    ollama_url: str = Field(
+        "http://127.0.0.1:11434", validation_alias=AliasChoices("COACH_OLLAMA_URL", "ollama_url")
+    )
+    ollama_model: str = Field(
+        "llama3.1:8b", validation_alias=AliasChoices("COACH_OLLAMA_MODEL", "ollama_model")
+    )
+    llm_timeout: float = Field(
+        10.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_LLM_TIMEOUT", "llm_timeout"),
+        description="Seconds to wait for the model's first token before answering offline.",
+    )
+    embeddings: str = Field("local", validation_alias=AliasChoices("COACH_EMBEDDINGS", "embeddings"))
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("COACH_HOST", "host"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=AliasChoices("COACH_PORT", "port"))
+    public_url: str = Field("", validation_alias=AliasChoices("COACH_PUBLIC_URL", "public_url"))
+    admins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=AliasChoices("COACH_ADMINS", "admins")
+    )
+    api_key: str = Field("", validation_alias=AliasChoices("COACH_API_KEY", "api_key"))
+    secret_key: str = Field(
+        "",
+        validation_alias=AliasChoices("COACH_SECRET_KEY", "secret_key"),
+        description="Signs the web chat's session cookie; generated into the data dir when unset.",
+    )
+    default_creator_name: str = Field(
+        "Coach", validation_alias=AliasChoices("COACH_DEFAULT_CREATOR_NAME", "default_creator_name")
+    )
+    max_message_chars: int = Field(
+        20_000, gt=0, validation_alias=AliasChoices("COACH_MAX_MESSAGE_CHARS", "max_message_chars")
+    )
+    memory_turns: int = Field(
+        12, ge=0, validation_alias=AliasChoices("COACH_MEMORY_TURNS", "memory_turns")
+    )
+    reply_wait_seconds: float = Field(
+        60.0, gt=0, validation_alias=AliasChoices("COACH_REPLY_WAIT_SECONDS", "reply_wait_seconds")
+    )
+    claim_lease_seconds: float = Field(
+        30.0, gt=0, validation_alias=AliasChoices("COACH_CLAIM_LEASE_SECONDS", "claim_lease_seconds")
+    )
+    worker_concurrency: int = Field(
+        8, ge=1, validation_alias=AliasChoices("COACH_WORKER_CONCURRENCY", "worker_concurrency")
+    )
+    send_max_attempts: int = Field(
+        8, ge=1, validation_alias=AliasChoices("COACH_SEND_MAX_ATTEMPTS", "send_max_attempts")
+    )
+    log_level: str = Field("INFO", validation_alias=AliasChoices("COACH_LOG_LEVEL", "log_level"))
+
+    telegram_bot_token: str = Field("", validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", validation_alias=AliasChoices("TELEGRAM_API_URL")
+    )
+    telegram_webhook_secret: str = Field("", validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET"))
+    slack_bot_token: str = Field("", validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: str = Field("", validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    twilio_account_sid: str = Field("", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))
+    twilio_auth_token: str = Field("", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN"))
+    twilio_from_number: str = Field("", validation_alias=AliasChoices("TWILIO_FROM_NUMBER"))
+    twilio_api_url: str = Field("https://api.twilio.com", validation_alias=AliasChoices("TWILIO_API_URL"))
+
+    @field_validator("admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("admins")
+    @classmethod
+    def _check_admins(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            channel, sep, user_id = entry.partition(":")
+            if not sep or not user_id:
+                raise ValueError(f"{entry!r} is not channel:user_id (e.g. telegram:42)")
+            if channel not in KNOWN_CHANNELS:
+                raise ValueError(f"{entry!r}: unknown channel {channel!r}; use one of {', '.join(KNOWN_CHANNELS)}")
+        return value
+
+    @field_validator("ollama_url", "telegram_api_url", "slack_api_url", "twilio_api_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        _require_http_url(value)
+        return value
+
+    @field_validator("public_url", "chroma_url")
+    @classmethod
+    def _check_optional_url(cls, value: str) -> str:
+        if value:
+            _require_http_url(value)
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            if value.startswith(("postgresql://", "postgres://")):
+                raise ValueError(
+                    "use the async driver: postgresql+asyncpg://" + value.split("://", 1)[1]
+                )
+            raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("embeddings")
+    @classmethod
+    def _check_embeddings(cls, value: str) -> str:
+        if value != "local" and not (value.startswith("ollama:") and len(value) > len("ollama:")):
+            raise ValueError("use 'local' or 'ollama:<model>' (e.g. ollama:nomic-embed-text)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _check_pairs(self) -> Settings:
+        if self.telegram_webhook_secret and not self.public_url and self.telegram_bot_token:
+            # Not an error: without a public URL Telegram cannot reach us, so we poll instead.
+            pass
+        if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from_number):
+            raise ValueError("TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are needed too")
+        if self.slack_bot_token and not self.slack_signing_secret and not self.slack_app_token:
+            raise ValueError("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET (Events API) or SLACK_APP_TOKEN "
+                             "(Socket Mode) is needed too")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'coachline.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (one machine) rather than PostgreSQL."""
+        return self.resolved_database_url.startswith("sqlite")
+
+    def admin_accounts(self) -> set[tuple[str, str]]:
+        """`COACH_ADMINS` as (channel, user_id) pairs."""
+        return {(entry.split(":", 1)[0], entry.split(":", 1)[1]) for entry in self.admins}
+
+
+def _require_http_url(value: str) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+
+
+# Field name -> environment variable, for error messages that name what the operator sets.
+def _env_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and alias.choices and isinstance(alias.choices[0], str):
+            names[name] = alias.choices[0]
+    return names
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise `SettingsError` naming every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        env_names = _env_names()
+        lines = []
+        for error in exc.errors():
+            location = ".".join(str(part) for part in error["loc"])
+            variable = env_names.get(location, location) if location else "configuration"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {variable}: {message}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None

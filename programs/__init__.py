@@ -1,0 +1,1 @@
+"""Coaching programs (Phase 3): programs as data, a pure engine, and the scheduler that wakes it."""

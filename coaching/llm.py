@@ -368,7 +368,7 @@ def _stem(word: str) -> str:
 
 
 def extractive_answer(question: str, context: Sequence[ContextPassage], max_chars: int) -> str | None:
-    """The best 1-4 context sentences for the question, in reading order, cited `[n]`; None if none fit.
+    """The best 1-4 context sentences for the question, in reading order, cited `[n]`; None if none match.
 
     A sentence scores the number of distinct question words it contains, weighted by its passage's
     relevance; sentences under half the best score are left out so the answer stays on topic.
@@ -392,6 +392,8 @@ def extractive_answer(question: str, context: Sequence[ContextPassage], max_char
         # Even the best sentence alone is too long: shorten it rather than say nothing.
         top = ranked[0]
         marker = f" [{top.passage_number}]"
+        if max_chars <= len(marker):
+            return _fit(top.text, max_chars)
         return _fit(top.text, max_chars - len(marker)) + marker
     return _cite(sorted(chosen, key=lambda s: s.position))
 
@@ -485,6 +487,7 @@ class FallbackGenerator:
     async def generate(self, request: GenerationRequest) -> Generation:
         """The primary's reply, or the fallback's with `fallback_reason` saying why."""
         if not self._should_try_primary():
+            logger.debug("answering from %s: %s", self.fallback.name, self._skip_reason())
             return await self._from_fallback(request, self._skip_reason())
         try:
             generation = await self.primary.generate(request)
@@ -504,7 +507,7 @@ class FallbackGenerator:
         user, and restarting with a different answer would repeat and contradict them.
         """
         if not self._should_try_primary():
-            logger.info("answering from %s: %s", self.fallback.name, self._skip_reason())
+            logger.debug("answering from %s: %s", self.fallback.name, self._skip_reason())
             async for piece in self._fallback_stream(request):
                 yield piece
             return
@@ -538,7 +541,7 @@ class FallbackGenerator:
         if status.state == "real":
             self._mark_up()
             return status
-        self._mark_down_reason(status.detail)
+        self._set_down(status.detail)
         return ComponentStatus(
             "degraded",
             f"{self.unavailable_prefix}{status.detail}; replies come from the {self.fallback.name} generator",
@@ -564,7 +567,7 @@ class FallbackGenerator:
     def _skip_reason(self) -> str:
         return (
             f"{self.primary.name} unavailable ({self._down_reason}); "
-            f"retrying it {self.recheck_interval:g} s after the failure"
+            f"trying it again every {self.recheck_interval:g} s"
         )
 
     async def _from_fallback(self, request: GenerationRequest, reason: str) -> Generation:
@@ -578,10 +581,10 @@ class FallbackGenerator:
 
     def _mark_down(self, exc: BaseException) -> str:
         reason = describe_error(exc)
-        self._mark_down_reason(reason)
+        self._set_down(reason)
         return reason
 
-    def _mark_down_reason(self, reason: str) -> None:
+    def _set_down(self, reason: str) -> None:
         self._down_since = self._clock()
         self._down_reason = reason
 

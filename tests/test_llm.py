@@ -1,10 +1,12 @@
-"""The reply generators: Ollama (real client against a fake server), offline, and the fallback between them."""
+"""The reply generators: Ollama (the real client against a fake server), offline, and the fallback."""
 
 from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from contextlib import aclosing
+from typing import Any
 
 import pytest
 
@@ -22,7 +24,9 @@ from config.settings import Settings
 from tests.fakes.ollama_server import run_fake_ollama
 
 MODEL = "llama3.1:8b"
-PERSONA = Persona(creator_name="Dana", system_prompt="You are Dana's coaching twin. Speak warmly and briefly.")
+PERSONA = Persona(
+    creator_name="Dana", system_prompt="You are Dana's coaching twin. Speak warmly and briefly."
+)
 
 SLEEP = ContextPassage(
     "Adults need seven to nine hours of sleep each night. A dark, cool bedroom helps you fall asleep. "
@@ -35,9 +39,15 @@ FOOD = ContextPassage(
 )
 
 
-def ask(question: str, *, context: tuple[ContextPassage, ...] = (), **kwargs: object) -> GenerationRequest:
+def ask(
+    question: str,
+    *,
+    context: tuple[ContextPassage, ...] = (),
+    history: tuple[ChatTurn, ...] = (),
+    max_chars: int | None = None,
+) -> GenerationRequest:
     """A request to Dana's twin."""
-    return GenerationRequest(persona=PERSONA, question=question, context=context, **kwargs)  # type: ignore[arg-type]
+    return GenerationRequest(PERSONA, question, history=history, context=context, max_chars=max_chars)
 
 
 def closed_port_url() -> str:
@@ -63,10 +73,12 @@ class SteppedClock:
 
 async def test_generate_and_stream_return_the_models_text() -> None:
     reply = "Aim for seven to nine hours of sleep [1]."
-    async with run_fake_ollama(reply=reply) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator:
-            generation = await generator.generate(ask("How much sleep?", context=(SLEEP,)))
-            pieces = [piece async for piece in generator.stream(ask("How much sleep?", context=(SLEEP,)))]
+    async with (
+        run_fake_ollama(reply=reply) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator,
+    ):
+        generation = await generator.generate(ask("How much sleep?", context=(SLEEP,)))
+        pieces = [piece async for piece in generator.stream(ask("How much sleep?", context=(SLEEP,)))]
 
     assert generation.text == reply
     assert generation.generator == "ollama"
@@ -80,12 +92,17 @@ async def test_system_prompt_context_history_and_question_reach_the_model() -> N
     request = ask(
         "And on weekends?",
         context=(SLEEP, FOOD),
-        history=(ChatTurn("user", "How much sleep do I need?"), ChatTurn("assistant", "Seven to nine hours.")),
+        history=(
+            ChatTurn("user", "How much sleep do I need?"),
+            ChatTurn("assistant", "Seven to nine hours."),
+        ),
         max_chars=300,
     )
-    async with run_fake_ollama() as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator:
-            await generator.generate(request)
+    async with (
+        run_fake_ollama() as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator,
+    ):
+        await generator.generate(request)
 
     (body,) = server.chat_requests
     assert body["model"] == MODEL
@@ -105,17 +122,21 @@ async def test_system_prompt_context_history_and_question_reach_the_model() -> N
 
 
 async def test_without_context_or_length_the_system_prompt_is_the_personas() -> None:
-    async with run_fake_ollama() as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator:
-            await generator.generate(ask("Hello?"))
+    async with (
+        run_fake_ollama() as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=2.0)) as generator,
+    ):
+        await generator.generate(ask("Hello?"))
 
     assert server.chat_requests[0]["messages"][0] == {"role": "system", "content": PERSONA.system_prompt}
 
 
 async def test_check_is_real_when_the_model_is_pulled() -> None:
-    async with run_fake_ollama(models=["nomic-embed-text:latest", MODEL]) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator:
-            status = await generator.check()
+    async with (
+        run_fake_ollama(models=["nomic-embed-text:latest", MODEL]) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator,
+    ):
+        status = await generator.check()
 
     assert status.state == "real"
     assert status.detail == f"Ollama at {server.url}, model {MODEL}"
@@ -123,9 +144,11 @@ async def test_check_is_real_when_the_model_is_pulled() -> None:
 
 
 async def test_check_is_degraded_when_the_model_is_not_pulled() -> None:
-    async with run_fake_ollama(models=["llama3.1:70b"]) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator:
-            status = await generator.check()
+    async with (
+        run_fake_ollama(models=["llama3.1:70b"]) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator,
+    ):
+        status = await generator.check()
 
     assert status.state == "degraded"
     assert f"model {MODEL} is not pulled" in status.detail
@@ -150,10 +173,12 @@ def test_a_model_name_without_tag_means_latest() -> None:
 
 
 async def test_an_unknown_model_on_chat_is_unavailable_with_the_pull_hint() -> None:
-    async with run_fake_ollama(models=["other:latest"]) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator:
-            with pytest.raises(GeneratorUnavailable, match=r"ollama pull llama3\.1:8b"):
-                await generator.generate(ask("Hi there, what should I eat?"))
+    async with (
+        run_fake_ollama(models=["other:latest"]) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator,
+    ):
+        with pytest.raises(GeneratorUnavailable, match=r"ollama pull llama3\.1:8b"):
+            await generator.generate(ask("Hi there, what should I eat?"))
 
 
 async def test_an_unreachable_server_is_unavailable() -> None:
@@ -163,12 +188,14 @@ async def test_an_unreachable_server_is_unavailable() -> None:
 
 
 async def test_a_late_first_token_is_unavailable_after_first_token_timeout() -> None:
-    async with run_fake_ollama(delay_before_first_token=5.0) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=0.3)) as generator:
-            started = time.monotonic()
-            with pytest.raises(GeneratorUnavailable, match=r"no token within 0\.3 s"):
-                await generator.generate(ask("What should I eat?"))
-            elapsed = time.monotonic() - started
+    async with (
+        run_fake_ollama(delay_before_first_token=5.0) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=0.3)) as generator,
+    ):
+        started = time.monotonic()
+        with pytest.raises(GeneratorUnavailable, match=r"no token within 0\.3 s"):
+            await generator.generate(ask("What should I eat?"))
+        elapsed = time.monotonic() - started
 
     assert elapsed < 3.0
 
@@ -183,12 +210,14 @@ async def test_a_slow_answer_is_unavailable_after_total_timeout() -> None:
 
 
 async def test_an_error_in_the_middle_of_the_stream_is_unavailable() -> None:
-    async with run_fake_ollama(reply="one two three four five", error_after_tokens=2) as server:
-        async with aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator:
-            pieces: list[str] = []
-            with pytest.raises(GeneratorUnavailable, match="error was encountered"):
-                async for piece in generator.stream(ask("Count to five.")):
-                    pieces.append(piece)
+    async with (
+        run_fake_ollama(reply="one two three four five", error_after_tokens=2) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator,
+    ):
+        pieces: list[str] = []
+        with pytest.raises(GeneratorUnavailable, match="error was encountered"):
+            async for piece in generator.stream(ask("Count to five.")):
+                pieces.append(piece)
 
     assert pieces == ["one ", "two "]
 
@@ -196,33 +225,43 @@ async def test_an_error_in_the_middle_of_the_stream_is_unavailable() -> None:
 # ---------------------------------------------------------------------------------------------- Fallback
 
 
-def fallback_over(url: str, *, first_token_timeout: float = 1.0, **kwargs: object) -> FallbackGenerator:
+def fallback_over(
+    url: str,
+    *,
+    first_token_timeout: float = 1.0,
+    recheck_interval: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> FallbackGenerator:
     """Ollama at `url` with the offline generator behind it."""
     primary = OllamaGenerator(url, MODEL, first_token_timeout=first_token_timeout)
-    return FallbackGenerator(primary, OfflineGenerator(), **kwargs)  # type: ignore[arg-type]
+    return FallbackGenerator(primary, OfflineGenerator(), recheck_interval=recheck_interval, clock=clock)
 
 
 async def test_fallback_uses_the_primary_while_it_answers() -> None:
-    async with run_fake_ollama(reply="From the model.") as server:
-        async with aclosing(fallback_over(server.url)) as generator:
-            generation = await generator.generate(ask("How much sleep?", context=(SLEEP,)))
-            status = await generator.check()
+    async with (
+        run_fake_ollama(reply="From the model.") as server,
+        aclosing(fallback_over(server.url)) as generator,
+    ):
+        generation = await generator.generate(ask("How much sleep?", context=(SLEEP,)))
+        status = await generator.check()
 
-            assert generation.text == "From the model."
-            assert generation.generator == "ollama"
-            assert generation.fallback_reason is None
-            assert status.state == "real"
-            assert not generator.using_fallback
+        assert generation.text == "From the model."
+        assert generation.generator == "ollama"
+        assert generation.fallback_reason is None
+        assert status.state == "real"
+        assert not generator.using_fallback
 
 
 async def test_fallback_answers_offline_soon_after_a_late_first_token() -> None:
-    async with run_fake_ollama(reply="Too late.", delay_before_first_token=5.0) as server:
-        async with aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator:
-            started = time.monotonic()
-            generation = await generator.generate(ask("How much sleep do adults need?", context=(SLEEP,)))
-            elapsed = time.monotonic() - started
+    async with (
+        run_fake_ollama(reply="Too late.", delay_before_first_token=5.0) as server,
+        aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator,
+    ):
+        started = time.monotonic()
+        generation = await generator.generate(ask("How much sleep do adults need?", context=(SLEEP,)))
+        elapsed = time.monotonic() - started
 
-            assert generator.using_fallback
+        assert generator.using_fallback
     assert elapsed < 3.0  # ~0.3 s timeout plus the offline answer; the model would take 5 s
     assert len(server.chat_requests) == 1  # the primary was really asked first
     assert generation.generator == "offline"
@@ -232,11 +271,15 @@ async def test_fallback_answers_offline_soon_after_a_late_first_token() -> None:
 
 
 async def test_fallback_stream_switches_to_offline_when_the_primary_fails_before_its_first_piece() -> None:
-    async with run_fake_ollama(delay_before_first_token=5.0) as server:
-        async with aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator:
-            started = time.monotonic()
-            pieces = [piece async for piece in generator.stream(ask("How much sleep do adults need?", context=(SLEEP,)))]
-            elapsed = time.monotonic() - started
+    async with (
+        run_fake_ollama(delay_before_first_token=5.0) as server,
+        aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator,
+    ):
+        started = time.monotonic()
+        pieces = [
+            piece async for piece in generator.stream(ask("How much sleep do adults need?", context=(SLEEP,)))
+        ]
+        elapsed = time.monotonic() - started
 
     assert elapsed < 3.0
     offline = await OfflineGenerator().generate(ask("How much sleep do adults need?", context=(SLEEP,)))
@@ -244,11 +287,13 @@ async def test_fallback_stream_switches_to_offline_when_the_primary_fails_before
 
 
 async def test_fallback_stream_stops_where_the_primary_failed_midway() -> None:
-    async with run_fake_ollama(reply="one two three four five", error_after_tokens=2) as server:
-        async with aclosing(fallback_over(server.url)) as generator:
-            pieces = [piece async for piece in generator.stream(ask("How much sleep?", context=(SLEEP,)))]
+    async with (
+        run_fake_ollama(reply="one two three four five", error_after_tokens=2) as server,
+        aclosing(fallback_over(server.url)) as generator,
+    ):
+        pieces = [piece async for piece in generator.stream(ask("How much sleep?", context=(SLEEP,)))]
 
-            assert generator.using_fallback
+        assert generator.using_fallback
     # The pieces already sent stand; nothing from the offline generator is glued onto them.
     assert pieces == ["one ", "two "]
 
@@ -294,20 +339,23 @@ async def test_fallback_check_reports_offline_when_the_primary_is_unreachable() 
 
 
 async def test_fallback_check_reports_a_missing_model_as_offline() -> None:
-    async with run_fake_ollama(models=["other:latest"]) as server:
-        async with aclosing(fallback_over(server.url)) as generator:
-            status = await generator.check()
+    async with (
+        run_fake_ollama(models=["other:latest"]) as server,
+        aclosing(fallback_over(server.url)) as generator,
+    ):
+        status = await generator.check()
 
     assert status.state == "degraded"
     assert "offline" in status.detail
     assert f"ollama pull {MODEL}" in status.detail
 
 
-# ---------------------------------------------------------------------------------------------- build_generator
+# ---------------------------------------------------------------------------------------------- build
 
 
-def settings(**values: object) -> Settings:
-    """Settings from these values only (no `.env` file)."""
+def settings(**values: Any) -> Settings:
+    """Settings from these values (and the environment), ignoring any `.env` file."""
+    # `_env_file` is pydantic-settings' init-time switch; mypy sees only the declared fields.
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -360,7 +408,9 @@ async def test_every_generator_implements_the_protocol() -> None:
 
 
 async def test_offline_answers_from_the_overlapping_sentence_and_cites_it() -> None:
-    generation = await OfflineGenerator().generate(ask("How many hours of sleep do I need?", context=(FOOD, SLEEP)))
+    generation = await OfflineGenerator().generate(
+        ask("How many hours of sleep do I need?", context=(FOOD, SLEEP))
+    )
 
     assert generation.generator == "offline"
     assert "seven to nine hours of sleep" in generation.text
@@ -392,7 +442,9 @@ async def test_offline_prefers_the_more_relevant_passage_when_space_is_short() -
 
 async def test_offline_respects_max_chars() -> None:
     long_passage = ContextPassage(
-        " ".join(f"Sleep habit number {n} is to keep a calm routine before bed every night." for n in range(12)),
+        " ".join(
+            f"Sleep habit number {n} is to keep a calm routine before bed every night." for n in range(12)
+        ),
         Source("sleep-guide.pdf", "page 9", 0.7),
     )
     for max_chars in (40, 120, 300):
@@ -401,12 +453,16 @@ async def test_offline_respects_max_chars() -> None:
         )
         assert len(generation.text) <= max_chars
         assert "[1]" in generation.text
-    default = await OfflineGenerator().generate(ask("What sleep routine before bed?", context=(long_passage,)))
+    default = await OfflineGenerator().generate(
+        ask("What sleep routine before bed?", context=(long_passage,))
+    )
     assert len(default.text) <= 700
 
 
 @pytest.mark.parametrize("context", [(), (FOOD,)], ids=["no context", "unrelated context"])
-async def test_offline_declines_honestly_without_matching_material(context: tuple[ContextPassage, ...]) -> None:
+async def test_offline_declines_honestly_without_matching_material(
+    context: tuple[ContextPassage, ...],
+) -> None:
     generation = await OfflineGenerator().generate(ask("How do I fix my golf swing?", context=context))
 
     assert "Dana's materials don't cover that yet" in generation.text
@@ -433,7 +489,9 @@ async def test_offline_answers_small_talk_briefly(message: str, expected: str) -
 
 
 async def test_offline_a_greeting_with_a_question_is_a_question() -> None:
-    generation = await OfflineGenerator().generate(ask("Hi! How much sleep do adults need?", context=(SLEEP,)))
+    generation = await OfflineGenerator().generate(
+        ask("Hi! How much sleep do adults need?", context=(SLEEP,))
+    )
 
     assert "seven to nine hours" in generation.text
 

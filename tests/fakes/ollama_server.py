@@ -159,7 +159,7 @@ def fake_embedding(text: str, dim: int = 32) -> list[float]:
 
 @asynccontextmanager
 async def run_fake_ollama(**knobs: Any) -> AsyncIterator[FakeOllama]:
-    """Serve a `FakeOllama(**knobs)` on 127.0.0.1 (ephemeral port) in this event loop; yields it with `.url`."""
+    """Serve `FakeOllama(**knobs)` on 127.0.0.1 (ephemeral port) in this event loop; yield it, `.url` set."""
     fake = FakeOllama(**knobs)
     config = uvicorn.Config(
         fake.app(),

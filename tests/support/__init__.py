@@ -1,0 +1,1 @@
+"""Test support: servers, a chat driver that reads like a conversation, and fakes."""

@@ -1,0 +1,88 @@
+"""The durable inbox: dedupe by platform message id, and no message lost or answered twice across a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.models import InboxMessage, OutboxMessage
+from bot.runtime import Coachline
+from coaching.fake_generator import ScriptedGenerator
+from tests.support.channels import RecordingChannel
+from tests.support.chat import ChatDriver
+
+
+async def _count(service: Coachline, model: type[InboxMessage] | type[OutboxMessage]) -> int:
+    async with service.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_redelivered_message_is_stored_and_answered_once(service: Coachline) -> None:
+    chat = ChatDriver(service)
+    first = await service.receive(chat.message("hello", message_id="update-7"))
+    again = await service.receive(chat.message("hello", message_id="update-7"))
+
+    assert again.duplicate and not first.duplicate
+    assert again.inbox_id == first.inbox_id
+    outcome = await service.wait_for_replies(first.inbox_id, 10)
+    assert outcome.finished and len(outcome.replies) == 1
+    assert await _count(service, InboxMessage) == 1
+
+
+async def test_concurrent_redeliveries_are_stored_once(service: Coachline) -> None:
+    chat = ChatDriver(service)
+    message = chat.message("storm", message_id="evt-1")
+
+    results = await asyncio.gather(*(service.receive(message) for _ in range(10)))
+
+    assert len({result.inbox_id for result in results}) == 1
+    assert sum(not result.duplicate for result in results) == 1
+
+
+async def test_same_id_on_another_channel_is_another_message(service: Coachline) -> None:
+    await service.receive(ChatDriver(service, channel="web").message("a", message_id="42"))
+    await service.receive(ChatDriver(service, channel="console").message("b", message_id="42"))
+
+    assert await _count(service, InboxMessage) == 2
+
+
+async def test_a_message_survives_a_crash_before_its_answer_and_is_answered_once_after_restart(
+    make_service: Callable[..., Coachline], database_url: str, clock: FakeClock
+) -> None:
+    stuck = ScriptedGenerator(delay_seconds=3600)  # the model never answers before the "crash"
+    first = make_service(database_url=database_url, generator=stuck, clock=clock, claim_lease_seconds=30)
+    await first.start()
+    inbox_id = await ChatDriver(first).send("Are you there?")
+    while not stuck.requests:  # the first instance has claimed it and is waiting on the model
+        await asyncio.sleep(0.01)
+    await _crash(first)
+
+    channel = RecordingChannel("web")
+    clock.advance(31)  # the dead instance's lease runs out
+    second = make_service(
+        database_url=database_url, generator=ScriptedGenerator(), clock=clock, channels={"web": channel}
+    )
+    await second.start()
+    try:
+        outcome = await second.wait_for_replies(inbox_id, 10)
+        await asyncio.sleep(0.3)  # room for a wrong second answer to appear
+        replies = await second.outbox.rows_for_inbox(inbox_id)
+    finally:
+        await second.stop()
+
+    assert outcome.finished
+    assert [row.text for row in replies] == ["echo: Are you there?"]
+    assert [message.text for message in channel.sent] == ["echo: Are you there?"]
+
+
+async def _crash(service: Coachline) -> None:
+    """Stop an instance the way a kill would: tasks die, nothing is marked, no cleanup runs."""
+    tasks = [*service._tasks, *service.inbox_worker._tasks, *service.outbox_worker._tasks]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    service.scheduler.shutdown(wait=False)
+    await service.engine.dispose()

@@ -1,0 +1,131 @@
+"""The durable outbox: retries with backoff, honours retry-after, gives up cleanly, stops at blocked users."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import FakeClock
+from bot.models import ChannelAccount, OutboxMessage
+from bot.outbox import backoff_seconds
+from bot.runtime import Coachline
+from channels.base import PermanentSendError, RecipientUnreachableError, TemporarySendError
+from coaching.fake_generator import ScriptedGenerator
+from tests.support.channels import RecordingChannel
+from tests.support.chat import ChatDriver
+
+
+@pytest.fixture
+def channel() -> RecordingChannel:
+    """The platform the replies go to."""
+    return RecordingChannel("test")
+
+
+@pytest.fixture
+async def flaky_service(
+    make_service: Callable[..., Coachline], database_url: str, clock: FakeClock, channel: RecordingChannel
+) -> AsyncIterator[Coachline]:
+    """A service whose only channel fails on cue, on a clock the test moves."""
+    service = make_service(
+        database_url=database_url,
+        clock=clock,
+        channels={"test": channel},
+        generator=ScriptedGenerator(),
+        send_max_attempts=4,
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+async def _settled(service: Coachline, inbox_id: int, clock: FakeClock, step: float = 1.0) -> OutboxMessage:
+    """Move the clock until the reply to `inbox_id` is sent or failed."""
+    for _ in range(400):
+        rows = await service.outbox.rows_for_inbox(inbox_id)
+        if rows and rows[0].status in ("sent", "failed"):
+            return rows[0]
+        clock.advance(step)
+        await asyncio.sleep(0.02)
+    raise AssertionError("outbox row never settled")
+
+
+async def test_a_temporary_failure_is_retried_until_it_goes_out(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    channel.failures = [TemporarySendError("platform down"), TemporarySendError("still down")]
+    inbox_id = await ChatDriver(flaky_service, channel="test").send("hi")
+
+    row = await _settled(flaky_service, inbox_id, clock)
+
+    assert row.status == "sent"
+    assert row.attempts == 3
+    assert [message.text for message in channel.sent] == ["echo: hi"]
+
+
+async def test_retry_after_is_waited_out_before_the_next_attempt(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    channel.failures = [TemporarySendError("429", retry_after=120)]
+    inbox_id = await ChatDriver(flaky_service, channel="test").send("hi")
+
+    while channel.attempts < 1:
+        await asyncio.sleep(0.01)
+    clock.advance(119)
+    await asyncio.sleep(0.3)
+    assert channel.sent == []  # not before retry_after
+
+    clock.advance(2)
+    row = await _settled(flaky_service, inbox_id, clock, step=0)
+    assert row.status == "sent"
+
+
+async def test_attempts_are_capped_then_the_row_fails(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    channel.failures = [TemporarySendError("down")] * 10
+    inbox_id = await ChatDriver(flaky_service, channel="test").send("hi")
+
+    row = await _settled(flaky_service, inbox_id, clock, step=400)
+
+    assert row.status == "failed"
+    assert row.attempts == 4
+    assert "gave up after 4 attempts" in (row.last_error or "")
+
+
+async def test_a_permanent_error_is_not_retried(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    channel.failures = [PermanentSendError("chat not found")]
+    inbox_id = await ChatDriver(flaky_service, channel="test").send("hi")
+
+    row = await _settled(flaky_service, inbox_id, clock)
+
+    assert row.status == "failed" and row.attempts == 1
+    assert row.last_error == "chat not found"
+
+
+async def test_a_blocked_recipient_is_marked_unreachable(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    channel.failures = [RecipientUnreachableError("bot was blocked by the user")]
+    inbox_id = await ChatDriver(flaky_service, channel="test", user_id="u1").send("hi")
+
+    row = await _settled(flaky_service, inbox_id, clock)
+
+    assert row.status == "failed"
+    async with flaky_service.sessions() as session:
+        account = await session.scalar(select(ChannelAccount).where(ChannelAccount.external_id == "u1"))
+    assert account is not None and account.reachable is False
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    delays = [backoff_seconds(attempt, cap=60) for attempt in range(1, 12)]
+
+    assert 0.8 <= delays[0] <= 1.2
+    assert 3.2 <= delays[2] <= 4.8
+    assert max(delays) <= 72

@@ -478,6 +478,7 @@ class FallbackGenerator:
         self._clock = clock
         self._down_since: float | None = None
         self._down_reason = ""
+        self._down_by_call = False  # a real reply failed, not just the listing
 
     @property
     def using_fallback(self) -> bool:
@@ -539,9 +540,18 @@ class FallbackGenerator:
         except FALLBACK_ERRORS as exc:
             status = ComponentStatus("degraded", describe_error(exc))
         if status.state == "real":
+            if self._down_by_call and self._down_since is not None:
+                # The server lists the model, yet a reply just failed (too slow, crashed): until the
+                # next probe succeeds, replies really do come from the fallback, so say so.
+                return ComponentStatus(
+                    "degraded",
+                    f"{self.unavailable_prefix}{status.detail}, but its last reply failed ({self._down_reason}); "
+                    f"replies come from the {self.fallback.name} generator until it answers again",
+                )
             self._mark_up()
             return status
         self._set_down(status.detail)
+        self._down_by_call = False
         return ComponentStatus(
             "degraded",
             f"{self.unavailable_prefix}{status.detail}; replies come from the {self.fallback.name} generator",
@@ -582,6 +592,7 @@ class FallbackGenerator:
     def _mark_down(self, exc: BaseException) -> str:
         reason = describe_error(exc)
         self._set_down(reason)
+        self._down_by_call = True
         return reason
 
     def _set_down(self, reason: str) -> None:
@@ -593,6 +604,7 @@ class FallbackGenerator:
             logger.info("%s is answering again", self.primary.name)
         self._down_since = None
         self._down_reason = ""
+        self._down_by_call = False
 
 
 def build_generator(settings: Settings) -> Generator:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.asgi_server import serve_asgi
 
 Messages = list[dict[str, Any]]
 ReplySource = str | Callable[[Messages], str]
@@ -159,33 +160,14 @@ def fake_embedding(text: str, dim: int = 32) -> list[float]:
 
 @asynccontextmanager
 async def run_fake_ollama(**knobs: Any) -> AsyncIterator[FakeOllama]:
-    """Serve `FakeOllama(**knobs)` on 127.0.0.1 (ephemeral port) in this event loop; yield it, `.url` set."""
+    """Serve a `FakeOllama(**knobs)` on an ephemeral loopback port; yields it with `.url` set."""
     fake = FakeOllama(**knobs)
-    config = uvicorn.Config(
-        fake.app(),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-        http="h11",
-        ws="none",  # importing a websockets stack would only add deprecation warnings
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # startup failed: raise its error here
-                raise RuntimeError("fake Ollama server stopped during startup")
-            await asyncio.sleep(0.01)
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
-        fake.url = f"http://{host}:{port}"
-        yield fake
-    finally:
-        fake.stopping.set()
-        server.should_exit = True
-        await task
+    async with serve_asgi(fake.app(), lifespan="off") as url:
+        fake.url = url
+        try:
+            yield fake
+        finally:
+            fake.stopping.set()  # end held-back requests at once, so shutdown does not wait for them
 
 
 def _with_tag(name: str) -> str:

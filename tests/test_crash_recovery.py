@@ -1,0 +1,107 @@
+"""kill -9 of a real `run.py serve` process with a message in hand: after the restart it is answered once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_KEY
+from tests.fakes.ollama_server import run_fake_ollama
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python run.py serve` in a subprocess; killed on exit if still alive."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "run.py", "serve"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+async def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll /health until the server answers."""
+    async with httpx.AsyncClient(timeout=1) as client:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{log.read_text()}")
+            try:
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"server did not start:\n{log.read_text()}")
+
+
+def replies_for(database: Path, text: str) -> list[tuple[str, str]]:
+    """(status, text) of the outbox rows answering the inbox message with this text."""
+    with sqlite3.connect(database) as connection:
+        return connection.execute(
+            "SELECT o.status, o.text FROM outbox o JOIN inbox i ON o.inbox_id = i.id WHERE i.text = ?", (text,)
+        ).fetchall()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(tmp_path: Path, unused_port: int) -> None:
+    question = "Are you still there after a crash?"
+    async with run_fake_ollama(delay_before_first_token=120, reply="Yes, still here.") as ollama:
+        env = {
+            **{key: value for key, value in os.environ.items() if not key.startswith("COACH_")},
+            "COACH_DATA_DIR": str(tmp_path / "data"),
+            "COACH_PORT": str(unused_port),
+            "COACH_API_KEY": ADMIN_KEY,
+            "COACH_LLM": "ollama",
+            "COACH_OLLAMA_URL": ollama.url,
+            "COACH_LLM_TIMEOUT": "300",
+            "COACH_CLAIM_LEASE_SECONDS": "2",
+        }
+        url = f"http://127.0.0.1:{unused_port}"
+        log = tmp_path / "serve.log"
+        database = tmp_path / "data" / "coachline.db"
+
+        with serve_process(env, log) as first:
+            await wait_until_healthy(url, first, log)
+            async with httpx.AsyncClient(timeout=0.5) as client:
+                with pytest.raises(httpx.ReadTimeout):  # the model is "thinking"
+                    await client.post(
+                        f"{url}/api/v1/chat",
+                        json={"user_id": "alice", "text": question},
+                        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                    )
+            while not ollama.chat_requests:  # the message was claimed and is with the model
+                await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        assert replies_for(database, question) == []  # nothing was answered before the kill
+
+        ollama.delay_before_first_token = 0
+        with serve_process(env, log) as second:
+            await wait_until_healthy(url, second, log)
+            for _ in range(200):  # the dead instance's 2 s lease runs out, then it is answered
+                if replies_for(database, question) and replies_for(database, question)[0][0] == "sent":
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1)  # room for a wrong second answer
+            second.send_signal(signal.SIGTERM)
+            second.wait(15)
+
+        assert replies_for(database, question) == [("sent", "Yes, still here.")]
+        assert len(ollama.chat_requests) == 2  # asked once before the kill and once after

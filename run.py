@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
-import sys
 import uuid
 from typing import Annotated
 
@@ -61,13 +60,17 @@ def serve() -> None:
     service = Coachline(settings, channels=build_channels(settings))
     app = create_app(service)
     console.print(f"Coachline: open http://{settings.host}:{settings.port}/ to chat (Ctrl-C stops).")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
+    )
 
 
 @cli.command()
 def chat(
     user: Annotated[str, typer.Option(help="your user id on the console channel")] = "",
-    creator: Annotated[str, typer.Option(help="the creator id to talk to (default: the default creator)")] = "",
+    creator: Annotated[
+        str, typer.Option(help="the creator id to talk to (default: the default creator)")
+    ] = "",
 ) -> None:
     """Talk with a creator's twin in this terminal."""
     settings = _settings()
@@ -120,7 +123,9 @@ def creators_add(name: str) -> None:
     settings = _settings()
     result = asyncio.run(_creators_add(settings, name))
     console.print(f"creator_id: {result[0]}\napi_key:    {result[1]}\nclaim_code: {result[2]}")
-    console.print("The key and code are shown only now. The creator sends the claim code in chat to claim the role.")
+    console.print(
+        "The key and code are shown only now. The creator sends the claim code in chat to claim the role."
+    )
 
 
 async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
@@ -160,7 +165,9 @@ async def _creators_list(settings: Settings) -> list[tuple[str, str, str, str]]:
         await migrate(engine)
         async with session_factory(engine)() as session:
             creators = await list_creators(session)
-        return [(c.id, c.name, "yes" if c.is_default else "", f"{c.created_at:%Y-%m-%d %H:%M}") for c in creators]
+        return [
+            (c.id, c.name, "yes" if c.is_default else "", f"{c.created_at:%Y-%m-%d %H:%M}") for c in creators
+        ]
     finally:
         await engine.dispose()
 
@@ -171,4 +178,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -15,7 +15,13 @@ from rich.table import Table
 
 from bench import chat_roundtrip
 from bench.stats import Row
-from tests.support.databases import POSTGRES_ADMIN_DB, POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER, postgres_available
+from tests.support.databases import (
+    POSTGRES_ADMIN_DB,
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_USER,
+    postgres_available,
+)
 
 
 async def _all(quick: bool) -> list[Row]:
@@ -33,8 +39,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     options = parser.parse_args()
     rows = asyncio.run(_all(options.quick))
-    table = Table(title=f"Coachline benchmarks — {platform.python_implementation()} {platform.python_version()}, "
-                  f"{os.cpu_count()} cores")
+    table = Table(
+        title=f"Coachline benchmarks — {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores"
+    )
     for column in ("benchmark", "measure", "value", "note"):
         table.add_column(column)
     for row in rows:

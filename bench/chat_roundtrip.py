@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.runtime import Coachline
 from channels.web import WebChannel
 from coaching.fake_generator import ScriptedGenerator
-from config import Settings
+from config import LLMMode, Settings
 from tests.support.asgi_server import serve_asgi
 
 KEY = "bench-admin-key"
@@ -31,13 +31,14 @@ async def _measure(requests: int, concurrency: int, database_url: str | None) ->
             data_dir=Path(data_dir),
             database_url=database_url or "",
             api_key=KEY,
-            llm="offline",
+            llm=LLMMode.OFFLINE,
         )
         service = Coachline(settings, channels={"web": WebChannel()}, generator=ScriptedGenerator())
         latencies: list[float] = []
-        async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30
-        ) as client:
+        async with (
+            serve_asgi(create_app(service)) as url,
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client,
+        ):
             await client.post("/api/v1/chat", json={"user_id": "warmup", "text": "hi"})
             queue: asyncio.Queue[int] = asyncio.Queue()
             for index in range(requests):

@@ -39,9 +39,10 @@ def create_app(service: Coachline) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.coachline = service
-    secret = service.settings.secret_key or load_or_create_secret(
-        service.settings.data_dir / "session_secret", prefix="ses"
-    )[0]
+    secret = (
+        service.settings.secret_key
+        or load_or_create_secret(service.settings.data_dir / "session_secret", prefix="ses")[0]
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,

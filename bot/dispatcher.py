@@ -73,7 +73,9 @@ class Dispatcher:
         if parsed is not None:
             async with self._sessions.begin() as session:
                 sender, conversation = await self._identify(session, message)
-                replies = await self._run_command(session, sender, conversation, message, parsed.name, parsed.args)
+                replies = await self._run_command(
+                    session, sender, conversation, message, parsed.name, parsed.args
+                )
                 await self._complete(session, row, conversation, replies, is_command=True)
             self._outbox.queued.notify()
             return

@@ -53,7 +53,9 @@ def _slug(name: str) -> str:
     return slug or "creator"
 
 
-async def create_creator(session: AsyncSession, name: str, now: datetime, *, is_default: bool = False) -> NewCreator:
+async def create_creator(
+    session: AsyncSession, name: str, now: datetime, *, is_default: bool = False
+) -> NewCreator:
     """Add a creator with a fresh API key and claim code (returned in clear once, stored hashed)."""
     api_key = new_api_key("cr")
     claim_code = new_claim_code()
@@ -117,7 +119,9 @@ async def resolve_sender(
     `creator_hint` (a deep link, the chat API's `creator_id`) moves the person to that creator.
     """
     account = await session.scalar(
-        select(ChannelAccount).where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
+        select(ChannelAccount).where(
+            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+        )
     )
     hinted = await session.get(Creator, creator_hint) if creator_hint else None
     if account is None:
@@ -152,7 +156,9 @@ async def resolve_sender(
     return Sender(user=user, account=account, creator=creator, roles=roles)
 
 
-async def roles_of(session: AsyncSession, user: User, creator: Creator, listed_admin: bool) -> frozenset[Role]:
+async def roles_of(
+    session: AsyncSession, user: User, creator: Creator, listed_admin: bool
+) -> frozenset[Role]:
     """A user's roles with respect to their current creator."""
     roles = {Role.USER}
     if listed_admin:

@@ -8,7 +8,6 @@ claimed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -18,15 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.models import InboxMessage
 from bot.signals import Signal
+from channels.base import Accepted
 from channels.messages import Attachment, ConversationReference, IncomingMessage
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """The result of handing a message to the inbox."""
-
-    inbox_id: int
-    duplicate: bool
 
 
 class Inbox:
@@ -69,7 +61,8 @@ class Inbox:
             async with self._sessions() as session:
                 existing = await session.scalar(
                     select(InboxMessage.id).where(
-                        InboxMessage.channel == message.channel, InboxMessage.external_id == message.message_id
+                        InboxMessage.channel == message.channel,
+                        InboxMessage.external_id == message.message_id,
                     )
                 )
             if existing is None:
@@ -132,7 +125,9 @@ class Inbox:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    async def finish(self, session: AsyncSession, inbox_id: int, *, status: str, error: str | None = None) -> bool:
+    async def finish(
+        self, session: AsyncSession, inbox_id: int, *, status: str, error: str | None = None
+    ) -> bool:
         """Mark a message done or failed inside the caller's transaction, if we still hold it.
 
         Returns False when the lease was lost to another worker: the caller must then roll back,

@@ -58,7 +58,7 @@ class Base(DeclarativeBase):
     """The declarative base of every Coachline table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}  # noqa: RUF012 - SQLAlchemy's API
 
 
 class Creator(Base):
@@ -90,7 +90,9 @@ class ChannelAccount(Base):
     """A user's identity on one channel (a Telegram user id, a Slack member id, a phone number)."""
 
     __tablename__ = "channel_accounts"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_channel_accounts_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_channel_accounts_channel_external"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -120,7 +122,9 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
-        UniqueConstraint("creator_id", "user_id", "channel", "chat_id", "thread_id", name="uq_conversations_key"),
+        UniqueConstraint(
+            "creator_id", "user_id", "channel", "chat_id", "thread_id", name="uq_conversations_key"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

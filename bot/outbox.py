@@ -137,7 +137,9 @@ class Outbox:
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
         """The platform accepted the message."""
-        await self._settle(outbox_id, status="sent", sent_at=self._clock.now(), platform_message_id=platform_message_id)
+        await self._settle(
+            outbox_id, status="sent", sent_at=self._clock.now(), platform_message_id=platform_message_id
+        )
 
     async def mark_failed(self, outbox_id: int, error: str) -> None:
         """The message will never go out."""

@@ -19,13 +19,13 @@ from bot.commands import CommandRegistry
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.identity import ensure_default_creator
-from bot.inbox import Accepted, Inbox
+from bot.inbox import Inbox
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
-from channels.base import Channel
+from channels.base import Accepted, Channel
 from channels.messages import IncomingMessage
 from coaching.generation import Generator
 from coaching.llm import build_generator
@@ -73,7 +73,10 @@ class Coachline:
         register_basic_commands(self.commands)
         self.progress = Signal()
         self.inbox = Inbox(
-            self.sessions, self.clock, instance_id=self.instance_id, lease_seconds=settings.claim_lease_seconds
+            self.sessions,
+            self.clock,
+            instance_id=self.instance_id,
+            lease_seconds=settings.claim_lease_seconds,
         )
         self.outbox = Outbox(
             self.sessions,
@@ -96,10 +99,18 @@ class Coachline:
             self.clock,
         )
         self.inbox_worker = InboxWorker(
-            self.inbox, self.dispatcher, self.progress, concurrency=settings.worker_concurrency, poll_seconds=poll_seconds
+            self.inbox,
+            self.dispatcher,
+            self.progress,
+            concurrency=settings.worker_concurrency,
+            poll_seconds=poll_seconds,
         )
         self.outbox_worker = OutboxWorker(
-            self.outbox, self.channels, self.progress, concurrency=settings.worker_concurrency, poll_seconds=poll_seconds
+            self.outbox,
+            self.channels,
+            self.progress,
+            concurrency=settings.worker_concurrency,
+            poll_seconds=poll_seconds,
         )
         self.scheduler = create_scheduler()
         self.default_creator: Creator | None = None
@@ -164,7 +175,9 @@ class Coachline:
                 status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
                 rows = list(
                     await session.scalars(
-                        select(OutboxMessage).where(OutboxMessage.inbox_id == inbox_id).order_by(OutboxMessage.id)
+                        select(OutboxMessage)
+                        .where(OutboxMessage.inbox_id == inbox_id)
+                        .order_by(OutboxMessage.id)
                     )
                 )
             finished = status in ("done", "failed") and all(row.status in FINAL_STATES for row in rows)
@@ -183,7 +196,9 @@ class Coachline:
             "llm": await self.generator.check(),
             "scheduler": scheduler_status(self.scheduler),
         }
-        report = {name: {"state": status.state, "detail": status.detail} for name, status in components.items()}
+        report = {
+            name: {"state": status.state, "detail": status.detail} for name, status in components.items()
+        }
         for name, channel in self.channels.items():
             channel_status = channel.status()
             report[f"channel:{name}"] = {"state": channel_status.state, "detail": channel_status.detail}

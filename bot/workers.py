@@ -87,10 +87,8 @@ class InboxWorker:
         error = f"{type(exc).__name__}: {exc}"
         if row.attempts >= self._inbox.max_attempts:
             log.exception("inbox %s failed %s times; giving up", row.id, row.attempts, exc_info=exc)
-            try:
+            with contextlib.suppress(LeaseLostError):  # another worker has it: theirs to finish
                 await self._dispatcher.give_up(row, error)
-            except LeaseLostError:
-                pass
         else:
             delay = backoff_seconds(row.attempts)
             log.warning("inbox %s failed (%s); retrying in %.1fs", row.id, error, delay)

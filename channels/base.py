@@ -8,9 +8,18 @@ from dataclasses import dataclass
 
 from channels.messages import IncomingMessage, OutgoingMessage
 
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The inbox's receipt for a message: it is persisted (a webhook may be acknowledged now)."""
+
+    inbox_id: int
+    duplicate: bool  # the platform redelivered a message already received
+
+
 # What a channel hands received messages to: the core's inbox. It returns once the message is
 # persisted, which is when a webhook may be acknowledged.
-MessageSink = Callable[[IncomingMessage], Awaitable[None]]
+MessageSink = Callable[[IncomingMessage], Awaitable[Accepted]]
 
 
 @dataclass(frozen=True, slots=True)

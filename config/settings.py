@@ -72,9 +72,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         20_000, gt=0, validation_alias=AliasChoices("COACH_MAX_MESSAGE_CHARS", "max_message_chars")
     )
-    memory_turns: int = Field(
-        12, ge=0, validation_alias=AliasChoices("COACH_MEMORY_TURNS", "memory_turns")
-    )
+    memory_turns: int = Field(12, ge=0, validation_alias=AliasChoices("COACH_MEMORY_TURNS", "memory_turns"))
     reply_wait_seconds: float = Field(
         60.0, gt=0, validation_alias=AliasChoices("COACH_REPLY_WAIT_SECONDS", "reply_wait_seconds")
     )
@@ -118,7 +116,9 @@ class Settings(BaseSettings):
             if not sep or not user_id:
                 raise ValueError(f"{entry!r} is not channel:user_id (e.g. telegram:42)")
             if channel not in KNOWN_CHANNELS:
-                raise ValueError(f"{entry!r}: unknown channel {channel!r}; use one of {', '.join(KNOWN_CHANNELS)}")
+                raise ValueError(
+                    f"{entry!r}: unknown channel {channel!r}; use one of {', '.join(KNOWN_CHANNELS)}"
+                )
         return value
 
     @field_validator("ollama_url", "telegram_api_url", "slack_api_url", "twilio_api_url")
@@ -137,11 +137,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if value and not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+        if value and not (
+            value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")
+        ):
             if value.startswith(("postgresql://", "postgres://")):
-                raise ValueError(
-                    "use the async driver: postgresql+asyncpg://" + value.split("://", 1)[1]
-                )
+                raise ValueError("use the async driver: postgresql+asyncpg://" + value.split("://", 1)[1])
             raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
         return value
 
@@ -166,10 +166,14 @@ class Settings(BaseSettings):
             # Not an error: without a public URL Telegram cannot reach us, so we poll instead.
             pass
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from_number):
-            raise ValueError("TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are needed too")
+            raise ValueError(
+                "TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are needed too"
+            )
         if self.slack_bot_token and not self.slack_signing_secret and not self.slack_app_token:
-            raise ValueError("SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET (Events API) or SLACK_APP_TOKEN "
-                             "(Socket Mode) is needed too")
+            raise ValueError(
+                "SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET (Events API) or SLACK_APP_TOKEN "
+                "(Socket Mode) is needed too"
+            )
         return self
 
     @property

@@ -17,7 +17,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture
-async def api(make_service: Callable[..., Coachline], generator: ScriptedGenerator) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    make_service: Callable[..., Coachline], generator: ScriptedGenerator
+) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a running server (SQLite, echo generator)."""
     service = make_service(generator=generator)
     async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:
@@ -25,7 +27,9 @@ async def api(make_service: Callable[..., Coachline], generator: ScriptedGenerat
 
 
 async def test_chat_api_answers_with_reply_and_sources(api: httpx.AsyncClient) -> None:
-    response = await api.post("/api/v1/chat", json={"user_id": "alice", "text": "What is a habit?"}, headers=ADMIN)
+    response = await api.post(
+        "/api/v1/chat", json={"user_id": "alice", "text": "What is a habit?"}, headers=ADMIN
+    )
 
     assert response.status_code == 200
     assert response.json() == {"reply": "echo: What is a habit?", "sources": []}
@@ -46,7 +50,9 @@ async def test_chat_api_repeated_message_id_is_answered_once(
     ("headers", "detail"),
     [({}, "missing API key"), ({"Authorization": "Bearer wrong"}, "invalid API key")],
 )
-async def test_chat_api_needs_a_valid_key(api: httpx.AsyncClient, headers: dict[str, str], detail: str) -> None:
+async def test_chat_api_needs_a_valid_key(
+    api: httpx.AsyncClient, headers: dict[str, str], detail: str
+) -> None:
     response = await api.post("/api/v1/chat", json={"user_id": "a", "text": "hi"}, headers=headers)
 
     assert response.status_code == 401
@@ -77,7 +83,9 @@ async def test_malformed_chat_requests_get_422_with_a_reason(
 
 
 @pytest.mark.parametrize(("text", "expected"), [("", "didn't catch"), ("x" * 100_000, "too long")])
-async def test_empty_and_huge_messages_get_an_explanation(api: httpx.AsyncClient, text: str, expected: str) -> None:
+async def test_empty_and_huge_messages_get_an_explanation(
+    api: httpx.AsyncClient, text: str, expected: str
+) -> None:
     response = await api.post("/api/v1/chat", json={"user_id": "a", "text": text}, headers=ADMIN)
 
     assert response.status_code == 200
@@ -99,7 +107,9 @@ async def test_admin_creates_creators_whose_keys_act_only_for_themselves(api: ht
 
     other = next(creator for creator in listed if creator["name"] == "Coach")
     foreign = await api.post(
-        "/api/v1/chat", json={"user_id": "c1", "text": "hi", "creator_id": other["creator_id"]}, headers=dana_key
+        "/api/v1/chat",
+        json={"user_id": "c1", "text": "hi", "creator_id": other["creator_id"]},
+        headers=dana_key,
     )
     assert foreign.status_code == 403
     assert (await api.get("/api/v1/creators", headers=dana_key)).status_code == 403
@@ -109,7 +119,9 @@ async def test_admin_names_a_creator_and_an_unknown_one_is_404(api: httpx.AsyncC
     dana = (await api.post("/api/v1/creators", json={"name": "Dana"}, headers=ADMIN)).json()
 
     named = await api.post(
-        "/api/v1/chat", json={"user_id": "z", "text": "/start", "creator_id": dana["creator_id"]}, headers=ADMIN
+        "/api/v1/chat",
+        json={"user_id": "z", "text": "/start", "creator_id": dana["creator_id"]},
+        headers=ADMIN,
     )
     missing = await api.post(
         "/api/v1/chat", json={"user_id": "z", "text": "/start", "creator_id": "nobody"}, headers=ADMIN
@@ -149,6 +161,8 @@ async def test_web_page_gives_each_browser_its_own_conversation(
 
 async def test_web_page_refuses_non_json_posts(api: httpx.AsyncClient) -> None:
     await api.get("/")
-    response = await api.post("/web/messages", content='{"text": "x"}', headers={"Content-Type": "text/plain"})
+    response = await api.post(
+        "/web/messages", content='{"text": "x"}', headers={"Content-Type": "text/plain"}
+    )
 
     assert response.status_code in (415, 422)

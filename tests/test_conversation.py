@@ -59,7 +59,9 @@ async def test_memory_carries_earlier_turns_and_reset_forgets_them(
     assert generator.requests[-1].history == ()
 
 
-async def test_commands_stay_out_of_the_model_memory(service: Coachline, generator: ScriptedGenerator) -> None:
+async def test_commands_stay_out_of_the_model_memory(
+    service: Coachline, generator: ScriptedGenerator
+) -> None:
     chat = ChatDriver(service)
     await chat.ask("/help")
     await chat.ask("Hello there")

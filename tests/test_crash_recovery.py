@@ -55,12 +55,15 @@ def replies_for(database: Path, text: str) -> list[tuple[str, str]]:
     """(status, text) of the outbox rows answering the inbox message with this text."""
     with sqlite3.connect(database) as connection:
         return connection.execute(
-            "SELECT o.status, o.text FROM outbox o JOIN inbox i ON o.inbox_id = i.id WHERE i.text = ?", (text,)
+            "SELECT o.status, o.text FROM outbox o JOIN inbox i ON o.inbox_id = i.id WHERE i.text = ?",
+            (text,),
         ).fetchall()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(tmp_path: Path, unused_port: int) -> None:
+async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
+    tmp_path: Path, unused_port: int
+) -> None:
     question = "Are you still there after a crash?"
     async with run_fake_ollama(delay_before_first_token=120, reply="Yes, still here.") as ollama:
         env = {

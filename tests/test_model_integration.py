@@ -20,7 +20,10 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 async def test_reply_comes_from_the_model_when_ollama_answers(make_service: Callable[..., Coachline]) -> None:
     async with run_fake_ollama(reply="Start with ten minutes a day.") as ollama:
         service = make_service(llm="auto", ollama_url=ollama.url, ollama_model="llama3.1:8b")
-        async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:
+        async with (
+            serve_asgi(create_app(service)) as url,
+            httpx.AsyncClient(base_url=url, timeout=15) as client,
+        ):
             answer = await client.post(
                 "/api/v1/chat", json={"user_id": "alice", "text": "How do I begin meditating?"}, headers=ADMIN
             )
@@ -39,9 +42,14 @@ async def test_a_model_that_times_out_still_gets_the_person_a_reply_within_secon
 ) -> None:
     async with run_fake_ollama(delay_before_first_token=60) as ollama:
         service = make_service(llm="auto", ollama_url=ollama.url, llm_timeout=1.0)
-        async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with (
+            serve_asgi(create_app(service)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as client,
+        ):
             started = time.perf_counter()
-            answer = await client.post("/api/v1/chat", json={"user_id": "bob", "text": "hello"}, headers=ADMIN)
+            answer = await client.post(
+                "/api/v1/chat", json={"user_id": "bob", "text": "hello"}, headers=ADMIN
+            )
             elapsed = time.perf_counter() - started
             health = (await client.get("/health/integration")).json()["components"]["llm"]
 
@@ -67,7 +75,10 @@ async def test_health_says_the_llm_is_offline_and_why_when_nothing_listens(
 async def test_offline_mode_never_calls_a_model(make_service: Callable[..., Coachline]) -> None:
     async with run_fake_ollama() as ollama:
         service = make_service(llm="offline", ollama_url=ollama.url)
-        async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:
+        async with (
+            serve_asgi(create_app(service)) as url,
+            httpx.AsyncClient(base_url=url, timeout=15) as client,
+        ):
             await client.post("/api/v1/chat", json={"user_id": "d", "text": "hi"}, headers=ADMIN)
             llm = (await client.get("/health/integration")).json()["components"]["llm"]
 

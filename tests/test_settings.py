@@ -97,7 +97,9 @@ def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_env_example_documents_every_setting() -> None:
     example = (Path(__file__).resolve().parents[1] / "config" / ".env.example").read_text()
-    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    documented = {
+        line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
+    }
 
     from config.settings import _env_names
 

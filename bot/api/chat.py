@@ -22,9 +22,12 @@ class ChatRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=255, description="the user's id on the web channel")
     text: str = Field(
-        max_length=1_000_000, description="the message; empty or overlong text is answered with an explanation"
+        max_length=1_000_000,
+        description="the message; empty or overlong text is answered with an explanation",
     )
-    creator_id: str | None = Field(None, max_length=64, description="whose twin; the default creator if omitted")
+    creator_id: str | None = Field(
+        None, max_length=64, description="whose twin; the default creator if omitted"
+    )
     message_id: str | None = Field(
         None, max_length=255, description="optional idempotency key: a repeated id is answered once"
     )

@@ -53,5 +53,6 @@ async def get_creators(service: Service, _admin: Admin) -> list[CreatorOut]:
     async with service.sessions() as session:
         creators = await list_creators(session)
     return [
-        CreatorOut(creator_id=c.id, name=c.name, is_default=c.is_default, created_at=c.created_at) for c in creators
+        CreatorOut(creator_id=c.id, name=c.name, is_default=c.is_default, created_at=c.created_at)
+        for c in creators
     ]

@@ -31,7 +31,9 @@ async def get_principal(
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing API key: send 'Authorization: Bearer <key>'", headers=challenge
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send 'Authorization: Bearer <key>'",
+            headers=challenge,
         )
     async with service.sessions() as session:
         principal = await authenticate(session, credentials.credentials, service.admin_api_key)

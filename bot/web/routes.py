@@ -81,7 +81,9 @@ async def transcript(request: Request, service: Service) -> dict[str, Any]:
     user_id = browser_user(request)
     async with service.sessions() as session:
         account = await session.scalar(
-            select(ChannelAccount).where(ChannelAccount.channel == "web", ChannelAccount.external_id == user_id)
+            select(ChannelAccount).where(
+                ChannelAccount.channel == "web", ChannelAccount.external_id == user_id
+            )
         )
         if account is None:
             return {"messages": []}

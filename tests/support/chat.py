@@ -31,7 +31,9 @@ class ChatDriver:
         self._last_inbox_id: int | None = None
         self.replies: list[str] = []
 
-    def message(self, text: str, *, message_id: str | None = None, at: datetime | None = None) -> IncomingMessage:
+    def message(
+        self, text: str, *, message_id: str | None = None, at: datetime | None = None
+    ) -> IncomingMessage:
         """The normalised message this person would send."""
         return IncomingMessage(
             channel=self.channel,

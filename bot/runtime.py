@@ -171,6 +171,7 @@ class Coachline:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
+            progress = self.progress.watch()
             async with self.sessions() as session:
                 status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
                 rows = list(
@@ -185,7 +186,7 @@ class Coachline:
             if finished or remaining <= 0:
                 return ReplyOutcome(inbox_id, finished, rows)
             # The signal makes this instant in-process; the short poll covers other instances.
-            await self.progress.wait(min(remaining, 0.25))
+            await progress.wait(min(remaining, 0.25))
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Every component's state ("real", "degraded" or "off") and why."""

@@ -7,18 +7,36 @@ import contextlib
 
 
 class Signal:
-    """A broadcast nudge: every waiter wakes on `notify`. Polling still covers other instances."""
+    """A broadcast nudge: every waiter wakes on `notify`. Polling still covers other instances.
+
+    Take a `watch()` *before* looking at the state you wait on, then wait on it: a notify that lands
+    while you look is not lost.
+    """
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
 
     def notify(self) -> None:
-        """Wake everyone waiting now."""
+        """Wake everyone watching now."""
         self._event.set()
         self._event = asyncio.Event()
 
+    def watch(self) -> Watch:
+        """A watch that fires on the next `notify` after this call."""
+        return Watch(self._event)
+
     async def wait(self, timeout: float) -> None:
         """Return on the next `notify`, or after `timeout` seconds."""
-        event = self._event
+        await self.watch().wait(timeout)
+
+
+class Watch:
+    """One pending wake-up of a `Signal`."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    async def wait(self, timeout: float) -> None:
+        """Return once notified (at once if that already happened), or after `timeout` seconds."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(self._event.wait(), timeout)

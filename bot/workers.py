@@ -48,6 +48,7 @@ class InboxWorker:
     async def run(self) -> None:
         """Loop until cancelled."""
         while True:
+            arrival = self._inbox.arrived.watch()
             free = self._concurrency - len(self._tasks)
             rows = await self._inbox.claim(free) if free > 0 else []
             for row in rows:
@@ -55,7 +56,7 @@ class InboxWorker:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not rows:
-                await self._inbox.arrived.wait(self._poll)
+                await arrival.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
@@ -124,6 +125,7 @@ class OutboxWorker:
     async def run(self) -> None:
         """Loop until cancelled."""
         while True:
+            due = self._outbox.queued.watch()
             free = self._concurrency - len(self._tasks)
             rows = await self._outbox.claim(list(self._channels), free) if free > 0 else []
             for row in rows:
@@ -131,7 +133,7 @@ class OutboxWorker:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if not rows:
-                await self._outbox.queued.wait(self._poll)
+                await due.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 

@@ -24,7 +24,9 @@ def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One connection: SQLite allows one writer anyway, and queueing in the pool is fairer and faster
         # than many connections spinning on the file lock (or failing to upgrade a read to a write).
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

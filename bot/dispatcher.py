@@ -66,11 +66,8 @@ class Dispatcher:
         """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
         message = to_incoming(row)
         parsed = parse_command(message.text)
-        async with self._sessions.begin() as session:
-            sender, conversation = await self._identify(session, message)
-            history = () if parsed else await recent_turns(session, conversation, self._policy.memory_turns)
-
         if parsed is not None:
+            # Commands are quick and change state: one transaction, committed with the reply.
             async with self._sessions.begin() as session:
                 sender, conversation = await self._identify(session, message)
                 replies = await self._run_command(
@@ -80,10 +77,14 @@ class Dispatcher:
             self._outbox.queued.notify()
             return
 
+        async with self._sessions.begin() as session:
+            sender, conversation = await self._identify(session, message)
+            history = await recent_turns(session, conversation, self._policy.memory_turns)
         refusal_text = self._refuse_chat(message)
         if refusal_text is not None:
             replies = [Reply(refusal_text)]
         else:
+            # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
             answer = await self.responder.answer(
                 creator_id=sender.creator.id,
                 creator_name=sender.creator.name,
@@ -94,7 +95,6 @@ class Dispatcher:
                 log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
             replies = [Reply(answer.text, sources=answer.sources)]
         async with self._sessions.begin() as session:
-            conversation = await session.get_one(Conversation, conversation.id)
             await self._complete(session, row, conversation, replies, is_command=False)
         self._outbox.queued.notify()
 

@@ -118,35 +118,18 @@ async def resolve_sender(
 
     `creator_hint` (a deep link, the chat API's `creator_id`) moves the person to that creator.
     """
-    account = await session.scalar(
-        select(ChannelAccount).where(
-            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+    found = (
+        await session.execute(
+            select(ChannelAccount, User)
+            .join(User, User.id == ChannelAccount.user_id)
+            .where(ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)
         )
-    )
+    ).first()
     hinted = await session.get(Creator, creator_hint) if creator_hint else None
-    if account is None:
-        creator = hinted or await default_creator(session)
-        if creator is None:
-            raise LookupError("no creator exists yet")
-        user = User(display_name=display_name, creator_id=creator.id, created_at=now)
-        session.add(user)
-        await session.flush()
-        account = ChannelAccount(user_id=user.id, channel=channel, external_id=external_id, created_at=now)
-        try:
-            async with session.begin_nested():
-                session.add(account)
-        except IntegrityError:
-            # Another worker created the same account a moment ago: use theirs.
-            await session.delete(user)
-            account = await session.scalar(
-                select(ChannelAccount).where(
-                    ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
-                )
-            )
-            assert account is not None
-            user = await session.get_one(User, account.user_id)
+    if found is not None:
+        account, user = found
     else:
-        user = await session.get_one(User, account.user_id)
+        account, user = await _new_account(session, channel, external_id, display_name, hinted, now)
     if hinted is not None and user.creator_id != hinted.id:
         user.creator_id = hinted.id
     if display_name and user.display_name != display_name:
@@ -154,6 +137,38 @@ async def resolve_sender(
     creator = await session.get_one(Creator, user.creator_id)
     roles = await roles_of(session, user, creator, (channel, external_id) in admins)
     return Sender(user=user, account=account, creator=creator, roles=roles)
+
+
+async def _new_account(
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    display_name: str | None,
+    creator: Creator | None,
+    now: datetime,
+) -> tuple[ChannelAccount, User]:
+    """A first-time sender: a new user with this account, under the given or the default creator."""
+    creator = creator or await default_creator(session)
+    if creator is None:
+        raise LookupError("no creator exists yet")
+    user = User(display_name=display_name, creator_id=creator.id, created_at=now)
+    session.add(user)
+    await session.flush()
+    account = ChannelAccount(user_id=user.id, channel=channel, external_id=external_id, created_at=now)
+    try:
+        async with session.begin_nested():
+            session.add(account)
+    except IntegrityError:
+        # Another worker created the same account a moment ago: use theirs.
+        await session.delete(user)
+        theirs = await session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
+            )
+        )
+        assert theirs is not None
+        account, user = theirs, await session.get_one(User, theirs.user_id)
+    return account, user
 
 
 async def roles_of(

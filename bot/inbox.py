@@ -85,31 +85,29 @@ class Inbox:
         """Take up to `limit` messages that are waiting or whose previous worker's lease ran out."""
         now = self._clock.now()
         claimable = self._claimable(now)
-        claimed: list[InboxMessage] = []
-        async with self._sessions.begin() as session:
-            candidates = await session.scalars(
-                select(InboxMessage.id)
-                .where(claimable)  # type: ignore[arg-type]
-                .order_by(InboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        candidates = (
+            select(InboxMessage.id)
+            .where(claimable)  # type: ignore[arg-type]
+            .order_by(InboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL: instances skip each other's rows
+        )
+        claim = (
+            update(InboxMessage)
+            # The condition is repeated so that two processes racing on SQLite cannot both win.
+            .where(InboxMessage.id.in_(candidates), claimable)  # type: ignore[arg-type]
+            .values(
+                status="processing",
+                claimed_by=self.instance_id,
+                lease_expires_at=now + self.lease,
+                attempts=InboxMessage.attempts + 1,
             )
-            for inbox_id in list(candidates):
-                # The condition is repeated so that two instances racing on SQLite cannot both win.
-                result = await session.execute(
-                    update(InboxMessage)
-                    .where(InboxMessage.id == inbox_id, claimable)  # type: ignore[arg-type]
-                    .values(
-                        status="processing",
-                        claimed_by=self.instance_id,
-                        lease_expires_at=now + self.lease,
-                        attempts=InboxMessage.attempts + 1,
-                    )
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    row = await session.get_one(InboxMessage, inbox_id, populate_existing=True)
-                    claimed.append(row)
-        return claimed
+            .returning(InboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            rows = list(await session.scalars(claim))
+        return sorted(rows, key=lambda row: row.id)
 
     async def renew(self, inbox_id: int) -> bool:
         """Extend our lease on a message we are still working on; False if we lost it."""

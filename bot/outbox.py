@@ -111,29 +111,29 @@ class Outbox:
             return []
         now = self._clock.now()
         claimable = self._claimable(now, channels)
-        claimed: list[OutboxMessage] = []
-        async with self._sessions.begin() as session:
-            candidates = await session.scalars(
-                select(OutboxMessage.id)
-                .where(claimable)
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        candidates = (
+            select(OutboxMessage.id)
+            .where(claimable)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL: instances skip each other's rows
+        )
+        claim = (
+            update(OutboxMessage)
+            # The condition is repeated so that two processes racing on SQLite cannot both win.
+            .where(OutboxMessage.id.in_(candidates), claimable)
+            .values(
+                status="sending",
+                claimed_by=self.instance_id,
+                lease_expires_at=now + self.lease,
+                attempts=OutboxMessage.attempts + 1,
             )
-            for outbox_id in list(candidates):
-                result = await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == outbox_id, claimable)
-                    .values(
-                        status="sending",
-                        claimed_by=self.instance_id,
-                        lease_expires_at=now + self.lease,
-                        attempts=OutboxMessage.attempts + 1,
-                    )
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(await session.get_one(OutboxMessage, outbox_id, populate_existing=True))
-        return claimed
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        async with self._sessions.begin() as session:
+            rows = list(await session.scalars(claim))
+        return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
         """The platform accepted the message."""

@@ -47,7 +47,7 @@ def main() -> None:
         table.add_column(column)
     for row in rows:
         table.add_row(row.benchmark, row.measure, row.value, row.note)
-    Console().print(table)
+    Console(width=120).print(table)
     results = Path(__file__).with_name("results")
     results.mkdir(exist_ok=True)
     (results / "latest.json").write_text(json.dumps([asdict(row) for row in rows], indent=2))

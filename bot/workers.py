@@ -55,7 +55,7 @@ class InboxWorker:
                 task = asyncio.create_task(self._handle(row), name=f"inbox-{row.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if not rows:
+            if len(rows) < free:  # nothing more is due now: sleep until told or the next poll
                 await arrival.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -132,7 +132,7 @@ class OutboxWorker:
                 task = asyncio.create_task(self._send(row), name=f"outbox-{row.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if not rows:
+            if len(rows) < free:  # nothing more is due now: sleep until told or the next poll
                 await due.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -21,14 +21,15 @@ cli = typer.Typer(
 )
 creators_cli = typer.Typer(help="Manage creators (the coaches whose twins answer).")
 cli.add_typer(creators_cli, name="creators")
-console = Console()
+console = Console(soft_wrap=True)  # the terminal wraps; hard breaks would spoil copy and paste
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        console.print(f"[red]{exc}[/red]\nSee config/.env.example for every setting.")
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        console.print("See config/.env.example for every setting.")
         raise typer.Exit(2) from None
 
 
@@ -37,6 +38,17 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     # httpx logs every request at INFO; the outbox already says what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _prepare_database(settings: Settings) -> None:
+    from bot.db import DatabaseUnavailableError, prepare_database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        asyncio.run(prepare_database(settings.resolved_database_url))
+    except DatabaseUnavailableError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(2) from None
 
 
 @cli.callback(invoke_without_command=True)
@@ -57,6 +69,7 @@ def serve() -> None:
 
     settings = _settings()
     _logging(settings.log_level)
+    _prepare_database(settings)
     service = Coachline(settings, channels=build_channels(settings))
     app = create_app(service)
     console.print(f"Coachline: open http://{settings.host}:{settings.port}/ to chat (Ctrl-C stops).")
@@ -75,6 +88,7 @@ def chat(
     """Talk with a creator's twin in this terminal."""
     settings = _settings()
     _logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    _prepare_database(settings)
     asyncio.run(_chat(settings, user or getpass.getuser(), creator or None))
 
 
@@ -121,6 +135,7 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> Non
 def creators_add(name: str) -> None:
     """Add a creator and print its API key and one-time claim code."""
     settings = _settings()
+    _prepare_database(settings)
     result = asyncio.run(_creators_add(settings, name))
     console.print(f"creator_id: {result[0]}\napi_key:    {result[1]}\nclaim_code: {result[2]}")
     console.print(
@@ -130,13 +145,11 @@ def creators_add(name: str) -> None:
 
 async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
     from bot.clock import SystemClock
-    from bot.db import create_engine, migrate, session_factory
+    from bot.db import create_engine, session_factory
     from bot.identity import create_creator
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
-        await migrate(engine)
         async with session_factory(engine).begin() as session:
             new = await create_creator(session, name, SystemClock().now())
         return new.creator.id, new.api_key, new.claim_code
@@ -148,6 +161,7 @@ async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
 def creators_list() -> None:
     """List the creators."""
     settings = _settings()
+    _prepare_database(settings)
     rows = asyncio.run(_creators_list(settings))
     table = Table("creator_id", "name", "default", "created")
     for row in rows:
@@ -156,13 +170,11 @@ def creators_list() -> None:
 
 
 async def _creators_list(settings: Settings) -> list[tuple[str, str, str, str]]:
-    from bot.db import create_engine, migrate, session_factory
+    from bot.db import create_engine, session_factory
     from bot.identity import list_creators
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url)
     try:
-        await migrate(engine)
         async with session_factory(engine)() as session:
             creators = await list_creators(session)
         return [

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -68,6 +68,24 @@ async def migrate(engine: AsyncEngine) -> None:
             if engine.dialect.name == "postgresql":
                 await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
                 await connection.commit()
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached or migrated; the message says which and why."""
+
+
+async def prepare_database(url: str) -> None:
+    """Connect and migrate once before serving, so a bad URL stops the start with a plain message."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    except Exception as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise DatabaseUnavailableError(
+            f"cannot use the database {shown} (COACH_DATABASE_URL): {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        await engine.dispose()
 
 
 def _upgrade(connection: Connection) -> None:

@@ -150,14 +150,10 @@ class Coachline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         # Anything still unfinished keeps its lease and is picked up again after a restart.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drain(), timeout=5)
+        await self.inbox_worker.drain(timeout=5)
+        await self.outbox_worker.drain(timeout=5)
         await self.generator.aclose()
         await self.engine.dispose()
-
-    async def _drain(self) -> None:
-        await self.inbox_worker.drain()
-        await self.outbox_worker.drain()
 
     async def _recheck_generator(self) -> None:
         await self.generator.check()

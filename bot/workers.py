@@ -60,10 +60,12 @@ class InboxWorker:
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
-    async def drain(self) -> None:
-        """Wait for the messages being answered now (used at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+    async def drain(self, timeout: float) -> None:
+        """Let the messages being answered finish for up to `timeout` seconds, then abandon the rest.
+
+        An abandoned message keeps its lease and is answered again after it runs out.
+        """
+        await _drain(self._tasks, timeout)
 
     async def _handle(self, row: InboxMessage) -> None:
         key = (row.channel, str(row.conversation_ref.get("chat_id")))
@@ -137,10 +139,9 @@ class OutboxWorker:
             elif len(self._tasks) >= self._concurrency:
                 await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
-    async def drain(self) -> None:
-        """Wait for the sends in flight (used at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+    async def drain(self, timeout: float) -> None:
+        """Let the sends in flight finish for up to `timeout` seconds, then abandon the rest."""
+        await _drain(self._tasks, timeout)
 
     async def _send(self, row: OutboxMessage) -> None:
         channel = self._channels[row.channel]
@@ -161,3 +162,13 @@ class OutboxWorker:
         else:
             await self._outbox.mark_sent(row.id, result.platform_message_id)
         self._progress.notify()
+
+
+async def _drain(tasks: set[asyncio.Task[None]], timeout: float) -> None:
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(set(tasks), timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)

@@ -8,7 +8,7 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -57,6 +57,12 @@ async def page(request: Request, service: Service) -> HTMLResponse:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """No icon: an empty answer rather than a 404 in every browser console."""
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/web/messages", response_model=ChatResponse)

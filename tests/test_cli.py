@@ -1,0 +1,86 @@
+"""The command line: `run.py chat` answers in the terminal, `creators add` prints the secrets once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run `python run.py ARGS` offline with its own data dir."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
+    env.update({"COACH_DATA_DIR": str(tmp_path / "data"), "COACH_LLM": "offline", "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_chat_in_the_terminal_answers_each_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "chat", "--user", "tess", stdin="/start\nhello\n/reset\n")
+
+    assert result.returncode == 0, result.stderr
+    replies = result.stdout.split("twin>")[1:]
+    assert len(replies) == 3
+    assert "AI twin of Coach" in replies[0]
+    assert "Coach" in replies[1]
+    assert "forgotten" in replies[2]
+    assert "offline" in result.stdout  # says which generator answers
+
+
+def test_creators_add_then_list(tmp_path: Path) -> None:
+    added = run_cli(tmp_path, "creators", "add", "Dana Fit")
+    listed = run_cli(tmp_path, "creators", "list")
+
+    assert added.returncode == 0, added.stderr
+    assert "api_key:    cr_" in added.stdout and "claim_code:" in added.stdout
+    assert "Dana Fit" in listed.stdout
+
+
+def test_a_bad_setting_stops_the_start_with_a_message(tmp_path: Path) -> None:
+    env_file = tmp_path / "data"
+    env_file.mkdir()
+    result = subprocess.run(
+        [sys.executable, "run.py", "serve"],
+        cwd=ROOT,
+        env={**os.environ, "COACH_DATA_DIR": str(env_file), "COACH_PORT": "http"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "COACH_PORT" in result.stdout + result.stderr
+
+
+def test_an_unreachable_database_stops_the_start_with_a_message(tmp_path: Path, unused_port: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "run.py", "serve"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "COACH_DATA_DIR": str(tmp_path / "data"),
+            "COACH_DATABASE_URL": f"postgresql+asyncpg://coach:s3cret@127.0.0.1:{unused_port}/coach",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "cannot use the database" in output and "COACH_DATABASE_URL" in output
+    assert "s3cret" not in output
+    assert "Traceback" not in output

@@ -8,13 +8,14 @@ claimed.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.leases import claim_rows
 from bot.models import InboxMessage
 from bot.signals import Signal
 from channels.base import Accepted
@@ -72,42 +73,26 @@ class Inbox:
             self.arrived.notify()
         return Accepted(inbox_id, duplicate)
 
-    def _claimable(self, now: datetime) -> object:
-        return or_(
+    async def claim(self, limit: int) -> list[InboxMessage]:
+        """Take up to `limit` messages that are waiting or whose previous worker's lease ran out."""
+        now = self._clock.now()
+        claimable = or_(
             and_(
                 InboxMessage.status == "pending",
                 or_(InboxMessage.lease_expires_at.is_(None), InboxMessage.lease_expires_at <= now),
             ),
             and_(InboxMessage.status == "processing", InboxMessage.lease_expires_at <= now),
         )
-
-    async def claim(self, limit: int) -> list[InboxMessage]:
-        """Take up to `limit` messages that are waiting or whose previous worker's lease ran out."""
-        now = self._clock.now()
-        claimable = self._claimable(now)
-        candidates = (
-            select(InboxMessage.id)
-            .where(claimable)  # type: ignore[arg-type]
-            .order_by(InboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL: instances skip each other's rows
+        return await claim_rows(
+            self._sessions,
+            InboxMessage,
+            claimable=claimable,
+            order_by=(InboxMessage.id,),
+            limit=limit,
+            status="processing",
+            instance_id=self.instance_id,
+            lease_until=now + self.lease,
         )
-        claim = (
-            update(InboxMessage)
-            # The condition is repeated so that two processes racing on SQLite cannot both win.
-            .where(InboxMessage.id.in_(candidates), claimable)  # type: ignore[arg-type]
-            .values(
-                status="processing",
-                claimed_by=self.instance_id,
-                lease_expires_at=now + self.lease,
-                attempts=InboxMessage.attempts + 1,
-            )
-            .returning(InboxMessage)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions.begin() as session:
-            rows = list(await session.scalars(claim))
-        return sorted(rows, key=lambda row: row.id)
 
     async def renew(self, inbox_id: int) -> bool:
         """Extend our lease on a message we are still working on; False if we lost it."""

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.leases import claim_rows
 from bot.models import ChannelAccount, OutboxMessage
 from bot.signals import Signal
 from channels.messages import Button, ConversationReference, OutgoingMessage, Source
@@ -96,44 +97,28 @@ class Outbox:
         session.add(row)
         return row
 
-    def _claimable(self, now: datetime, channels: Collection[str]) -> Any:
-        return and_(
+    async def claim(self, channels: Collection[str], limit: int) -> list[OutboxMessage]:
+        """Take up to `limit` due rows for the channels this instance runs."""
+        if not channels:
+            return []
+        now = self._clock.now()
+        claimable = and_(
             OutboxMessage.channel.in_(list(channels)),
             or_(
                 and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
                 and_(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at <= now),
             ),
         )
-
-    async def claim(self, channels: Collection[str], limit: int) -> list[OutboxMessage]:
-        """Take up to `limit` due rows for the channels this instance runs."""
-        if not channels:
-            return []
-        now = self._clock.now()
-        claimable = self._claimable(now, channels)
-        candidates = (
-            select(OutboxMessage.id)
-            .where(claimable)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL: instances skip each other's rows
+        return await claim_rows(
+            self._sessions,
+            OutboxMessage,
+            claimable=claimable,
+            order_by=(OutboxMessage.next_attempt_at, OutboxMessage.id),
+            limit=limit,
+            status="sending",
+            instance_id=self.instance_id,
+            lease_until=now + self.lease,
         )
-        claim = (
-            update(OutboxMessage)
-            # The condition is repeated so that two processes racing on SQLite cannot both win.
-            .where(OutboxMessage.id.in_(candidates), claimable)
-            .values(
-                status="sending",
-                claimed_by=self.instance_id,
-                lease_expires_at=now + self.lease,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions.begin() as session:
-            rows = list(await session.scalars(claim))
-        return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
         """The platform accepted the message."""

@@ -86,3 +86,26 @@ async def _crash(service: Coachline) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     service.scheduler.shutdown(wait=False)
     await service.engine.dispose()
+
+
+async def test_two_instances_on_one_database_answer_and_send_each_message_once(
+    make_service: Callable[..., Coachline], database_url: str
+) -> None:
+    channels = [RecordingChannel("web"), RecordingChannel("web")]
+    instances = [
+        make_service(database_url=database_url, generator=ScriptedGenerator(), channels={"web": channel})
+        for channel in channels
+    ]
+    for instance in instances:
+        await instance.start()
+    try:
+        drivers = [ChatDriver(instances[index % 2], user_id=f"user-{index}") for index in range(40)]
+        inbox_ids = await asyncio.gather(*(driver.send(f"question {n}") for n, driver in enumerate(drivers)))
+        outcomes = await asyncio.gather(*(instances[0].wait_for_replies(inbox_id, 20) for inbox_id in inbox_ids))
+    finally:
+        for instance in instances:
+            await instance.stop()
+
+    assert all(outcome.finished and len(outcome.replies) == 1 for outcome in outcomes)
+    sent = sorted(message.text for channel in channels for message in channel.sent)
+    assert sent == sorted(f"echo: question {n}" for n in range(40))

@@ -101,7 +101,9 @@ async def test_two_instances_on_one_database_answer_and_send_each_message_once(
     try:
         drivers = [ChatDriver(instances[index % 2], user_id=f"user-{index}") for index in range(40)]
         inbox_ids = await asyncio.gather(*(driver.send(f"question {n}") for n, driver in enumerate(drivers)))
-        outcomes = await asyncio.gather(*(instances[0].wait_for_replies(inbox_id, 20) for inbox_id in inbox_ids))
+        outcomes = await asyncio.gather(
+            *(instances[0].wait_for_replies(inbox_id, 20) for inbox_id in inbox_ids)
+        )
     finally:
         for instance in instances:
             await instance.stop()

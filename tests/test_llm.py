@@ -15,11 +15,11 @@ from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Gen
 from coaching.llm import (
     FallbackGenerator,
     GeneratorUnavailable,
-    OfflineGenerator,
     OllamaGenerator,
     build_generator,
     model_is_listed,
 )
+from coaching.offline import OfflineGenerator
 from config.settings import Settings
 from tests.fakes.ollama_server import run_fake_ollama
 

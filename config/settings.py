@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     )
     memory_turns: int = Field(12, ge=0, validation_alias=AliasChoices("COACH_MEMORY_TURNS", "memory_turns"))
     reply_wait_seconds: float = Field(
-        60.0, gt=0, validation_alias=AliasChoices("COACH_REPLY_WAIT_SECONDS", "reply_wait_seconds")
+        90.0, gt=0, validation_alias=AliasChoices("COACH_REPLY_WAIT_SECONDS", "reply_wait_seconds")
     )
     claim_lease_seconds: float = Field(
         30.0, gt=0, validation_alias=AliasChoices("COACH_CLAIM_LEASE_SECONDS", "claim_lease_seconds")

@@ -146,9 +146,10 @@ class Coachline:
                 await channel.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for task in stuck:
+                log.error("%s did not stop when cancelled; leaving it", task.get_name())
         # Anything still unfinished keeps its lease and is picked up again after a restart.
         await self.inbox_worker.drain(timeout=5)
         await self.outbox_worker.drain(timeout=5)

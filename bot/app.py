@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.api import chat, creators, health
+from bot.api import chat, creators, health, knowledge
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
@@ -55,6 +55,7 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(creators.router)
+    app.include_router(knowledge.router)
     app.include_router(web_routes.router)
     return app
 

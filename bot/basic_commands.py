@@ -34,5 +34,5 @@ async def show_help(ctx: CommandContext) -> list[Reply]:
 
 async def reset(ctx: CommandContext) -> list[Reply]:
     """Forget the conversation memory (the transcript is kept)."""
-    await forget(ctx.session, ctx.conversation)
+    await forget(ctx.db, ctx.conversation)
     return [Reply("Done — I've forgotten our conversation so far. What would you like to talk about?")]

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.identity import Sender
 from bot.models import Conversation
 from bot.roles import ADMINS, CREATORS, Role
-from channels.messages import Button, IncomingMessage, Source
+from channels.messages import Attachment, Button, IncomingMessage, Source
+from coaching.knowledge import KnowledgeBase
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +25,40 @@ class Reply:
     buttons: tuple[Button, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class CommandServices:
+    """The parts of the service commands may use."""
+
+    knowledge: KnowledgeBase
+    # Download an attachment with the credentials of the channel it came from.
+    fetch_attachment: Callable[[str, Attachment], Awaitable[bytes]]
+
+
 @dataclass(slots=True)
 class CommandContext:
-    """What a command handler gets: the database session of the transaction that answers the message."""
+    """What a command handler gets.
 
-    session: AsyncSession
+    `session` is the transaction that answers the message: what a handler changes through it commits
+    with the reply, exactly once. Such a handler must use only that session (SQLite has one connection:
+    opening another session would wait for itself). Commands that call services, which open their own
+    sessions, or that take long, are registered `slow` and get `session=None`.
+    """
+
+    session: AsyncSession | None
     sender: Sender
     conversation: Conversation
     message: IncomingMessage
     args: str
     now: datetime
     registry: CommandRegistry
+    services: CommandServices
+
+    @property
+    def db(self) -> AsyncSession:
+        """The answering transaction (not available to slow commands)."""
+        if self.session is None:
+            raise RuntimeError("slow commands run outside the answering transaction")
+        return self.session
 
 
 CommandHandler = Callable[[CommandContext], Awaitable[list[Reply]]]
@@ -49,6 +73,7 @@ class Command:
     roles: frozenset[Role]
     handler: CommandHandler
     usage: str = ""
+    slow: bool = False  # runs outside the answering transaction (long work, other sessions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +108,12 @@ class CommandRegistry:
         self._commands[command.name] = command
 
     def command(
-        self, name: str, help: str, roles: frozenset[Role], usage: str = ""
+        self, name: str, help: str, roles: frozenset[Role], usage: str = "", *, slow: bool = False
     ) -> Callable[[CommandHandler], CommandHandler]:
         """Decorator form of `add`."""
 
         def register(handler: CommandHandler) -> CommandHandler:
-            self.add(Command(name, help, roles, handler, usage))
+            self.add(Command(name, help, roles, handler, usage, slow))
             return handler
 
         return register

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.commands import CommandContext, CommandRegistry, Reply, parse_command, refusal
+from bot.commands import CommandContext, CommandRegistry, CommandServices, Reply, parse_command, refusal
 from bot.identity import Sender, conversation_for, resolve_sender
 from bot.inbox import Inbox, to_incoming
 from bot.memory import recent_turns
@@ -38,6 +38,8 @@ class DispatchPolicy:
 
     admins: frozenset[tuple[str, str]]
     memory_turns: int
+    # Channels whose every user is the operator (the terminal): they hold the admin role.
+    trusted_channels: frozenset[str]
     max_message_chars: int
 
 
@@ -51,6 +53,7 @@ class Dispatcher:
         outbox: Outbox,
         responder: Responder,
         commands: CommandRegistry,
+        services: CommandServices,
         policy: DispatchPolicy,
         clock: Clock,
     ) -> None:
@@ -59,6 +62,7 @@ class Dispatcher:
         self._outbox = outbox
         self.responder = responder
         self.commands = commands
+        self.services = services
         self._policy = policy
         self._clock = clock
 
@@ -66,13 +70,23 @@ class Dispatcher:
         """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
         message = to_incoming(row)
         parsed = parse_command(message.text)
-        if parsed is not None:
+        command = self.commands.get(parsed.name) if parsed is not None else None
+        if parsed is not None and not (command is not None and command.slow):
             # Commands are quick and change state: one transaction, committed with the reply.
             async with self._sessions.begin() as session:
                 sender, conversation = await self._identify(session, message)
                 replies = await self._run_command(
                     session, sender, conversation, message, parsed.name, parsed.args
                 )
+                await self._complete(session, row, conversation, replies, is_command=True)
+            self._outbox.queued.notify()
+            return
+        if parsed is not None:
+            # Slow commands work like chat: identify, work with no transaction held, then answer.
+            async with self._sessions.begin() as session:
+                sender, conversation = await self._identify(session, message)
+            replies = await self._run_command(None, sender, conversation, message, parsed.name, parsed.args)
+            async with self._sessions.begin() as session:
                 await self._complete(session, row, conversation, replies, is_command=True)
             self._outbox.queued.notify()
             return
@@ -126,7 +140,7 @@ class Dispatcher:
             external_id=message.user_id,
             display_name=message.user_name,
             creator_hint=message.creator_id,
-            admins=set(self._policy.admins),
+            admins=set(self._policy.admins) | self._trusted(message),
             now=self._clock.now(),
         )
         conversation = await conversation_for(session, sender, message.conversation, self._clock.now())
@@ -134,7 +148,7 @@ class Dispatcher:
 
     async def _run_command(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         sender: Sender,
         conversation: Conversation,
         message: IncomingMessage,
@@ -154,8 +168,16 @@ class Dispatcher:
             args=args,
             now=self._clock.now(),
             registry=self.commands,
+            services=self.services,
         )
         return await command.handler(context)
+
+    def _trusted(self, message: IncomingMessage) -> set[tuple[str, str]]:
+        return (
+            {(message.channel, message.user_id)}
+            if message.channel in self._policy.trusted_channels
+            else set()
+        )
 
     def _refuse_chat(self, message: IncomingMessage) -> str | None:
         text = message.text.strip()

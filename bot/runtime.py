@@ -15,22 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.basic_commands import register_basic_commands
 from bot.clock import Clock, SystemClock
-from bot.commands import CommandRegistry
+from bot.commands import CommandRegistry, CommandServices
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox
+from bot.knowledge_commands import register_knowledge_commands
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
-from channels.messages import IncomingMessage
+from channels.messages import Attachment, IncomingMessage
+from coaching.documents import DocumentRejected
+from coaching.embeddings import Embedder, build_embedder
 from coaching.generation import Generator
+from coaching.knowledge import KnowledgeBase
 from coaching.llm import build_generator
 from coaching.responder import Responder
 from coaching.status import ComponentStatus
+from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
 from programs.scheduler import create_scheduler, scheduler_status
 
@@ -55,9 +60,12 @@ class Coachline:
         *,
         channels: dict[str, Channel],
         generator: Generator | None = None,
+        embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
         responder: Responder | None = None,
         clock: Clock | None = None,
         poll_seconds: float = 0.5,
+        shutdown_grace_seconds: float = 5.0,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -68,9 +76,18 @@ class Coachline:
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.channels = channels
         self.generator: Generator = generator or build_generator(settings)
-        self.responder = responder or Responder(self.generator)
+        self.knowledge = KnowledgeBase(
+            self.sessions,
+            vector_store or build_vector_store(settings.chroma_url, settings.data_dir),
+            embedder or build_embedder(settings),
+            self.clock,
+            max_upload_bytes=settings.max_upload_bytes,
+            min_relevance=settings.min_relevance,
+        )
+        self.responder = responder or Responder(self.generator, knowledge=self.knowledge)
         self.commands = CommandRegistry()
         register_basic_commands(self.commands)
+        register_knowledge_commands(self.commands)
         self.progress = Signal()
         self.inbox = Inbox(
             self.sessions,
@@ -91,10 +108,12 @@ class Coachline:
             self.outbox,
             self.responder,
             self.commands,
+            CommandServices(knowledge=self.knowledge, fetch_attachment=self.fetch_attachment),
             DispatchPolicy(
                 admins=frozenset(settings.admin_accounts()),
                 memory_turns=settings.memory_turns,
                 max_message_chars=settings.max_message_chars,
+                trusted_channels=frozenset({"console"}),
             ),
             self.clock,
         )
@@ -113,6 +132,7 @@ class Coachline:
             poll_seconds=poll_seconds,
         )
         self.scheduler = create_scheduler()
+        self.shutdown_grace_seconds = shutdown_grace_seconds
         self.default_creator: Creator | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -128,6 +148,7 @@ class Coachline:
             self.default_creator = await ensure_default_creator(
                 session, self.settings.default_creator_name, self.clock.now()
             )
+        await self.knowledge.recover()
         for channel in self.channels.values():
             await channel.start(self.receive)
         self._tasks = [
@@ -136,6 +157,7 @@ class Coachline:
         ]
         self.scheduler.start()
         self.scheduler.add_job(self._recheck_generator, "interval", seconds=60, id="recheck-generator")
+        self.scheduler.add_job(self.knowledge.recover, "interval", minutes=5, id="recover-uploads")
 
     async def stop(self) -> None:
         """Stop taking work, let what is in flight finish briefly, then close everything."""
@@ -151,9 +173,10 @@ class Coachline:
             for task in stuck:
                 log.error("%s did not stop when cancelled; leaving it", task.get_name())
         # Anything still unfinished keeps its lease and is picked up again after a restart.
-        await self.inbox_worker.drain(timeout=5)
-        await self.outbox_worker.drain(timeout=5)
+        await self.inbox_worker.drain(timeout=self.shutdown_grace_seconds)
+        await self.outbox_worker.drain(timeout=self.shutdown_grace_seconds)
         await self.generator.aclose()
+        await self.knowledge.embedder.aclose()
         await self.engine.dispose()
 
     async def _recheck_generator(self) -> None:
@@ -162,6 +185,12 @@ class Coachline:
     async def receive(self, message: IncomingMessage) -> Accepted:
         """The channels' sink: persist the message (deduped); it is answered in the background."""
         return await self.inbox.accept(message)
+
+    async def fetch_attachment(self, channel: str, attachment: Attachment) -> bytes:
+        """An attachment's bytes, fetched by the channel it came through (with its credentials)."""
+        if channel not in self.channels:
+            raise DocumentRejected(f"files sent on {channel} cannot be fetched by this instance")
+        return await self.channels[channel].fetch_attachment(attachment, self.settings.max_upload_bytes)
 
     async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
         """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""
@@ -187,10 +216,11 @@ class Coachline:
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Every component's state ("real", "degraded" or "off") and why."""
+        vector_store, embeddings = await self.knowledge.status()
         components: dict[str, ComponentStatus] = {
             "database": await self._database_status(),
-            "vector_store": ComponentStatus("off", "document search is not part of this version yet"),
-            "embeddings": ComponentStatus("off", "document search is not part of this version yet"),
+            "vector_store": vector_store,
+            "embeddings": embeddings,
             "llm": await self.generator.check(),
             "scheduler": scheduler_status(self.scheduler),
         }

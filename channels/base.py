@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from channels.messages import IncomingMessage, OutgoingMessage
+from channels.messages import Attachment, IncomingMessage, OutgoingMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,14 @@ class RecipientUnreachableError(PermanentSendError):
     """The person blocked the bot or opted out: stop sending to them until they come back."""
 
 
+class AttachmentError(Exception):
+    """A file could not be fetched; the message is shown to the person who sent it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Channel(ABC):
     """A messaging platform adapter: verifies, parses, sends, and respects its platform's limits.
 
@@ -96,6 +104,10 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Deliver one message, raising a `SendError` subclass when it does not go out."""
+
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Download a file a person sent, refusing more than `max_bytes` (`AttachmentError` says why)."""
+        raise AttachmentError(f"files cannot be received on {self.name} yet")
 
     def status(self) -> ChannelStatus:
         """The channel's health; adapters override this with what they know."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
-from channels.base import Channel, ChannelStatus, MessageSink, SendResult
-from channels.messages import OutgoingMessage
+from channels.base import AttachmentError, Channel, ChannelStatus, MessageSink, SendResult
+from channels.messages import Attachment, OutgoingMessage
 
 
 class ConsoleChannel(Channel):
@@ -27,6 +29,24 @@ class ConsoleChannel(Channel):
         self._write(message)
         return SendResult()
 
+    async def fetch_attachment(self, attachment: Attachment, max_bytes: int) -> bytes:
+        """Read a local file named in `/upload PATH` (the console is the operator's own machine)."""
+        if not attachment.url:
+            raise AttachmentError("no file given")
+        return await asyncio.to_thread(_read_local_file, attachment.url, max_bytes)
+
     def status(self) -> ChannelStatus:
         """On while the terminal chat runs."""
         return ChannelStatus("real", "terminal chat")
+
+
+def _read_local_file(name: str, max_bytes: int) -> bytes:
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise AttachmentError(f"{path} is not a file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise AttachmentError(
+            f"{path.name} is {size / 1024 / 1024:.1f} MB; the upload limit is {max_bytes / 1024 / 1024:g} MB"
+        )
+    return path.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from channels.messages import Source
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator
 from coaching.knowledge_seam import KnowledgeRetriever, NoKnowledge, PersonaProvider, PlainPersona
 
+log = logging.getLogger(__name__)
 _CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
@@ -48,7 +50,14 @@ class Responder:
         max_chars: int | None = None,
     ) -> Answer:
         """Answer a question as the creator's twin."""
-        context = tuple(await self.knowledge.retrieve(creator_id, question, self.passages))
+        try:
+            context = tuple(await self.knowledge.retrieve(creator_id, question, self.passages))
+        except Exception:
+            # Search being down (embedding server, vector store) must not cost the person an answer.
+            log.warning(
+                "knowledge search failed for creator %s; answering without it", creator_id, exc_info=True
+            )
+            context = ()
         persona = await self.personas.persona(creator_id, creator_name)
         request = GenerationRequest(
             persona=persona, question=question, history=history, context=context, max_chars=max_chars

@@ -54,6 +54,21 @@ class Settings(BaseSettings):
         description="Seconds to wait for the model's first token before answering offline.",
     )
     embeddings: str = Field("local", validation_alias=AliasChoices("COACH_EMBEDDINGS", "embeddings"))
+    models_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("COACH_MODELS_DIR", "models_dir"),
+        description="Where the local embedding model is kept; default DATA_DIR/models.",
+    )
+    max_upload_mb: float = Field(
+        20.0, gt=0, validation_alias=AliasChoices("COACH_MAX_UPLOAD_MB", "max_upload_mb")
+    )
+    min_relevance: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        validation_alias=AliasChoices("COACH_MIN_RELEVANCE", "min_relevance"),
+        description="Passages less relevant than this are not used to answer.",
+    )
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("COACH_HOST", "host"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=AliasChoices("COACH_PORT", "port"))
     public_url: str = Field("", validation_alias=AliasChoices("COACH_PUBLIC_URL", "public_url"))
@@ -107,6 +122,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("admins")
     @classmethod
@@ -182,6 +202,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'coachline.db').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        """Where the local embedding model lives."""
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """`COACH_MAX_UPLOAD_MB` in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:

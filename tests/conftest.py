@@ -13,8 +13,10 @@ import pytest
 from bot.clock import FakeClock
 from bot.runtime import Coachline
 from channels.base import Channel
+from coaching.embeddings import Embedder, HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.generation import Generator
+from coaching.vector_store import InMemoryVectorStore, VectorStore
 from config import Settings
 from tests.support.databases import fresh_database, postgres_available
 
@@ -107,8 +109,11 @@ def make_service(
         *,
         database_url: str | None = None,
         generator: Generator | None = None,
+        embedder: Embedder | None = None,
+        vector_store: VectorStore | None = None,
         channels: dict[str, Channel] | None = None,
         clock: FakeClock | None = None,
+        shutdown_grace_seconds: float = 5.0,
         **settings: Any,
     ) -> Coachline:
         from channels.web import WebChannel
@@ -117,8 +122,12 @@ def make_service(
             make_settings(database_url=database_url or sqlite_url, **settings),
             channels=channels if channels is not None else {"web": WebChannel()},
             generator=generator,
+            # No model download and no vector database unless a test asks for them.
+            embedder=embedder or HashingEmbedder(),
+            vector_store=vector_store if vector_store is not None else InMemoryVectorStore(),
             clock=clock,
             poll_seconds=0.05,
+            shutdown_grace_seconds=shutdown_grace_seconds,
         )
 
     yield make

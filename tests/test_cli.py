@@ -13,7 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `python run.py ARGS` offline with its own data dir."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
-    env.update({"COACH_DATA_DIR": str(tmp_path / "data"), "COACH_LLM": "offline", "COLUMNS": "200"})
+    env.update(
+        {
+            "COACH_DATA_DIR": str(tmp_path / "data"),
+            "COACH_LLM": "offline",
+            # An embedding server that is not there: search is degraded, and no model is downloaded.
+            "COACH_EMBEDDINGS": "ollama:nomic-embed-text",
+            "COACH_OLLAMA_URL": "http://127.0.0.1:9",
+            "COLUMNS": "200",
+        }
+    )
     return subprocess.run(
         [sys.executable, "run.py", *args],
         cwd=ROOT,

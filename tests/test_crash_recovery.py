@@ -65,7 +65,9 @@ async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
     tmp_path: Path, unused_port: int
 ) -> None:
     question = "Are you still there after a crash?"
-    async with run_fake_ollama(delay_before_first_token=120, reply="Yes, still here.") as ollama:
+    async with run_fake_ollama(
+        delay_before_first_token=120, reply="Yes, still here.", models=("llama3.1:8b", "nomic-embed-text")
+    ) as ollama:
         env = {
             **{key: value for key, value in os.environ.items() if not key.startswith("COACH_")},
             "COACH_DATA_DIR": str(tmp_path / "data"),
@@ -73,6 +75,7 @@ async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
             "COACH_API_KEY": ADMIN_KEY,
             "COACH_LLM": "ollama",
             "COACH_OLLAMA_URL": ollama.url,
+            "COACH_EMBEDDINGS": "ollama:nomic-embed-text",
             "COACH_LLM_TIMEOUT": "300",
             "COACH_CLAIM_LEASE_SECONDS": "2",
         }

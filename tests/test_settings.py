@@ -114,3 +114,4 @@ def test_env_example_copied_to_dotenv_is_valid(monkeypatch: pytest.MonkeyPatch, 
     settings = load_settings()
 
     assert settings.llm is LLMMode.AUTO and settings.port == 8000
+    assert settings.resolved_models_dir == Path("data/models")

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import coaching.models  # noqa: F401 - registers the knowledge tables
 from bot.models import Base
 
 target_metadata = Base.metadata

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, IncomingMessage
+from channels.messages import Attachment, ConversationReference, IncomingMessage
 
 
 class ChatDriver:
@@ -32,7 +32,12 @@ class ChatDriver:
         self.replies: list[str] = []
 
     def message(
-        self, text: str, *, message_id: str | None = None, at: datetime | None = None
+        self,
+        text: str,
+        *,
+        message_id: str | None = None,
+        at: datetime | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> IncomingMessage:
         """The normalised message this person would send."""
         return IncomingMessage(
@@ -43,11 +48,16 @@ class ChatDriver:
             message_id=message_id or uuid.uuid4().hex,
             text=text,
             received_at=at or self.service.now(),
+            attachments=attachments,
         )
 
-    async def send(self, text: str, *, message_id: str | None = None) -> int:
-        """Send a message; returns its inbox id."""
-        accepted = await self.service.receive(self.message(text, message_id=message_id))
+    async def send(
+        self, text: str, *, message_id: str | None = None, attachments: tuple[Attachment, ...] = ()
+    ) -> int:
+        """Send a message (with files, if given); returns its inbox id."""
+        accepted = await self.service.receive(
+            self.message(text, message_id=message_id, attachments=attachments)
+        )
         self._last_inbox_id = accepted.inbox_id
         return accepted.inbox_id
 

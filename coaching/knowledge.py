@@ -1,0 +1,313 @@
+"""The knowledge base: creators' documents in, relevant passages out.
+
+Ingest = parse → chunk → embed → store, all-or-nothing: a document is searchable only once every chunk
+is stored ("ready"); a failure on the way removes what was stored. Search = embed the question, take
+the nearest chunks of the creator's own collection, keep those of ready documents.
+
+Relevance is the cosine similarity of the question's and the chunk's embeddings, clipped to [0, 1]
+(the embedder's vectors are unit length, so this is their dot product).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from channels.messages import Source
+from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
+from coaching.embeddings import Embedder
+from coaching.generation import ContextPassage
+from coaching.models import KnowledgeDocument
+from coaching.status import ComponentStatus
+from coaching.vector_store import StoredChunk, VectorStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+Outcome = Literal["created", "duplicate", "replaced"]
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What came of an upload."""
+
+    document: KnowledgeDocument
+    outcome: Outcome  # duplicate: the same content was already there; replaced: a new version of a file
+    replaced_document_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A chunk that matches a query."""
+
+    text: str
+    document_id: str
+    title: str
+    source: str  # the file name
+    location: str  # "page 4", "section 'Goals'"
+    position: int
+    relevance: float
+
+    def to_source(self) -> Source:
+        """The citation form used in replies."""
+        return Source(document=self.title, location=self.location, relevance_score=round(self.relevance, 4))
+
+
+class KnowledgeBase:
+    """Per-creator document ingestion and search."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: VectorStore,
+        embedder: Embedder,
+        clock: Clock,
+        *,
+        max_upload_bytes: int,
+        min_relevance: float,
+    ) -> None:
+        self._sessions = sessions
+        self.store = store
+        self.embedder = embedder
+        self._clock = clock
+        self.max_upload_bytes = max_upload_bytes
+        self.min_relevance = min_relevance
+        self._creator_locks: dict[str, asyncio.Lock] = {}
+
+    async def ingest(
+        self,
+        creator_id: str,
+        filename: str,
+        data: bytes,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Add a document (or a new version of a file), or recognise content already there.
+
+        Raises `DocumentRejected` with a user-facing reason for anything that cannot be indexed.
+        """
+        digest = content_hash(data)
+        existing = await self._find(creator_id, content_hash=digest)
+        if existing is not None:
+            return IngestResult(existing, "duplicate")
+        # Parsing is CPU work on untrusted bytes: off the event loop.
+        parsed = await asyncio.to_thread(parse_document, filename, data, max_bytes=self.max_upload_bytes)
+        chunks = await asyncio.to_thread(chunk_document, parsed)
+        if not chunks:
+            raise DocumentRejected("the file has no text to learn from")
+        now = self._clock.now()
+        document = KnowledgeDocument(
+            id=str(uuid.uuid4()),
+            creator_id=creator_id,
+            title=(title or "").strip() or parsed.title or filename,
+            description=description,
+            filename=filename,
+            kind=parsed.kind,
+            tags=list(tags),
+            size_bytes=len(data),
+            content_hash=digest,
+            pages=parsed.pages,
+            word_count=sum(len(section.text.split()) for section in parsed.sections),
+            chunk_count=len(chunks),
+            warnings=list(parsed.warnings),
+            status="indexing",
+            created_at=now,
+            updated_at=now,
+        )
+        # One ingest at a time per creator, so two uploads of one file cannot both become "the" version.
+        async with self._creator_lock(creator_id):
+            again = await self._find(creator_id, content_hash=digest)
+            if again is not None:
+                return IngestResult(again, "duplicate")
+            previous = await self._find(creator_id, filename=filename)
+            async with self._sessions.begin() as session:
+                session.add(document)
+            try:
+                await self._index(document, chunks, progress)
+            except BaseException:
+                await self._discard(document)
+                raise
+            async with self._sessions.begin() as session:
+                stored = await session.get_one(KnowledgeDocument, document.id)
+                stored.status, stored.updated_at = "ready", self._clock.now()
+            document.status = "ready"
+            if previous is not None:
+                await self._discard(previous)
+                return IngestResult(document, "replaced", previous.id)
+        return IngestResult(document, "created")
+
+    async def _index(
+        self, document: KnowledgeDocument, chunks: list[Chunk], progress: Progress | None
+    ) -> None:
+        stored: list[StoredChunk] = []
+        for start in range(0, len(chunks), EMBED_BATCH):
+            batch = chunks[start : start + EMBED_BATCH]
+            # The heading goes into the vector (a "Fruits" list matches questions about fruit), not the text.
+            vectors = await self.embedder.embed([chunk.embedding_text for chunk in batch])
+            stored.extend(
+                StoredChunk(
+                    chunk_id=f"{document.id}:{chunk.position}",
+                    text=chunk.text,
+                    embedding=vector,
+                    metadata=_chunk_metadata(document, chunk),
+                )
+                for chunk, vector in zip(batch, vectors, strict=True)
+            )
+            if progress:
+                progress("embedding", len(stored), len(chunks))
+        await self.store.add(document.creator_id, stored)
+        if progress:
+            progress("stored", len(chunks), len(chunks))
+
+    async def _discard(self, document: KnowledgeDocument) -> None:
+        """Remove a document's chunks, then its row (in that order: no searchable orphan remains)."""
+        await self.store.delete_document(document.creator_id, document.id)
+        async with self._sessions.begin() as session:
+            row = await session.get(KnowledgeDocument, document.id)
+            if row is not None:
+                await session.delete(row)
+
+    def _creator_lock(self, creator_id: str) -> asyncio.Lock:
+        return self._creator_locks.setdefault(creator_id, asyncio.Lock())
+
+    async def _find(
+        self, creator_id: str, *, content_hash: str | None = None, filename: str | None = None
+    ) -> KnowledgeDocument | None:
+        query = select(KnowledgeDocument).where(
+            KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready"
+        )
+        if content_hash is not None:
+            query = query.where(KnowledgeDocument.content_hash == content_hash)
+        if filename is not None:
+            query = query.where(KnowledgeDocument.filename == filename)
+        async with self._sessions() as session:
+            return (await session.scalars(query.order_by(KnowledgeDocument.created_at.desc()))).first()
+
+    async def documents(self, creator_id: str) -> list[KnowledgeDocument]:
+        """A creator's ready documents, newest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(KnowledgeDocument)
+                .where(KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready")
+                .order_by(KnowledgeDocument.created_at.desc(), KnowledgeDocument.title)
+            )
+            return list(rows)
+
+    async def document(self, creator_id: str, document_id: str) -> KnowledgeDocument | None:
+        """One of the creator's documents (None for another creator's)."""
+        async with self._sessions() as session:
+            row = await session.get(KnowledgeDocument, document_id)
+        return row if row is not None and row.creator_id == creator_id else None
+
+    async def delete(self, creator_id: str, document_id: str) -> bool:
+        """Forget a document and its chunks; False when the creator has no such document."""
+        document = await self.document(creator_id, document_id)
+        if document is None:
+            return False
+        await self._discard(document)
+        return True
+
+    async def search(self, creator_id: str, query: str, k: int = 5) -> list[SearchHit]:
+        """The creator's `k` most relevant chunks for `query`, most relevant first."""
+        query = query.strip()
+        if not query or k <= 0:
+            return []
+        [vector] = await self.embedder.embed([query])
+        # Ask for more than k: chunks of documents still indexing (or being replaced) are dropped.
+        hits = await self.store.query(creator_id, vector, k * 2 + 5)
+        ready = await self._ready_documents(
+            creator_id, {str(hit.metadata.get("document_id")) for hit in hits}
+        )
+        results = [
+            SearchHit(
+                text=hit.text,
+                document_id=str(hit.metadata["document_id"]),
+                title=ready[str(hit.metadata["document_id"])].title,
+                source=str(hit.metadata.get("source", "")),
+                location=str(hit.metadata.get("location", "")),
+                position=int(hit.metadata.get("position", 0)),
+                relevance=min(1.0, max(0.0, hit.similarity)),
+            )
+            for hit in hits
+            if str(hit.metadata.get("document_id")) in ready
+        ]
+        return results[:k]
+
+    async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
+        """Passages relevant enough to answer from (the responder's `KnowledgeRetriever`)."""
+        hits = await self.search(creator_id, question, k)
+        return [
+            ContextPassage(hit.text, hit.to_source()) for hit in hits if hit.relevance >= self.min_relevance
+        ]
+
+    async def _ready_documents(self, creator_id: str, ids: set[str]) -> dict[str, KnowledgeDocument]:
+        if not ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(KnowledgeDocument).where(
+                    KnowledgeDocument.creator_id == creator_id,
+                    KnowledgeDocument.id.in_(ids),
+                    KnowledgeDocument.status == "ready",
+                )
+            )
+            return {row.id: row for row in rows}
+
+    async def recover(self, older_than_seconds: float = 600.0) -> int:
+        """Clean away documents an interrupted upload left half-indexed; returns how many.
+
+        Only those untouched for a while: another instance may be indexing one right now.
+        """
+        cutoff = self._clock.now() - timedelta(seconds=older_than_seconds)
+        async with self._sessions() as session:
+            stale = list(
+                await session.scalars(
+                    select(KnowledgeDocument).where(
+                        KnowledgeDocument.status == "indexing", KnowledgeDocument.updated_at < cutoff
+                    )
+                )
+            )
+        for document in stale:
+            log.warning(
+                "removing half-indexed document %s (%s) left by an interrupted upload",
+                document.id,
+                document.title,
+            )
+            await self._discard(document)
+        return len(stale)
+
+    async def status(self) -> tuple[ComponentStatus, ComponentStatus]:
+        """(vector store, embeddings) health."""
+        return await self.store.check(), await self.embedder.check()
+
+
+def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str | int | float | bool]:
+    metadata: dict[str, str | int | float | bool] = {
+        "document_id": document.id,
+        "creator_id": document.creator_id,
+        "title": document.title,
+        "source": document.filename,
+        "position": chunk.position,
+        "location": chunk.location,
+    }
+    if chunk.page is not None:
+        metadata["page"] = chunk.page
+    if chunk.heading:
+        metadata["section"] = chunk.heading
+    return metadata
+
+
+__all__ = ["DocumentRejected", "IngestResult", "KnowledgeBase", "SearchHit"]

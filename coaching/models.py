@@ -1,0 +1,40 @@
+"""The knowledge tables: the documents a creator uploaded (their chunks live in the vector store)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.models import Base
+
+
+class KnowledgeDocument(Base):
+    """One uploaded document. Its chunks are searchable only while `status` is "ready"."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_creator_hash", "creator_id", "content_hash"),
+        Index("ix_documents_creator_filename", "creator_id", "filename"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    creator_id: Mapped[str] = mapped_column(ForeignKey("creators.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    filename: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # pdf, docx, txt, md, html
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int | None] = mapped_column(Integer, default=None)
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[list[Any]] = mapped_column(default=list)
+    # "indexing" while its chunks are being stored; "ready" once all are. A crash mid-way leaves
+    # "indexing", which start-up cleans away, so nothing half-indexed is ever searched.
+    status: Mapped[str] = mapped_column(String(16), default="indexing")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import chat_roundtrip
+from bench import chat_roundtrip, embeddings, knowledge
 from bench.stats import Row
 from tests.support.databases import (
     POSTGRES_ADMIN_DB,
@@ -30,6 +30,8 @@ async def _all(quick: bool) -> list[Row]:
     if postgres_available():
         url = f"postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_ADMIN_DB}"
         rows += await chat_roundtrip.run(requests, database_url=url)
+    rows += await embeddings.run(quick)
+    rows += await knowledge.run(quick)
     return rows
 
 

@@ -569,6 +569,7 @@ class _GraphWriter:
         self.nodes: list[bytes] = []
         self.initializers: list[bytes] = []
         self._constants: dict[tuple[str, bytes], str] = {}
+        self._weights: set[str] = set()
         self._count = 0
 
     def op(
@@ -592,6 +593,8 @@ class _GraphWriter:
 
     def weight(self, name: str) -> str:
         """A float32 tensor of the safetensors file, referenced in place (ONNX external data)."""
+        if name in self._weights:
+            return name
         entry = self.index[name]
         if entry.dtype != "F32":
             raise EmbeddingsUnavailable(f"model.safetensors: {name} is {entry.dtype}, expected F32")
@@ -602,6 +605,7 @@ class _GraphWriter:
         )
         tensor += _pb_int(14, 1)  # data_location = EXTERNAL
         self.initializers.append(tensor)
+        self._weights.add(name)
         return name
 
     def constant(self, values: Sequence[float] | Sequence[int] | float | int, *, scalar: bool = False) -> str:
@@ -620,7 +624,8 @@ class _GraphWriter:
         return name
 
     def linear(self, x: str, prefix: str) -> str:
-        # Transposing a constant [out, in] weight is folded away by onnxruntime when the session loads.
+        # PyTorch stores [out, in]; transposing a constant costs nothing at run time, as onnxruntime folds
+        # it into the MatMul when the session loads.
         weight_t = self.op("Transpose", self.weight(f"{prefix}.weight"), perm=[1, 0])
         return self.op("Add", self.op("MatMul", x, weight_t), self.weight(f"{prefix}.bias"))
 
@@ -721,7 +726,7 @@ def build_onnx_model(safetensors: Path) -> bytes:
 
 def _onnx_session(path: Path) -> Any:
     """An onnxruntime session for the graph at `path`, sized for this machine."""
-    import onnxruntime  # type: ignore[import-untyped]  # ships no type information
+    import onnxruntime  # ships no type information
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = os.cpu_count() or 1
@@ -828,8 +833,9 @@ def pad_batch(token_ids: Sequence[Sequence[int]], length: int | None = None) -> 
 class LocalMiniLMEmbedder:
     """all-MiniLM-L6-v2 on this machine's CPU, provisioned into `models_dir` on first use.
 
-    Inference runs in a worker thread, so the event loop is never blocked. When provisioning fails, the
-    next `retry_interval` seconds fail at once with the same reason instead of downloading again for
+    A forward pass takes at most `batch_size` texts and `max_batch_tokens` padded tokens. Inference runs
+    in a worker thread, so the event loop is never blocked. When provisioning fails, the next
+    `retry_interval` seconds fail at once with the same reason instead of downloading again for
     every question (`provision_local_model`, e.g. `run.py models fetch`, always tries).
     """
 
@@ -842,12 +848,14 @@ class LocalMiniLMEmbedder:
         *,
         fetcher: ModelFetcher | None = None,
         batch_size: int = 32,
+        max_batch_tokens: int = MAX_BATCH_TOKENS,
         runtime: Runtime = "onnx",
         retry_interval: float = 300.0,
     ) -> None:
         self.models_dir = models_dir
         self.fetcher = fetcher
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.runtime: Runtime = runtime
         self.retry_interval = retry_interval
         self._model: MiniLMModel | None = None
@@ -858,7 +866,7 @@ class LocalMiniLMEmbedder:
         if not texts:
             return []
         model = await self._ready()
-        vectors = await asyncio.to_thread(model.embed, list(texts), self.batch_size)
+        vectors = await asyncio.to_thread(model.embed, list(texts), self.batch_size, self.max_batch_tokens)
         result: list[list[float]] = vectors.tolist()
         return result
 

@@ -127,8 +127,7 @@ async def search_latency(embedder: Embedder, chunks: int) -> list[Row]:
     ]
 
 
-async def qa_quality(embedder: Embedder) -> list[Row]:
-    """Recall@1/@5 and MRR on answerable SQuAD questions (gold = its paragraph); declines on the rest."""
+def _squad() -> tuple[list[str], list[tuple[str, int, bool]]]:
     data = json.loads((FIXTURES / "qa" / "squad_v2_small.json").read_text())
     paragraphs: list[str] = []
     questions: list[tuple[str, int, bool]] = []
@@ -138,59 +137,73 @@ async def qa_quality(embedder: Embedder) -> list[Row]:
             questions.extend(
                 (qa["question"], len(paragraphs) - 1, qa["is_impossible"]) for qa in paragraph["qas"]
             )
+    return paragraphs, questions
+
+
+def _score(rankings: list[tuple[list[int], int]]) -> tuple[float, float, float]:
+    """recall@1, recall@5, MRR@5 of (ranked paragraph numbers, gold) pairs."""
+    n = len(rankings)
+    at_1 = sum(ranked[:1] == [gold] for ranked, gold in rankings) / n
+    at_5 = sum(gold in ranked[:5] for ranked, gold in rankings) / n
+    mrr = sum(1 / (ranked.index(gold) + 1) for ranked, gold in rankings if gold in ranked[:5]) / n
+    return at_1, at_5, mrr
+
+
+async def qa_quality(embedder: Embedder) -> list[Row]:
+    """Recall@1/@5 and MRR on answerable SQuAD questions (gold = its paragraph), for vectors alone and
+    for the product's search (vectors + BM25); then how often the twin declines the unanswerable ones."""
+    paragraphs, questions = _squad()
+    answerable = [(q, gold) for q, gold, impossible in questions if not impossible]
+    impossible = [q for q, _, flag in questions if flag]
     with tempfile.TemporaryDirectory() as directory:
-        store = ChromaVectorStore.embedded(Path(directory) / "chroma")
-        vectors = []
-        for start in range(0, len(paragraphs), 32):
-            vectors.extend(await embedder.embed(paragraphs[start : start + 32]))
-        await store.add(
-            "qa",
-            [
-                StoredChunk(f"p{i}", text, vector, {"document_id": "squad", "position": i})
-                for i, (text, vector) in enumerate(zip(paragraphs, vectors, strict=True))
-            ],
-        )
-        hits_at_1 = hits_at_5 = 0
-        reciprocal = 0.0
-        answerable = [(q, gold) for q, gold, impossible in questions if not impossible]
+        knowledge, creator, engine = await _knowledge_base(Path(directory), embedder)
+        paragraph_of: dict[str, int] = {}
+        for number, text in enumerate(paragraphs):
+            result = await knowledge.ingest(creator, f"paragraph-{number}.txt", text.encode())
+            paragraph_of[result.document.id] = number
+        vector_rankings, hybrid_rankings = [], []
         for question, gold in answerable:
             [vector] = await embedder.embed([question])
-            ranked = [int(hit.metadata["position"]) for hit in await store.query("qa", vector, 5)]
-            hits_at_1 += ranked[:1] == [gold]
-            hits_at_5 += gold in ranked
-            reciprocal += 1 / (ranked.index(gold) + 1) if gold in ranked else 0
-        threshold = load_settings().min_relevance
-        generator = OfflineGenerator()
-        persona = Persona("Bench", "")
-        declined = 0
-        impossible = [q for q, _, flag in questions if flag]
-        for question in impossible:
-            [vector] = await embedder.embed([question])
-            from channels.messages import Source
-            from coaching.generation import ContextPassage
-
-            context = tuple(
-                ContextPassage(
-                    hit.text, Source("squad", f"paragraph {hit.metadata['position']}", hit.similarity)
-                )
-                for hit in await store.query("qa", vector, 5)
-                if hit.similarity >= threshold
+            nearest = await knowledge.store.query(creator, vector, 20)
+            vector_rankings.append(
+                (_unique([paragraph_of[hit.chunk_id.rsplit(":", 1)[0]] for hit in nearest]), gold)
             )
-            reply = (await generator.generate(GenerationRequest(persona, question, context=context))).text
+            hits = await knowledge.search(creator, question, 10)
+            hybrid_rankings.append((_unique([paragraph_of[hit.document_id] for hit in hits]), gold))
+        generator = OfflineGenerator()
+        declined = 0
+        for question in impossible:
+            context = tuple(await knowledge.retrieve(creator, question, 5))
+            reply = (
+                await generator.generate(GenerationRequest(Persona("Bench", ""), question, context=context))
+            ).text
             declined += any(marker in reply for marker in DECLINE_MARKERS)
-    n = len(answerable)
+        await engine.dispose()  # type: ignore[attr-defined]
     name = f"SQuAD v2 sample ({len(paragraphs)} paragraphs)"
-    return [
-        Row(name, "recall@1", f"{hits_at_1 / n:.3f}", f"{n} answerable questions"),
-        Row(name, "recall@5", f"{hits_at_5 / n:.3f}"),
-        Row(name, "MRR@5", f"{reciprocal / n:.3f}"),
+    rows = []
+    for label, rankings in (("vectors only", vector_rankings), ("search (vectors + BM25)", hybrid_rankings)):
+        at_1, at_5, mrr = _score(rankings)
+        rows.append(
+            Row(
+                name,
+                f"{label}: recall@1 / @5 / MRR",
+                f"{at_1:.3f} / {at_5:.3f} / {mrr:.3f}",
+                f"{len(answerable)} answerable",
+            )
+        )
+    rows.append(
         Row(
             name,
-            "declined unanswerable",
+            "unanswerable declined",
             f"{declined / len(impossible):.3f}",
-            f"{len(impossible)} questions, offline generator, min relevance {threshold}",
-        ),
-    ]
+            f"{len(impossible)} questions, offline generator, min relevance {knowledge.min_relevance}",
+        )
+    )
+    return rows
+
+
+def _unique(numbers: list[int]) -> list[int]:
+    return list(dict.fromkeys(numbers))
 
 
 async def run(quick: bool) -> list[Row]:

@@ -1,8 +1,9 @@
 """The knowledge base: creators' documents in, relevant passages out.
 
 Ingest = parse → chunk → embed → store, all-or-nothing: a document is searchable only once every chunk
-is stored ("ready"); a failure on the way removes what was stored. Search = embed the question, take
-the nearest chunks of the creator's own collection, keep those of ready documents.
+is stored ("ready"); a failure on the way removes what was stored. Search = the creator's nearest
+chunks by embedding and their best chunks by BM25 (`lexical.py`), fused by reciprocal rank, of ready
+documents only.
 
 Relevance is the cosine similarity of the question's and the chunk's embeddings, clipped to [0, 1]
 (the embedder's vectors are unit length, so this is their dot product).
@@ -26,9 +27,10 @@ from channels.messages import Source
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
+from coaching.lexical import LexicalIndex, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
 from coaching.status import ComponentStatus
-from coaching.vector_store import StoredChunk, VectorStore
+from coaching.vector_store import StoredChunk, VectorHit, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class KnowledgeBase:
         self.max_upload_bytes = max_upload_bytes
         self.min_relevance = min_relevance
         self._creator_locks: dict[str, asyncio.Lock] = {}
+        self._lexical: dict[str, tuple[frozenset[str], LexicalIndex]] = {}
 
     async def ingest(
         self,
@@ -221,30 +224,42 @@ class KnowledgeBase:
         return True
 
     async def search(self, creator_id: str, query: str, k: int = 5) -> list[SearchHit]:
-        """The creator's `k` most relevant chunks for `query`, most relevant first."""
+        """The creator's `k` best chunks for `query`: vector and BM25 rankings fused by reciprocal rank.
+
+        Each hit's `relevance` is its cosine similarity to the query, whichever ranking found it.
+        """
         query = query.strip()
         if not query or k <= 0:
             return []
         [vector] = await self.embedder.embed([query])
-        # Ask for more than k: chunks of documents still indexing (or being replaced) are dropped.
-        hits = await self.store.query(creator_id, vector, k * 2 + 5)
-        ready = await self._ready_documents(
-            creator_id, {str(hit.metadata.get("document_id")) for hit in hits}
+        ready = await self._ready_documents(creator_id)
+        if not ready:
+            return []
+        candidates = max(4 * k, 20)
+        by_vector = await self.store.query(creator_id, vector, candidates)
+        lexical = await self._lexical_index(creator_id, ready)
+        fused = reciprocal_rank_fusion(
+            [hit.chunk_id for hit in by_vector],
+            [chunk_id for chunk_id, _ in lexical.search(query, candidates)],
         )
-        results = [
-            SearchHit(
-                text=hit.text,
-                document_id=str(hit.metadata["document_id"]),
-                title=ready[str(hit.metadata["document_id"])].title,
-                source=str(hit.metadata.get("source", "")),
-                location=str(hit.metadata.get("location", "")),
-                position=int(hit.metadata.get("position", 0)),
-                relevance=min(1.0, max(0.0, hit.similarity)),
-            )
-            for hit in hits
-            if str(hit.metadata.get("document_id")) in ready
-        ]
-        return results[:k]
+        known = {hit.chunk_id: hit for hit in by_vector}
+        best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
+        missing = [chunk_id for chunk_id in best if chunk_id not in known]
+        known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, missing, vector)})
+        return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known]
+
+    async def _lexical_index(self, creator_id: str, ready: dict[str, KnowledgeDocument]) -> LexicalIndex:
+        """The creator's BM25 index, rebuilt when the set of ready documents changed."""
+        signature = frozenset(ready)
+        cached = self._lexical.get(creator_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        chunks = [(hit.chunk_id, hit.text) for hit in await self.store.chunks(creator_id)]
+        index = await asyncio.to_thread(
+            LexicalIndex, [(chunk_id, text) for chunk_id, text in chunks if _document_of(chunk_id) in ready]
+        )
+        self._lexical[creator_id] = (signature, index)
+        return index
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """Passages relevant enough to answer from (the responder's `KnowledgeRetriever`)."""
@@ -253,15 +268,11 @@ class KnowledgeBase:
             ContextPassage(hit.text, hit.to_source()) for hit in hits if hit.relevance >= self.min_relevance
         ]
 
-    async def _ready_documents(self, creator_id: str, ids: set[str]) -> dict[str, KnowledgeDocument]:
-        if not ids:
-            return {}
+    async def _ready_documents(self, creator_id: str) -> dict[str, KnowledgeDocument]:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(KnowledgeDocument).where(
-                    KnowledgeDocument.creator_id == creator_id,
-                    KnowledgeDocument.id.in_(ids),
-                    KnowledgeDocument.status == "ready",
+                    KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready"
                 )
             )
             return {row.id: row for row in rows}
@@ -292,6 +303,24 @@ class KnowledgeBase:
     async def status(self) -> tuple[ComponentStatus, ComponentStatus]:
         """(vector store, embeddings) health."""
         return await self.store.check(), await self.embedder.check()
+
+
+def _document_of(chunk_id: str) -> str:
+    """Chunk ids are "<document id>:<position>"."""
+    return chunk_id.rsplit(":", 1)[0]
+
+
+def _search_hit(hit: VectorHit, ready: dict[str, KnowledgeDocument]) -> SearchHit:
+    document = ready[_document_of(hit.chunk_id)]
+    return SearchHit(
+        text=hit.text,
+        document_id=document.id,
+        title=document.title,
+        source=document.filename,
+        location=str(hit.metadata.get("location", "")),
+        position=int(hit.metadata.get("position", 0)),
+        relevance=min(1.0, max(0.0, hit.similarity)),
+    )
 
 
 def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str | int | float | bool]:

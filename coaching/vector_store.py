@@ -59,6 +59,16 @@ class VectorStore(Protocol):
         """How many chunks the creator has."""
         ...
 
+    async def chunks(self, creator_id: str) -> list[VectorHit]:
+        """Every chunk of the creator (similarity 0), for the lexical index."""
+        ...
+
+    async def get(
+        self, creator_id: str, chunk_ids: Sequence[str], embedding: Sequence[float]
+    ) -> list[VectorHit]:
+        """These chunks, with their similarity to `embedding`."""
+        ...
+
     async def check(self) -> ComponentStatus:
         """Whether the store answers."""
         ...
@@ -172,6 +182,46 @@ class ChromaVectorStore:
         """Chunks in the creator's collection."""
         return int(await asyncio.to_thread(lambda: self._collection(creator_id).count()))
 
+    async def chunks(self, creator_id: str) -> list[VectorHit]:
+        """Every chunk, read in pages."""
+
+        def read_all() -> list[VectorHit]:
+            collection = self._collection(creator_id)
+            hits: list[VectorHit] = []
+            page = 5000
+            for offset in range(0, collection.count(), page):
+                result = collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+                hits.extend(
+                    VectorHit(chunk_id, text or "", metadata or {}, 0.0)
+                    for chunk_id, text, metadata in zip(
+                        result["ids"], result["documents"], result["metadatas"], strict=True
+                    )
+                )
+            return hits
+
+        return await asyncio.to_thread(read_all)
+
+    async def get(
+        self, creator_id: str, chunk_ids: Sequence[str], embedding: Sequence[float]
+    ) -> list[VectorHit]:
+        """These chunks with their cosine similarity to `embedding`."""
+        if not chunk_ids:
+            return []
+
+        def read() -> dict[str, Any]:
+            result: dict[str, Any] = self._collection(creator_id).get(
+                ids=list(chunk_ids), include=["documents", "metadatas", "embeddings"]
+            )
+            return result
+
+        result = await asyncio.to_thread(read)
+        return [
+            VectorHit(chunk_id, text or "", metadata or {}, _cosine(embedding, list(vector)))
+            for chunk_id, text, metadata, vector in zip(
+                result["ids"], result["documents"], result["metadatas"], result["embeddings"], strict=True
+            )
+        ]
+
     async def check(self) -> ComponentStatus:
         """A heartbeat (a server) or a listing (embedded)."""
         try:
@@ -214,6 +264,29 @@ class InMemoryVectorStore:
     async def count(self, creator_id: str) -> int:
         """Chunks held for the creator."""
         return len(self.collections.get(creator_id, {}))
+
+    async def chunks(self, creator_id: str) -> list[VectorHit]:
+        """Every chunk held for the creator."""
+        return [
+            VectorHit(chunk.chunk_id, chunk.text, chunk.metadata, 0.0)
+            for chunk in self.collections.get(creator_id, {}).values()
+        ]
+
+    async def get(
+        self, creator_id: str, chunk_ids: Sequence[str], embedding: Sequence[float]
+    ) -> list[VectorHit]:
+        """These chunks with their similarity to `embedding`."""
+        collection = self.collections.get(creator_id, {})
+        return [
+            VectorHit(
+                chunk_id,
+                collection[chunk_id].text,
+                collection[chunk_id].metadata,
+                _cosine(embedding, collection[chunk_id].embedding),
+            )
+            for chunk_id in chunk_ids
+            if chunk_id in collection
+        ]
 
     async def check(self) -> ComponentStatus:
         """Always there."""

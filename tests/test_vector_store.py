@@ -72,3 +72,17 @@ async def test_delete_document_removes_only_its_chunks(
 
 async def test_store_reports_itself_real(store: VectorStore) -> None:
     assert (await store.check()).state == "real"
+
+
+async def test_chunks_and_get_return_stored_text_and_similarity(
+    store: VectorStore, request: pytest.FixtureRequest
+) -> None:
+    creator = f"c-{request.node.callspec.id}-{id(store)}"
+    await store.add(creator, [chunk("a", [1, 0, 0]), chunk("b", [0, 1, 0])])
+
+    everything = await store.chunks(creator)
+    fetched = await store.get(creator, ["b"], [0, 1, 0])
+
+    assert sorted(hit.chunk_id for hit in everything) == ["a", "b"]
+    assert [(hit.chunk_id, hit.text) for hit in fetched] == [("b", "text of b")]
+    assert fetched[0].similarity == pytest.approx(1.0, abs=1e-4)

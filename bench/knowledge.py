@@ -60,6 +60,7 @@ async def ingestion(embedder: Embedder) -> list[Row]:
                 await embedder.embed([chunk.text for chunk in chunks[start : start + 32]])
             embed_seconds += time.perf_counter() - started
             total_chunks += result.document.chunk_count
+        await knowledge.store.aclose()
         await engine.dispose()  # type: ignore[attr-defined]
     ingest_rate, embed_rate = total_chunks / ingest_seconds, total_chunks / embed_seconds
     rows.append(
@@ -110,6 +111,7 @@ async def search_latency(embedder: Embedder, chunks: int) -> list[Row]:
             done = time.perf_counter()
             store_times.append(done - embedded)
             full_times.append(done - started)
+        await store.aclose()
     name = f"search, {chunks:,} chunks in one collection"
     return [
         Row(
@@ -178,6 +180,7 @@ async def qa_quality(embedder: Embedder) -> list[Row]:
                 await generator.generate(GenerationRequest(Persona("Bench", ""), question, context=context))
             ).text
             declined += any(marker in reply for marker in DECLINE_MARKERS)
+        await knowledge.store.aclose()
         await engine.dispose()  # type: ignore[attr-defined]
     name = f"SQuAD v2 sample ({len(paragraphs)} paragraphs)"
     rows = []

@@ -177,6 +177,7 @@ class Coachline:
         await self.outbox_worker.drain(timeout=self.shutdown_grace_seconds)
         await self.generator.aclose()
         await self.knowledge.embedder.aclose()
+        await self.knowledge.store.aclose()
         await self.engine.dispose()
 
     async def _recheck_generator(self) -> None:

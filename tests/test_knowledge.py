@@ -4,7 +4,9 @@ answering from the material with its sources — through the service and the RES
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,13 +46,22 @@ async def service(
     make_service: Callable[..., Coachline], database_url: str, store: InMemoryVectorStore
 ) -> AsyncIterator[Coachline]:
     """A service answering offline from a hashing embedder (no model download) on each database."""
-    instance = make_service(
-        database_url=database_url,
-        generator=OfflineGenerator(),
-        embedder=HashingEmbedder(),
-        vector_store=store,
-        min_relevance=0.1,
-    )
+    async with _running(make_service(database_url=database_url, **_offline_knowledge(store))) as instance:
+        yield instance
+
+
+def _offline_knowledge(store: InMemoryVectorStore) -> dict[str, Any]:
+    """Offline answers from a hashing embedder: no model to download, relevance tuned to it."""
+    return {
+        "generator": OfflineGenerator(),
+        "embedder": HashingEmbedder(),
+        "vector_store": store,
+        "min_relevance": 0.1,
+    }
+
+
+@asynccontextmanager
+async def _running(instance: Coachline) -> AsyncIterator[Coachline]:
     await instance.start()
     try:
         yield instance
@@ -309,18 +320,9 @@ async def console_service(
     make_service: Callable[..., Coachline], store: InMemoryVectorStore
 ) -> AsyncIterator[Coachline]:
     """A service with the terminal channel, whose user is the operator."""
-    instance = make_service(
-        generator=OfflineGenerator(),
-        embedder=HashingEmbedder(),
-        vector_store=store,
-        channels={"console": ConsoleChannel(lambda message: None), "web": WebChannel()},
-        min_relevance=0.1,
-    )
-    await instance.start()
-    try:
+    channels = {"console": ConsoleChannel(lambda message: None), "web": WebChannel()}
+    async with _running(make_service(channels=channels, **_offline_knowledge(store))) as instance:
         yield instance
-    finally:
-        await instance.stop()
 
 
 async def test_upload_in_the_terminal_teaches_the_twin(console_service: Coachline, tmp_path: Path) -> None:

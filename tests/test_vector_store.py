@@ -23,12 +23,15 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(params=["memory", "embedded", "server"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorStore]:
     """Each implementation in turn."""
+    implementation: VectorStore
     if request.param == "memory":
-        yield InMemoryVectorStore()
+        implementation = InMemoryVectorStore()
     elif request.param == "embedded":
-        yield ChromaVectorStore.embedded(tmp_path / "chroma")
+        implementation = ChromaVectorStore.embedded(tmp_path / "chroma")
     else:
-        yield ChromaVectorStore.server(request.getfixturevalue("chroma_server"))
+        implementation = ChromaVectorStore.server(request.getfixturevalue("chroma_server"))
+    yield implementation
+    await implementation.aclose()
 
 
 def chunk(chunk_id: str, vector: list[float], document_id: str = "doc-1") -> StoredChunk:

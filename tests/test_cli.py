@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -93,3 +94,47 @@ def test_an_unreachable_database_stops_the_start_with_a_message(tmp_path: Path, 
     assert "cannot use the database" in output and "COACH_DATABASE_URL" in output
     assert "s3cret" not in output
     assert "Traceback" not in output
+
+
+async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: Path) -> None:
+    from tests.fakes.ollama_server import run_fake_ollama
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "guide.md").write_text("# Sleep\n\nAdults need seven to nine hours of sleep every night.\n")
+    (docs / "tool.exe").write_bytes(b"MZ\x90\x00")
+    allen = (
+        Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "fixtures"
+        / "docs"
+        / "as_a_man_thinketh_james_allen.txt"
+    )
+    async with run_fake_ollama(models=("nomic-embed-text",)) as ollama:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
+        env.update(
+            {
+                "COACH_DATA_DIR": str(tmp_path / "data"),
+                "COACH_EMBEDDINGS": "ollama:nomic-embed-text",
+                "COACH_OLLAMA_URL": ollama.url,
+                "COLUMNS": "200",
+            }
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "run.py",
+            "ingest",
+            str(docs),
+            str(allen),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
+
+    assert process.returncode == 1, output  # one file was refused
+    assert "guide.md: added" in output and "as_a_man_thinketh_james_allen.txt: added" in output
+    assert "tool.exe" in output and "not supported" in output
+    assert "2 of 3 documents indexed" in output
+    assert any(request.path == "/api/embed" for request in ollama.requests)

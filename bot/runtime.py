@@ -166,12 +166,13 @@ class Coachline:
         for channel in self.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
-        for task in self._tasks:
-            task.cancel()
+        self.inbox_worker.request_stop()
+        self.outbox_worker.request_stop()
         if self._tasks:
             _, stuck = await asyncio.wait(self._tasks, timeout=5)
-            for task in stuck:
-                log.error("%s did not stop when cancelled; leaving it", task.get_name())
+            for task in stuck:  # a claim that hangs: cancelling is the last resort
+                log.error("%s did not stop in time; cancelling it", task.get_name())
+                task.cancel()
         # Anything still unfinished keeps its lease and is picked up again after a restart.
         await self.inbox_worker.drain(timeout=self.shutdown_grace_seconds)
         await self.outbox_worker.drain(timeout=self.shutdown_grace_seconds)

@@ -44,10 +44,16 @@ class InboxWorker:
             weakref.WeakValueDictionary()
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """Finish the current round and stop looping (cancelling mid-claim could strand a connection)."""
+        self._stopping = True
+        self._inbox.arrived.notify()
 
     async def run(self) -> None:
-        """Loop until cancelled."""
-        while True:
+        """Loop until `request_stop`."""
+        while not self._stopping:
             arrival = self._inbox.arrived.watch()
             free = self._concurrency - len(self._tasks)
             rows = await self._inbox.claim(free) if free > 0 else []
@@ -123,10 +129,16 @@ class OutboxWorker:
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def request_stop(self) -> None:
+        """Finish the current round and stop looping."""
+        self._stopping = True
+        self._outbox.queued.notify()
 
     async def run(self) -> None:
-        """Loop until cancelled."""
-        while True:
+        """Loop until `request_stop`."""
+        while not self._stopping:
             due = self._outbox.queued.watch()
             free = self._concurrency - len(self._tasks)
             rows = await self._outbox.claim(list(self._channels), free) if free > 0 else []

@@ -182,9 +182,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_pairs(self) -> Settings:
-        if self.telegram_webhook_secret and not self.public_url and self.telegram_bot_token:
-            # Not an error: without a public URL Telegram cannot reach us, so we poll instead.
-            pass
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from_number):
             raise ValueError(
                 "TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are needed too"

@@ -335,7 +335,6 @@ async def test_upload_in_the_terminal_teaches_the_twin(console_service: Coachlin
     await operator.send("/docs")
     await operator.expect_reply(contains="guide")
 
-    await ChatDriver(console_service, user_id="client").send("How many hours of sleep do adults need?")
     reply = await ChatDriver(console_service, user_id="client").ask("How many hours of sleep do adults need?")
     assert "seven to nine" in reply
 

@@ -57,6 +57,11 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(creators.router)
     app.include_router(knowledge.router)
     app.include_router(web_routes.router)
+    for channel in service.channels.values():
+        # Webhooks (`/webhooks/<channel>`) belong to their channel, which verifies and parses them.
+        channel_router = channel.router()
+        if channel_router is not None:
+            app.include_router(channel_router)
     return app
 
 

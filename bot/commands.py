@@ -52,6 +52,9 @@ class CommandContext:
     now: datetime
     registry: CommandRegistry
     services: CommandServices
+    # Slow commands may report progress before their final replies ("Reading notes.pdf…"); each
+    # call sends one message at once. A no-op for quick commands, whose replies come at the end.
+    progress: Callable[[str], Awaitable[None]] = field(default=lambda text: _ignore_progress(text))
 
     @property
     def db(self) -> AsyncSession:
@@ -59,6 +62,10 @@ class CommandContext:
         if self.session is None:
             raise RuntimeError("slow commands run outside the answering transaction")
         return self.session
+
+
+async def _ignore_progress(text: str) -> None:
+    return None
 
 
 CommandHandler = Callable[[CommandContext], Awaitable[list[Reply]]]
@@ -93,6 +100,15 @@ def parse_command(text: str) -> ParsedCommand | None:
     if match is None:
         return None
     return ParsedCommand(match["name"].lower(), (match["args"] or "").strip())
+
+
+def read_command(message: IncomingMessage) -> ParsedCommand | None:
+    """The command a message asks for. A document sent without a command is an upload: on chat
+    platforms a file often arrives without its caption, or just after `/upload`."""
+    parsed = parse_command(message.text)
+    if parsed is None and any(attachment.kind == "document" for attachment in message.attachments):
+        return ParsedCommand("upload", message.text.strip())
+    return parsed
 
 
 @dataclass

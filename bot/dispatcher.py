@@ -8,13 +8,14 @@ worker still holds the message's lease, so a message is answered exactly once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.commands import CommandContext, CommandRegistry, CommandServices, Reply, parse_command, refusal
+from bot.commands import CommandContext, CommandRegistry, CommandServices, Reply, read_command, refusal
 from bot.identity import Sender, conversation_for, resolve_sender
 from bot.inbox import Inbox, to_incoming
 from bot.memory import recent_turns
@@ -41,6 +42,8 @@ class DispatchPolicy:
     # Channels whose every user is the operator (the terminal): they hold the admin role.
     trusted_channels: frozenset[str]
     max_message_chars: int
+    # Channels that want answers of about this many characters (SMS wants them concise).
+    reply_chars_targets: Mapping[str, int] = field(default_factory=dict)
 
 
 class Dispatcher:
@@ -56,6 +59,8 @@ class Dispatcher:
         services: CommandServices,
         policy: DispatchPolicy,
         clock: Clock,
+        *,
+        on_answering: Callable[[ConversationReference], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._inbox = inbox
@@ -65,11 +70,13 @@ class Dispatcher:
         self.services = services
         self._policy = policy
         self._clock = clock
+        # Told when slow work for a chat begins, so the channel can show "typing…".
+        self._on_answering = on_answering
 
     async def process(self, row: InboxMessage) -> None:
         """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
         message = to_incoming(row)
-        parsed = parse_command(message.text)
+        parsed = read_command(message)
         command = self.commands.get(parsed.name) if parsed is not None else None
         if parsed is not None and not (command is not None and command.slow):
             # Commands are quick and change state: one transaction, committed with the reply.
@@ -85,7 +92,17 @@ class Dispatcher:
             # Slow commands work like chat: identify, work with no transaction held, then answer.
             async with self._sessions.begin() as session:
                 sender, conversation = await self._identify(session, message)
-            replies = await self._run_command(None, sender, conversation, message, parsed.name, parsed.args)
+            if self._on_answering is not None:
+                await self._on_answering(message.conversation)
+            replies = await self._run_command(
+                None,
+                sender,
+                conversation,
+                message,
+                parsed.name,
+                parsed.args,
+                progress=self._progress_reporter(row, message, conversation),
+            )
             async with self._sessions.begin() as session:
                 await self._complete(session, row, conversation, replies, is_command=True)
             self._outbox.queued.notify()
@@ -99,11 +116,14 @@ class Dispatcher:
             replies = [Reply(refusal_text)]
         else:
             # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
+            if self._on_answering is not None:
+                await self._on_answering(message.conversation)
             answer = await self.responder.answer(
                 creator_id=sender.creator.id,
                 creator_name=sender.creator.name,
                 question=message.text.strip(),
                 history=history,
+                max_chars=self._policy.reply_chars_targets.get(message.channel),
             )
             if answer.fallback_reason:
                 log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
@@ -154,6 +174,7 @@ class Dispatcher:
         message: IncomingMessage,
         name: str,
         args: str,
+        progress: Callable[[str], Awaitable[None]] | None = None,
     ) -> list[Reply]:
         command = self.commands.get(name)
         if command is None:
@@ -170,7 +191,34 @@ class Dispatcher:
             registry=self.commands,
             services=self.services,
         )
+        if progress is not None:
+            context.progress = progress
         return await command.handler(context)
+
+    def _progress_reporter(
+        self, row: InboxMessage, message: IncomingMessage, conversation: Conversation
+    ) -> Callable[[str], Awaitable[None]]:
+        """Send a slow command's progress notes at once, each exactly once even if the command reruns."""
+        reference = self._reply_reference(message, conversation.creator_id)
+        sent = 0
+
+        async def report(text: str) -> None:
+            nonlocal sent
+            sent += 1
+            try:
+                async with self._sessions.begin() as session:
+                    self._outbox.enqueue(
+                        session,
+                        OutgoingMessage(reference, text, reply_to_message_id=message.message_id),
+                        dedupe_key=f"inbox:{row.id}:progress:{sent}",
+                        conversation_id=conversation.id,
+                        inbox_id=row.id,
+                    )
+            except IntegrityError:  # a rerun after a crash: this note already went out
+                return
+            self._outbox.queued.notify()
+
+        return report
 
     def _trusted(self, message: IncomingMessage) -> set[tuple[str, str]]:
         return (

@@ -134,6 +134,10 @@ async def resolve_sender(
         user.creator_id = hinted.id
     if display_name and user.display_name != display_name:
         user.display_name = display_name
+    if not account.reachable:
+        # Someone who blocked the bot and now writes to it has unblocked it. (Opting out is
+        # different: only an explicit opt-in such as SMS START clears `opted_out_at`.)
+        account.reachable = True
     creator = await session.get_one(Creator, user.creator_id)
     roles = await roles_of(session, user, creator, (channel, external_id) in admins)
     return Sender(user=user, account=account, creator=creator, roles=roles)

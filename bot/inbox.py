@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.leases import claim_rows
+from bot.leases import claim_rows, renew_lease
 from bot.models import InboxMessage
 from bot.signals import Signal
 from channels.base import Accepted
@@ -96,17 +96,14 @@ class Inbox:
 
     async def renew(self, inbox_id: int) -> bool:
         """Extend our lease on a message we are still working on; False if we lost it."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                update(InboxMessage)
-                .where(
-                    InboxMessage.id == inbox_id,
-                    InboxMessage.status == "processing",
-                    InboxMessage.claimed_by == self.instance_id,
-                )
-                .values(lease_expires_at=self._clock.now() + self.lease)
-            )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return await renew_lease(
+            self._sessions,
+            InboxMessage,
+            inbox_id,
+            status="processing",
+            instance_id=self.instance_id,
+            lease_until=self._clock.now() + self.lease,
+        )
 
     async def finish(
         self, session: AsyncSession, inbox_id: int, *, status: str, error: str | None = None

@@ -25,6 +25,7 @@ async def upload(ctx: CommandContext) -> list[Reply]:
     for attachment in files:
         name = attachment.file_name or "document"
         try:
+            await ctx.progress(f"Reading {name}…")
             data = await ctx.services.fetch_attachment(ctx.message.channel, attachment)
             result = await ctx.services.knowledge.ingest(ctx.sender.creator.id, name, data)
         except (AttachmentError, DocumentRejected) as problem:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -46,3 +48,30 @@ async def claim_rows(
         rows = list(await session.scalars(claim))
     keys = [column.key for column in order_by]
     return sorted(rows, key=lambda row: tuple(getattr(row, key) for key in keys))
+
+
+async def renew_lease(
+    sessions: async_sessionmaker[AsyncSession],
+    model: type[LeasedRow],
+    row_id: int,
+    *,
+    status: str,
+    instance_id: str,
+    lease_until: datetime,
+) -> bool:
+    """Extend our lease on a row we are still working on; False if another worker took it."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            update(model)
+            .where(model.id == row_id, model.status == status, model.claimed_by == instance_id)
+            .values(lease_expires_at=lease_until)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def keep_lease(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
+    """Renew a lease every `interval` seconds until cancelled or the lease is lost."""
+    while True:
+        await asyncio.sleep(interval)
+        if not await renew():
+            return

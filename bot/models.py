@@ -98,8 +98,10 @@ class ChannelAccount(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(255))
-    # False once the platform says the person blocked the bot or opted out: nothing is sent then.
+    # False once the platform says the person blocked the bot: nothing is sent until they write again.
     reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the person opted out (SMS STOP): nothing is sent until they opt back in (START).
+    opted_out_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
 
 
@@ -192,7 +194,10 @@ class OutboxMessage(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
-    platform_message_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    platform_message_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
+    # The platform's later report (status callbacks): "delivered", "failed" or "undelivered".
+    delivery_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -16,9 +16,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.leases import claim_rows
+from bot.leases import claim_rows, renew_lease
 from bot.models import ChannelAccount, OutboxMessage
 from bot.signals import Signal
+from channels.base import DeliveryReport
 from channels.messages import Button, ConversationReference, OutgoingMessage, Source
 
 FINAL_STATES = ("sent", "failed")
@@ -120,6 +121,17 @@ class Outbox:
             lease_until=now + self.lease,
         )
 
+    async def renew(self, outbox_id: int) -> bool:
+        """Extend our lease on a row still waiting for its turn or being sent; False if we lost it."""
+        return await renew_lease(
+            self._sessions,
+            OutboxMessage,
+            outbox_id,
+            status="sending",
+            instance_id=self.instance_id,
+            lease_until=self._clock.now() + self.lease,
+        )
+
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
         """The platform accepted the message."""
         await self._settle(
@@ -130,7 +142,9 @@ class Outbox:
         """The message will never go out."""
         await self._settle(outbox_id, status="failed", last_error=error)
 
-    async def mark_recipient_unreachable(self, row: OutboxMessage, error: str) -> None:
+    async def mark_recipient_unreachable(
+        self, row: OutboxMessage, error: str, *, fail_row: bool = True
+    ) -> None:
         """The person blocked the bot or opted out: fail this row and stop sending to their account."""
         reference = ConversationReference.from_dict(row.conversation_ref)
         async with self._sessions.begin() as session:
@@ -139,7 +153,48 @@ class Outbox:
                 .where(ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id)
                 .values(reachable=False)
             )
-        await self.mark_failed(row.id, error)
+        if fail_row:
+            await self.mark_failed(row.id, error)
+
+    async def undeliverable_reason(self, row: OutboxMessage) -> str | None:
+        """Why nothing may be sent to this row's recipient now (opted out, blocked), or None.
+
+        Checked just before every send, so opt-outs bind replies, program steps and broadcasts alike.
+        """
+        reference = ConversationReference.from_dict(row.conversation_ref)
+        async with self._sessions() as session:
+            account = await session.scalar(
+                select(ChannelAccount).where(
+                    ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id
+                )
+            )
+        if account is None:  # a group chat or a channel, not a person's account
+            return None
+        if account.opted_out_at is not None:
+            return "recipient opted out"
+        if not account.reachable:
+            return "recipient blocked the bot"
+        return None
+
+    async def record_delivery(self, report: DeliveryReport) -> bool:
+        """Store a platform's delivery report on the message it is about; False when none matches."""
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(OutboxMessage).where(
+                    OutboxMessage.channel == report.channel,
+                    OutboxMessage.platform_message_id == report.platform_message_id,
+                )
+            )
+            if row is None:
+                return False
+            row.delivery_status = report.status
+            row.delivery_updated_at = self._clock.now()
+            if report.error:
+                row.last_error = report.error
+        if report.recipient_unreachable:
+            await self.mark_recipient_unreachable(row, report.error or report.status, fail_row=False)
+        self.settled.notify()
+        return True
 
     async def retry_later(self, row: OutboxMessage, error: str, retry_after: float | None) -> None:
         """Put a row back for another attempt, or fail it when attempts are used up."""

@@ -27,7 +27,7 @@ from bot.secrets import load_or_create_secret
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
-from channels.messages import Attachment, IncomingMessage
+from channels.messages import Attachment, ConversationReference, IncomingMessage
 from coaching.documents import DocumentRejected
 from coaching.embeddings import Embedder, build_embedder
 from coaching.generation import Generator
@@ -114,8 +114,14 @@ class Coachline:
                 memory_turns=settings.memory_turns,
                 max_message_chars=settings.max_message_chars,
                 trusted_channels=frozenset({"console"}),
+                reply_chars_targets={
+                    name: channel.limits.reply_chars_target
+                    for name, channel in channels.items()
+                    if channel.limits.reply_chars_target is not None
+                },
             ),
             self.clock,
+            on_answering=self._indicate_typing,
         )
         self.inbox_worker = InboxWorker(
             self.inbox,
@@ -150,6 +156,7 @@ class Coachline:
             )
         await self.knowledge.recover()
         for channel in self.channels.values():
+            channel.delivery_reports = self.outbox.record_delivery
             await channel.start(self.receive)
         self._tasks = [
             asyncio.create_task(self.inbox_worker.run(), name="inbox-worker"),
@@ -180,6 +187,15 @@ class Coachline:
         await self.knowledge.embedder.aclose()
         await self.knowledge.store.aclose()
         await self.engine.dispose()
+
+    async def _indicate_typing(self, conversation: ConversationReference) -> None:
+        channel = self.channels.get(conversation.channel)
+        if channel is None:
+            return
+        try:
+            await channel.indicate_typing(conversation)
+        except Exception as exc:  # a cosmetic call: it must never cost the answer
+            log.debug("typing indicator on %s failed: %s", conversation.channel, exc)
 
     async def _recheck_generator(self) -> None:
         await self.generator.check()

@@ -7,11 +7,14 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Mapping
+from functools import partial
 
 from bot.dispatcher import Dispatcher, LeaseLostError
 from bot.inbox import Inbox
+from bot.leases import keep_lease
 from bot.models import InboxMessage, OutboxMessage
 from bot.outbox import Outbox, backoff_seconds, to_outgoing
+from bot.rate_limits import RateLimiter
 from bot.signals import Signal
 from channels.base import Channel, RecipientUnreachableError, SendError
 
@@ -79,7 +82,9 @@ class InboxWorker:
         if lock is None:
             lock = self._chat_locks[key] = asyncio.Lock()
         async with self._slots, lock:
-            renewal = asyncio.create_task(self._keep_lease(row.id))
+            renewal = asyncio.create_task(
+                keep_lease(partial(self._inbox.renew, row.id), self._inbox.lease.total_seconds() / 3)
+            )
             try:
                 await self._dispatcher.process(row)
             except LeaseLostError:
@@ -103,16 +108,14 @@ class InboxWorker:
             log.warning("inbox %s failed (%s); retrying in %.1fs", row.id, error, delay)
             await self._inbox.retry_later(row.id, error, delay)
 
-    async def _keep_lease(self, inbox_id: int) -> None:
-        interval = self._inbox.lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            if not await self._inbox.renew(inbox_id):
-                return
-
 
 class OutboxWorker:
-    """Sends due outbox rows through the channels this instance runs."""
+    """Sends due outbox rows through the channels this instance runs.
+
+    Messages to one chat go in the order they were queued (a lock per chat), each channel's
+    overall and per-chat rates are kept (`RateLimiter`), and nothing goes to a person who opted
+    out or blocked the bot.
+    """
 
     def __init__(
         self,
@@ -122,12 +125,17 @@ class OutboxWorker:
         *,
         concurrency: int,
         poll_seconds: float = 1.0,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._outbox = outbox
         self._channels = channels
         self._progress = progress
         self._concurrency = concurrency
         self._poll = poll_seconds
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self._chat_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
@@ -156,9 +164,35 @@ class OutboxWorker:
         await _drain(self._tasks, timeout)
 
     async def _send(self, row: OutboxMessage) -> None:
-        channel = self._channels[row.channel]
+        chat_id = str(row.conversation_ref.get("chat_id"))
+        key = (row.channel, chat_id)
+        lock = self._chat_locks.get(key)
+        if lock is None:
+            lock = self._chat_locks[key] = asyncio.Lock()
+        # Waiting for the chat's turn and the rate can outlast a lease (SMS at a segment a second).
+        renewal = asyncio.create_task(
+            keep_lease(partial(self._outbox.renew, row.id), self._outbox.lease.total_seconds() / 3)
+        )
         try:
-            result = await channel.send(to_outgoing(row))
+            async with lock:
+                await self._send_in_order(row, chat_id)
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        self._progress.notify()
+
+    async def _send_in_order(self, row: OutboxMessage, chat_id: str) -> None:
+        channel = self._channels[row.channel]
+        refused = await self._outbox.undeliverable_reason(row)
+        if refused is not None:
+            log.info("outbox %s: not sent on %s: %s", row.id, row.channel, refused)
+            await self._outbox.mark_failed(row.id, refused)
+            return
+        message = to_outgoing(row)
+        await self.rate_limiter.acquire(row.channel, chat_id, channel.limits, channel.send_cost(message))
+        try:
+            result = await channel.send(message)
         except RecipientUnreachableError as exc:
             log.info("outbox %s: recipient unreachable on %s: %s", row.id, row.channel, exc.reason)
             await self._outbox.mark_recipient_unreachable(row, exc.reason)
@@ -173,7 +207,6 @@ class OutboxWorker:
             await self._outbox.retry_later(row, f"{type(exc).__name__}: {exc}", None)
         else:
             await self._outbox.mark_sent(row.id, result.platform_message_id)
-        self._progress.notify()
 
 
 async def _drain(tasks: set[asyncio.Task[None]], timeout: float) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from channels.messages import Attachment, IncomingMessage, OutgoingMessage
+from channels.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +27,38 @@ MessageSink = Callable[[IncomingMessage], Awaitable[Accepted]]
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """A platform's later word on a message it accepted (Twilio status callbacks, for instance).
+
+    `status` is "delivered", "failed" or "undelivered"; `recipient_unreachable` says the failure
+    means the person opted out or blocked the bot, so nothing more should be sent to them.
+    """
+
+    channel: str
+    platform_message_id: str
+    status: str
+    error: str | None = None
+    recipient_unreachable: bool = False
+
+
+# What a channel hands delivery reports to: the core's outbox. Returns whether a message matched.
+DeliveryReportSink = Callable[[DeliveryReport], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelLimits:
     """A platform's limits, which the outbox respects when sending.
 
-    Rates are messages per second; `None` means unlimited.
+    Rates are in send units per second (messages, or SMS segments: see `Channel.send_cost`);
+    `None` means unlimited. `reply_chars_target` asks the responder for answers about that long
+    (SMS wants them concise); `None` leaves the length to the model.
     """
 
     max_message_chars: int | None = None
     per_chat_rate: float | None = None
     overall_rate: float | None = None
     supports_buttons: bool = False
+    reply_chars_target: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +118,8 @@ class Channel(ABC):
 
     name: str
     limits: ChannelLimits = ChannelLimits()
+    # Set by the core before `start` when the platform reports deliveries after accepting a message.
+    delivery_reports: DeliveryReportSink | None = None
 
     @abstractmethod
     async def start(self, sink: MessageSink) -> None:
@@ -112,3 +140,18 @@ class Channel(ABC):
     def status(self) -> ChannelStatus:
         """The channel's health; adapters override this with what they know."""
         return ChannelStatus("real", "running")
+
+    def router(self) -> APIRouter | None:
+        """HTTP routes the channel serves (its webhooks), mounted on the app; None when it has none."""
+        return None
+
+    def send_cost(self, message: OutgoingMessage) -> int:
+        """How many rate-limit units sending `message` uses: the parts it is split into, or SMS segments."""
+        return 1
+
+    async def indicate_typing(self, conversation: ConversationReference) -> None:
+        """Show that an answer is being written (Telegram's "typing…"); a no-op where there is none.
+
+        Called by the core when it starts answering; failures are logged and ignored.
+        """
+        return None

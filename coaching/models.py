@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base
@@ -38,3 +38,23 @@ class KnowledgeDocument(Base):
     status: Mapped[str] = mapped_column(String(16), default="indexing")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class PersonalityProfileRecord(Base):
+    """One version of a creator's personality profile, analysed from their ready documents.
+
+    `documents_fingerprint` identifies the set of documents it was made from, so a changed set
+    is noticed and analysed again; older versions are kept for comparison.
+    """
+
+    __tablename__ = "personality_profiles"
+    __table_args__ = (UniqueConstraint("creator_id", "version", name="uq_personality_profiles_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creator_id: Mapped[str] = mapped_column(ForeignKey("creators.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    documents_fingerprint: Mapped[str] = mapped_column(String(64))
+    analyser: Mapped[str] = mapped_column(String(64))  # "offline" or "ollama:<model>"
+    confidence_score: Mapped[float] = mapped_column(Float)
+    profile: Mapped[dict[str, Any]]  # summary, traits, methodologies, style features
+    created_at: Mapped[datetime]

@@ -348,3 +348,17 @@ async def test_users_cannot_upload_and_are_told_why(console_service: Coachline, 
 
     await client.expect_reply(contains="only for creators")
     assert await console_service.knowledge.documents(console_service.default_creator.id) == []  # type: ignore[union-attr]
+
+
+async def test_a_file_sent_without_a_command_is_uploaded_with_a_progress_note(
+    console_service: Coachline, tmp_path: Path
+) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text(SLEEP_GUIDE)
+    operator = ChatDriver(console_service, channel="console", user_id="op")
+
+    await operator.send("", attachments=(Attachment("document", "guide.md", url=str(guide)),))
+    reply = await operator.expect_reply(contains="Learned")
+
+    assert reply.startswith("Reading guide.md…")  # the progress note went out first
+    assert len(await console_service.knowledge.documents(console_service.default_creator.id)) == 1  # type: ignore[union-attr]

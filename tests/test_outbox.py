@@ -12,7 +12,13 @@ from bot.clock import FakeClock
 from bot.models import ChannelAccount, OutboxMessage
 from bot.outbox import backoff_seconds
 from bot.runtime import Coachline
-from channels.base import PermanentSendError, RecipientUnreachableError, TemporarySendError
+from channels.base import (
+    DeliveryReport,
+    PermanentSendError,
+    RecipientUnreachableError,
+    TemporarySendError,
+)
+from channels.messages import ConversationReference, OutgoingMessage
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
@@ -129,3 +135,77 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.8 <= delays[0] <= 1.2
     assert 3.2 <= delays[2] <= 4.8
     assert max(delays) <= 72
+
+
+async def test_nothing_is_sent_to_an_opted_out_person(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    chat = ChatDriver(flaky_service, channel="test", user_id="u2")
+    await _settled(flaky_service, await chat.send("hi"), clock)
+    async with flaky_service.sessions.begin() as session:
+        account = await session.scalar(select(ChannelAccount).where(ChannelAccount.external_id == "u2"))
+        assert account is not None
+        account.opted_out_at = clock.now()
+
+    row = await _settled(flaky_service, await chat.send("hello again"), clock)
+
+    assert row.status == "failed" and row.last_error == "recipient opted out"
+    assert [message.text for message in channel.sent] == ["echo: hi"]
+
+
+async def test_a_blocked_person_who_writes_again_is_reachable_again(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    chat = ChatDriver(flaky_service, channel="test", user_id="u3")
+    channel.failures = [RecipientUnreachableError("bot was blocked by the user")]
+    await _settled(flaky_service, await chat.send("hi"), clock)
+
+    row = await _settled(flaky_service, await chat.send("I unblocked you"), clock)
+
+    assert row.status == "sent"
+    assert [message.text for message in channel.sent] == ["echo: I unblocked you"]
+
+
+async def test_a_delivery_report_is_stored_on_its_message(
+    flaky_service: Coachline, channel: RecordingChannel, clock: FakeClock
+) -> None:
+    row = await _settled(flaky_service, await ChatDriver(flaky_service, channel="test").send("hi"), clock)
+    assert row.platform_message_id is not None
+
+    matched = await flaky_service.outbox.record_delivery(
+        DeliveryReport("test", row.platform_message_id, "undelivered", error="30003 unreachable handset")
+    )
+    unknown = await flaky_service.outbox.record_delivery(DeliveryReport("test", "nope", "delivered"))
+
+    async with flaky_service.sessions() as session:
+        stored = await session.get_one(OutboxMessage, row.id)
+    assert matched and not unknown
+    assert stored.delivery_status == "undelivered"
+    assert stored.last_error == "30003 unreachable handset"
+
+
+async def test_messages_to_one_chat_go_in_queue_order(
+    make_service: Callable[..., Coachline], database_url: str
+) -> None:
+    channel = RecordingChannel("test")
+    service = make_service(
+        database_url=database_url, channels={"test": channel}, generator=ScriptedGenerator()
+    )
+    await service.start()
+    try:
+        async with service.sessions.begin() as session:
+            for index in range(12):
+                service.outbox.enqueue(
+                    session,
+                    OutgoingMessage(ConversationReference("test", "chat-1"), f"part {index}"),
+                    dedupe_key=f"order:{index}",
+                )
+        service.outbox.queued.notify()
+        for _ in range(500):
+            if len(channel.sent) == 12:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await service.stop()
+
+    assert [message.text for message in channel.sent] == [f"part {index}" for index in range(12)]

@@ -21,6 +21,7 @@ from bot.inbox import Inbox, to_incoming
 from bot.memory import recent_turns
 from bot.models import Conversation, HistoryMessage, InboxMessage
 from bot.outbox import Outbox
+from bot.streaming import ReplyStream
 from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from coaching.responder import Responder
 
@@ -112,24 +113,33 @@ class Dispatcher:
             sender, conversation = await self._identify(session, message)
             history = await recent_turns(session, conversation, self._policy.memory_turns)
         refusal_text = self._refuse_chat(message)
+        transcript: list[str] | None = None
         if refusal_text is not None:
             replies = [Reply(refusal_text)]
         else:
             # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
             if self._on_answering is not None:
                 await self._on_answering(message.conversation)
+            concise = self._policy.reply_chars_targets.get(message.channel)
+            # Concise channels (SMS) get one message; elsewhere a slow answer goes out as it is written.
+            stream = None if concise else ReplyStream(self._progress_reporter(row, message, conversation))
             answer = await self.responder.answer(
                 creator_id=sender.creator.id,
                 creator_name=sender.creator.name,
                 question=message.text.strip(),
                 history=history,
-                max_chars=self._policy.reply_chars_targets.get(message.channel),
+                max_chars=concise,
+                on_text=stream.feed if stream is not None else None,
             )
             if answer.fallback_reason:
                 log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
             replies = [Reply(answer.text, sources=answer.sources)]
+            if stream is not None and stream.parts_sent:
+                # The first parts are out already; the transcript keeps the answer whole.
+                replies = [Reply(stream.remainder(), sources=answer.sources)]
+                transcript = [answer.text]
         async with self._sessions.begin() as session:
-            await self._complete(session, row, conversation, replies, is_command=False)
+            await self._complete(session, row, conversation, replies, is_command=False, transcript=transcript)
         self._outbox.queued.notify()
 
     async def give_up(self, row: InboxMessage, error: str) -> None:
@@ -252,7 +262,9 @@ class Dispatcher:
         replies: Sequence[Reply],
         *,
         is_command: bool,
+        transcript: Sequence[str] | None = None,
     ) -> None:
+        """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done."""
         message = to_incoming(row)
         now = self._clock.now()
         session.add(
@@ -266,18 +278,24 @@ class Dispatcher:
             )
         )
         reference = self._reply_reference(message, conversation.creator_id)
-        for index, reply in enumerate(replies):
+        said = (
+            [(text, [source for reply in replies for source in reply.sources]) for text in transcript]
+            if transcript is not None
+            else [(reply.text, list(reply.sources)) for reply in replies]
+        )
+        for text, sources in said:
             session.add(
                 HistoryMessage(
                     conversation_id=conversation.id,
                     role="assistant",
-                    text=reply.text,
+                    text=text,
                     is_command=is_command,
-                    sources=[source.to_dict() for source in reply.sources],
+                    sources=[source.to_dict() for source in sources],
                     inbox_id=row.id,
                     created_at=now,
                 )
             )
+        for index, reply in enumerate(replies):
             self._outbox.enqueue(
                 session,
                 OutgoingMessage(

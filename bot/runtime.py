@@ -23,6 +23,7 @@ from bot.inbox import Inbox
 from bot.knowledge_commands import register_knowledge_commands
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
+from bot.roles import Role
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
@@ -33,6 +34,8 @@ from coaching.embeddings import Embedder, build_embedder
 from coaching.generation import Generator
 from coaching.knowledge import KnowledgeBase
 from coaching.llm import build_generator
+from coaching.personality.analysers import build_analyser
+from coaching.personality.service import PersonalityService
 from coaching.responder import Responder
 from coaching.status import ComponentStatus
 from coaching.vector_store import VectorStore, build_vector_store
@@ -84,7 +87,16 @@ class Coachline:
             max_upload_bytes=settings.max_upload_bytes,
             min_relevance=settings.min_relevance,
         )
-        self.responder = responder or Responder(self.generator, knowledge=self.knowledge)
+        self.personality = PersonalityService(
+            self.sessions,
+            self.knowledge,
+            build_analyser(settings),
+            self.clock,
+            cache_ttl_seconds=settings.personality_cache_ttl,
+        )
+        self.responder = responder or Responder(
+            self.generator, knowledge=self.knowledge, personas=self.personality
+        )
         self.commands = CommandRegistry()
         register_basic_commands(self.commands)
         register_knowledge_commands(self.commands)
@@ -155,8 +167,13 @@ class Coachline:
                 session, self.settings.default_creator_name, self.clock.now()
             )
         await self.knowledge.recover()
+        # Platforms with a command menu (Telegram's setMyCommands) show what every user may run.
+        menu = [(command.name, command.help) for command in self.commands.visible_to([Role.USER])]
         for channel in self.channels.values():
             channel.delivery_reports = self.outbox.record_delivery
+            set_command_menu = getattr(channel, "set_command_menu", None)
+            if callable(set_command_menu):
+                set_command_menu(menu)
             await channel.start(self.receive)
         self._tasks = [
             asyncio.create_task(self.inbox_worker.run(), name="inbox-worker"),
@@ -183,6 +200,7 @@ class Coachline:
         # Anything still unfinished keeps its lease and is picked up again after a restart.
         await self.inbox_worker.drain(timeout=self.shutdown_grace_seconds)
         await self.outbox_worker.drain(timeout=self.shutdown_grace_seconds)
+        await self.personality.aclose()
         await self.generator.aclose()
         await self.knowledge.embedder.aclose()
         await self.knowledge.store.aclose()

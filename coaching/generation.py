@@ -27,11 +27,24 @@ class ContextPassage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyStyle:
+    """How the creator phrases things, for generators that write without a model (the offline one).
+
+    A model gets the style in the system prompt instead; this is the same profile made mechanical.
+    """
+
+    openers: tuple[str, ...] = ()  # one is put before an answer (chosen per question, stably)
+    closers: tuple[str, ...] = ()  # one is put after it
+    max_sentences: int = 4  # how many of the material's sentences an answer quotes at most
+
+
+@dataclass(frozen=True, slots=True)
 class Persona:
-    """Who the twin is speaking as. The personality issue fills in the style; `system_prompt` is final."""
+    """Who the twin is speaking as: the system prompt for a model, and the style for offline answers."""
 
     creator_name: str
     system_prompt: str
+    style: ReplyStyle | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ Relevance is the cosine similarity of the question's and the chunk's embeddings,
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -86,6 +87,41 @@ class KnowledgeBase:
         self.min_relevance = min_relevance
         self._creator_locks: dict[str, asyncio.Lock] = {}
         self._lexical: dict[str, tuple[frozenset[str], LexicalIndex]] = {}
+        # Told (with the creator id) when a creator's set of ready documents changed.
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(creator_id)` whenever a creator's documents change (added, replaced, deleted)."""
+        self._listeners.append(listener)
+
+    def _changed(self, creator_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(creator_id)
+            except Exception:  # a listener's bug must not fail the upload that already succeeded
+                log.exception("knowledge change listener failed for creator %s", creator_id)
+
+    async def fingerprint(self, creator_id: str) -> str:
+        """A digest of the creator's ready documents' contents: it changes exactly when they do."""
+        ready = await self._ready_documents(creator_id)
+        digest = hashlib.sha256()
+        for content in sorted(document.content_hash for document in ready.values()):
+            digest.update(content.encode())
+        return digest.hexdigest() if ready else ""
+
+    async def document_texts(self, creator_id: str) -> list[str]:
+        """The text of each ready document, rebuilt from its chunks in order (overlaps included)."""
+        ready = await self._ready_documents(creator_id)
+        by_document: dict[str, list[tuple[int, str]]] = {}
+        for hit in await self.store.chunks(creator_id):
+            document_id = _document_of(hit.chunk_id)
+            if document_id in ready:
+                position = int(hit.metadata.get("position", 0))
+                by_document.setdefault(document_id, []).append((position, hit.text))
+        return [
+            "\n\n".join(text for _, text in sorted(by_document[document_id]))
+            for document_id in sorted(by_document, key=lambda key: ready[key].created_at)
+        ]
 
     async def ingest(
         self,
@@ -149,7 +185,9 @@ class KnowledgeBase:
             document.status = "ready"
             if previous is not None:
                 await self._discard(previous)
+                self._changed(creator_id)
                 return IngestResult(document, "replaced", previous.id)
+        self._changed(creator_id)
         return IngestResult(document, "created")
 
     async def _index(
@@ -221,6 +259,7 @@ class KnowledgeBase:
         if document is None:
             return False
         await self._discard(document)
+        self._changed(creator_id)
         return True
 
     async def search(self, creator_id: str, query: str, k: int = 5) -> list[SearchHit]:

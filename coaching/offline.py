@@ -7,10 +7,11 @@ words with it, cited as [n]; a question the passages do not touch gets an honest
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from coaching.generation import ContextPassage, Generation, GenerationRequest, Persona
+from coaching.generation import ContextPassage, Generation, GenerationRequest, Persona, ReplyStyle
 from coaching.status import ComponentStatus
 
 DEFAULT_OFFLINE_MAX_CHARS = 700
@@ -99,10 +100,12 @@ class OfflineGenerator:
         kind = small_talk_kind(request.question, persona)
         if kind is not None:
             return _fit(_small_talk_reply(kind, persona.creator_name), limit)
-        answer = extractive_answer(request.question, request.context, limit)
+        style = persona.style
+        max_sentences = style.max_sentences if style is not None else 4
+        answer = extractive_answer(request.question, request.context, limit, max_sentences=max_sentences)
         if answer is None:
             return _fit(_decline(persona.creator_name), limit)
-        return answer
+        return in_voice(answer, request.question, style, limit) if style is not None else answer
 
 
 def small_talk_kind(text: str, persona: Persona | None = None) -> str | None:
@@ -162,8 +165,26 @@ def _stem(word: str) -> str:
     return word
 
 
-def extractive_answer(question: str, context: Sequence[ContextPassage], max_chars: int) -> str | None:
-    """The best 1-4 context sentences for the question, in reading order, cited `[n]`; None if none match.
+def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> str:
+    """The answer framed by one of the creator's openers and closers, as far as the length allows.
+
+    The choice depends on the question, stably, so the same question always gets the same words.
+    """
+    pick = zlib.crc32(question.encode())
+    opener = style.openers[pick % len(style.openers)] if style.openers else ""
+    closer = style.closers[pick % len(style.closers)] if style.closers else ""
+    for parts in ((opener, answer, closer), (opener, answer), (answer,)):
+        text = " ".join(part for part in parts if part)
+        if len(text) <= max_chars:
+            return text
+    return answer
+
+
+def extractive_answer(
+    question: str, context: Sequence[ContextPassage], max_chars: int, *, max_sentences: int = 4
+) -> str | None:
+    """The best 1-`max_sentences` context sentences for the question, in reading order, cited `[n]`;
+    None if none match.
 
     A sentence scores the number of distinct question words it contains, weighted by its passage's
     relevance; sentences under half the best score are left out so the answer stays on topic.
@@ -180,7 +201,7 @@ def extractive_answer(question: str, context: Sequence[ContextPassage], max_char
         key=lambda sentence: (-sentence.score, sentence.position),
     )
     chosen: list[_Sentence] = []
-    for sentence in ranked[:4]:
+    for sentence in ranked[:max_sentences]:
         if len(_cite(sorted([*chosen, sentence], key=lambda s: s.position))) <= max_chars:
             chosen.append(sentence)
     if not chosen:

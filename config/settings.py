@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,12 +102,30 @@ class Settings(BaseSettings):
         8, ge=1, validation_alias=AliasChoices("COACH_SEND_MAX_ATTEMPTS", "send_max_attempts")
     )
     log_level: str = Field("INFO", validation_alias=AliasChoices("COACH_LOG_LEVEL", "log_level"))
+    personality_cache_ttl: float = Field(
+        3600.0,
+        ge=0,
+        validation_alias=AliasChoices("PERSONALITY_CACHE_TTL", "personality_cache_ttl"),
+        description="Seconds a creator's personality profile is cached before it is looked up again.",
+    )
 
     telegram_bot_token: str = Field("", validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
     telegram_api_url: str = Field(
         "https://api.telegram.org", validation_alias=AliasChoices("TELEGRAM_API_URL")
     )
     telegram_webhook_secret: str = Field("", validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET"))
+    telegram_chat_rate: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=AliasChoices("TELEGRAM_CHAT_RATE"),
+        description="Messages a second the bot sends to one Telegram chat.",
+    )
+    telegram_global_rate: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("TELEGRAM_GLOBAL_RATE"),
+        description="Messages a second the bot sends on Telegram overall.",
+    )
     slack_bot_token: str = Field("", validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
     slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
     slack_app_token: str = Field("", validation_alias=AliasChoices("SLACK_APP_TOKEN"))
@@ -145,6 +164,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_http_url(cls, value: str) -> str:
         _require_http_url(value)
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _check_telegram_secret(cls, value: str) -> str:
+        # Telegram refuses other secrets in setWebhook; better to say so at start.
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("use 1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return value
 
     @field_validator("public_url", "chroma_url")

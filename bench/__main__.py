@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import chat_roundtrip, embeddings, knowledge
+from bench import chat_roundtrip, embeddings, knowledge, responder
 from bench.stats import Row
 from tests.support.databases import (
     POSTGRES_ADMIN_DB,
@@ -32,6 +32,7 @@ async def _all(quick: bool) -> list[Row]:
         rows += await chat_roundtrip.run(requests, database_url=url)
     rows += await embeddings.run(quick)
     rows += await knowledge.run(quick)
+    rows += await responder.run(quick)
     return rows
 
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.api import chat, creators, health, knowledge
+from bot.api import chat, creators, health, knowledge, personality
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
@@ -56,6 +56,7 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
+    app.include_router(personality.router)
     app.include_router(web_routes.router)
     for channel in service.channels.values():
         # Webhooks (`/webhooks/<channel>`) belong to their channel, which verifies and parses them.

@@ -81,6 +81,7 @@ class Command:
     handler: CommandHandler
     usage: str = ""
     slow: bool = False  # runs outside the answering transaction (long work, other sessions)
+    hidden: bool = False  # runnable but left out of /help and command menus (e.g. SMS STOP/START)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +125,19 @@ class CommandRegistry:
         self._commands[command.name] = command
 
     def command(
-        self, name: str, help: str, roles: frozenset[Role], usage: str = "", *, slow: bool = False
+        self,
+        name: str,
+        help: str,
+        roles: frozenset[Role],
+        usage: str = "",
+        *,
+        slow: bool = False,
+        hidden: bool = False,
     ) -> Callable[[CommandHandler], CommandHandler]:
         """Decorator form of `add`."""
 
         def register(handler: CommandHandler) -> CommandHandler:
-            self.add(Command(name, help, roles, handler, usage, slow))
+            self.add(Command(name, help, roles, handler, usage, slow, hidden))
             return handler
 
         return register
@@ -139,9 +147,11 @@ class CommandRegistry:
         return self._commands.get(name)
 
     def visible_to(self, roles: Iterable[Role]) -> list[Command]:
-        """The commands someone with these roles may run, in registration order."""
+        """The commands someone with these roles may run, in registration order (hidden ones left out)."""
         held = set(roles)
-        return [command for command in self._commands.values() if command.roles & held]
+        return [
+            command for command in self._commands.values() if command.roles & held and not command.hidden
+        ]
 
     def __iter__(self) -> Iterator[Command]:
         return iter(self._commands.values())

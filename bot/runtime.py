@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.basic_commands import register_basic_commands
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRegistry, CommandServices
+from bot.consent_commands import register_consent_commands
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.identity import ensure_default_creator
@@ -38,6 +39,7 @@ from coaching.personality.analysers import build_analyser
 from coaching.personality.service import PersonalityService
 from coaching.responder import Responder
 from coaching.status import ComponentStatus
+from coaching.twin import CreatorDigitalTwin
 from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
 from programs.scheduler import create_scheduler, scheduler_status
@@ -100,6 +102,7 @@ class Coachline:
         self.commands = CommandRegistry()
         register_basic_commands(self.commands)
         register_knowledge_commands(self.commands)
+        register_consent_commands(self.commands)
         self.progress = Signal()
         self.inbox = Inbox(
             self.sessions,
@@ -205,6 +208,16 @@ class Coachline:
         await self.knowledge.embedder.aclose()
         await self.knowledge.store.aclose()
         await self.engine.dispose()
+
+    async def twin(self, creator_id: str | None = None) -> CreatorDigitalTwin:
+        """The digital twin of a creator (the default creator when none is named)."""
+        async with self.sessions() as session:
+            creator = (
+                await session.get(Creator, creator_id) if creator_id is not None else self.default_creator
+            )
+        if creator is None:
+            raise LookupError(f"no creator {creator_id!r}" if creator_id else "the service is not started")
+        return CreatorDigitalTwin(creator.id, creator.name, self.responder, self.personality)
 
     async def _indicate_typing(self, conversation: ConversationReference) -> None:
         channel = self.channels.get(conversation.channel)

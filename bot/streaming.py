@@ -24,7 +24,7 @@ class ReplyStream:
         self,
         send_part: Callable[[str], Awaitable[None]],
         *,
-        first_after: float = 1.0,
+        first_after: float = 0.25,
         min_chars: int = 80,
         long_chars: int = 400,
         monotonic: Callable[[], float] = time.monotonic,

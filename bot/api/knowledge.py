@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.personality import personality_context
 from coaching.documents import DocumentRejected
 from coaching.knowledge import SearchHit
 from coaching.models import KnowledgeDocument
@@ -252,9 +253,18 @@ async def knowledge_context(request: Request, service: Service, principal: Calle
 
 @router.post("/knowledge-context/enhanced")
 async def enhanced_knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
-    """The knowledge context in the seed's `enhanced_context` shape (the personality half comes with
-    the personality profile); `knowledge_chunks` is repeated at the top level for convenience."""
+    """The knowledge context in the seed's `enhanced_context` shape, with the creator's personality
+    (`personality_info`, `personality_prompt`) when `include_personality`; `knowledge_chunks` is
+    repeated at the top level for convenience."""
     query = await context_query(request)
     chunks = await _chunks(service, principal, query)
-    enhanced = {"knowledge_chunks": chunks, "personality_info": None, "personality_prompt": None}
-    return {"query": query.query, "enhanced_context": enhanced, "knowledge_chunks": chunks}
+    enhanced: dict[str, Any] = {"knowledge_chunks": chunks, "personality_info": None, "personality_prompt": None}
+    if query.include_personality:
+        creator = await acting_creator(service, principal, query.creator_id)
+        enhanced.update(await personality_context(service, creator))
+    return {
+        "message": "Enhanced knowledge context retrieved successfully",
+        "query": query.query,
+        "enhanced_context": enhanced,
+        "knowledge_chunks": chunks,
+    }

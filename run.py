@@ -298,6 +298,71 @@ def _provision_embeddings(settings: Settings, *, required: bool) -> None:
         console.print("Continuing without document search; see /health/integration.", style="yellow")
 
 
+programs_cli = typer.Typer(help="Coaching programs.")
+cli.add_typer(programs_cli, name="programs")
+
+
+@programs_cli.command("import")
+def programs_import(
+    file: Path = typer.Argument(..., help="A program in YAML or JSON (see config/programs/)."),
+    creator: str | None = typer.Option(
+        None, "--creator", help="The creator's id (default: the default creator)."
+    ),
+) -> None:
+    """Import a program written in YAML, and print its id and flow."""
+    from programs.importer import ProgramFileError, read_program_file
+
+    settings = _settings()
+    try:
+        body = read_program_file(file)
+    except ProgramFileError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    _prepare_database(settings)
+    try:
+        program_id, diagram = asyncio.run(_programs_import(settings, body, creator))
+    except (ProgramFileError, LookupError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"program_id: {program_id} ({len(body.steps)} steps, {body.status})")
+    console.print(diagram, markup=False)
+
+
+async def _programs_import(settings: Settings, body: Any, creator_id: str | None) -> tuple[str, str]:
+    from sqlalchemy import select
+
+    from bot.clock import SystemClock
+    from bot.db import create_engine, session_factory
+    from bot.identity import default_creator, ensure_default_creator
+    from bot.models import Creator
+    from programs.diagram import mermaid
+    from programs.importer import import_program
+    from programs.models import ProgramStep
+    from programs.runner import program_spec
+
+    engine = create_engine(settings.resolved_database_url)
+    now = SystemClock().now()
+    try:
+        async with session_factory(engine).begin() as session:
+            if creator_id is None:
+                creator = await default_creator(session) or await ensure_default_creator(
+                    session, settings.default_creator_name, now
+                )
+            else:
+                found = await session.get(Creator, creator_id)
+                if found is None:
+                    raise LookupError(f"no creator {creator_id!r}; see `python run.py creators list`")
+                creator = found
+            program = await import_program(session, creator.id, body, now)
+            await session.flush()
+            steps = list(
+                await session.scalars(select(ProgramStep).where(ProgramStep.program_id == program.id))
+            )
+            return program.id, mermaid(program_spec(program, steps))
+    finally:
+        await engine.dispose()
+
+
 models_cli = typer.Typer(help="The local embedding model.")
 cli.add_typer(models_cli, name="models")
 

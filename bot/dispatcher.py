@@ -62,6 +62,7 @@ class Dispatcher:
         clock: Clock,
         *,
         on_answering: Callable[[ConversationReference], Awaitable[None]] | None = None,
+        before_chat: Callable[[int, str, int], Awaitable[list[Reply] | None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._inbox = inbox
@@ -73,6 +74,9 @@ class Dispatcher:
         self._clock = clock
         # Told when slow work for a chat begins, so the channel can show "typing…".
         self._on_answering = on_answering
+        # Offered each chat message first (a program's question waiting for an answer); the
+        # replies it returns are the answer, None leaves the message to the twin.
+        self._before_chat = before_chat
 
     async def process(self, row: InboxMessage) -> None:
         """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
@@ -114,7 +118,12 @@ class Dispatcher:
             history = await recent_turns(session, conversation, self._policy.memory_turns)
         refusal_text = self._refuse_chat(message)
         transcript: list[str] | None = None
-        if refusal_text is not None:
+        taken = None
+        if refusal_text is None and self._before_chat is not None:
+            taken = await self._before_chat(sender.user.id, message.text.strip(), row.id)
+        if taken is not None:
+            replies = taken
+        elif refusal_text is not None:
             replies = [Reply(refusal_text)]
         else:
             # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.basic_commands import register_basic_commands
 from bot.clock import Clock, SystemClock
-from bot.commands import CommandRegistry, CommandServices
+from bot.commands import CommandRegistry, CommandServices, Reply
 from bot.consent_commands import register_consent_commands
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
@@ -42,6 +42,8 @@ from coaching.status import ComponentStatus
 from coaching.twin import CreatorDigitalTwin
 from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
+from programs.executor import default_executor
+from programs.runner import ProgramRunner
 from programs.scheduler import create_scheduler, scheduler_status
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,12 @@ class Coachline:
             lease_seconds=settings.claim_lease_seconds,
             max_attempts=settings.send_max_attempts,
         )
+        self.programs = ProgramRunner(
+            self.sessions,
+            self.outbox,
+            default_executor(self.knowledge, self.responder, self.personality),
+            self.clock,
+        )
         self.dispatcher = Dispatcher(
             self.sessions,
             self.inbox,
@@ -137,6 +145,7 @@ class Coachline:
             ),
             self.clock,
             on_answering=self._indicate_typing,
+            before_chat=self._program_reply,
         )
         self.inbox_worker = InboxWorker(
             self.inbox,
@@ -185,6 +194,9 @@ class Coachline:
         self.scheduler.start()
         self.scheduler.add_job(self._recheck_generator, "interval", seconds=60, id="recheck-generator")
         self.scheduler.add_job(self.knowledge.recover, "interval", minutes=5, id="recover-uploads")
+        self.scheduler.add_job(
+            self.programs.run_due, "interval", seconds=self.settings.program_tick_seconds, id="program-steps"
+        )
 
     async def stop(self) -> None:
         """Stop taking work, let what is in flight finish briefly, then close everything."""
@@ -218,6 +230,14 @@ class Coachline:
         if creator is None:
             raise LookupError(f"no creator {creator_id!r}" if creator_id else "the service is not started")
         return CreatorDigitalTwin(creator.id, creator.name, self.responder, self.personality)
+
+    async def _program_reply(self, user_id: int, text: str, inbox_id: int) -> list[Reply] | None:
+        """A chat message as an answer to a program's question (or its reply trigger), if it is one."""
+        outcome = await self.programs.handle_reply(user_id, text, inbox_id)
+        if not outcome.consumed:
+            return None
+        # The next step, if one follows at once, is the reply; otherwise say the answer arrived.
+        return [] if outcome.delivered else [Reply("Thanks — noted.")]
 
     async def _indicate_typing(self, conversation: ConversationReference) -> None:
         channel = self.channels.get(conversation.channel)

@@ -58,11 +58,13 @@ class Responder:
         history: tuple[ChatTurn, ...] = (),
         max_chars: int | None = None,
         on_text: Callable[[str], Awaitable[None]] | None = None,
+        persona: Persona | None = None,
     ) -> Answer:
         """Answer a question as the creator's twin.
 
         With `on_text`, the reply is streamed: each piece is handed over as the generator makes it,
-        so a channel can show the start of a long answer before the end is written.
+        so a channel can show the start of a long answer before the end is written. `persona`
+        overrides the creator's own (a program step with its personality switched off).
         """
         started = time.perf_counter()
         try:
@@ -74,7 +76,7 @@ class Responder:
             )
             context = ()
         retrieved = time.perf_counter()
-        persona = await self.personas.persona(creator_id, creator_name)
+        persona = persona or await self.personas.persona(creator_id, creator_name)
         prepared = time.perf_counter()
         request = GenerationRequest(
             persona=persona, question=question, history=history, context=context, max_chars=max_chars

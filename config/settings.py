@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         8, ge=1, validation_alias=AliasChoices("COACH_SEND_MAX_ATTEMPTS", "send_max_attempts")
     )
     log_level: str = Field("INFO", validation_alias=AliasChoices("COACH_LOG_LEVEL", "log_level"))
+    program_tick_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_PROGRAM_TICK_SECONDS", "program_tick_seconds"),
+        description="How often due program steps are looked for (the finest timing a step can have).",
+    )
     personality_cache_ttl: float = Field(
         3600.0,
         ge=0,
@@ -130,10 +136,34 @@ class Settings(BaseSettings):
     slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
     slack_app_token: str = Field("", validation_alias=AliasChoices("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    slack_channel_rate: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=AliasChoices("SLACK_CHANNEL_RATE"),
+        description="Messages a second the bot posts to one Slack channel (Slack allows ~1).",
+    )
     twilio_account_sid: str = Field("", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))
     twilio_auth_token: str = Field("", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN"))
     twilio_from_number: str = Field("", validation_alias=AliasChoices("TWILIO_FROM_NUMBER"))
     twilio_api_url: str = Field("https://api.twilio.com", validation_alias=AliasChoices("TWILIO_API_URL"))
+    sms_segments_per_second: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=AliasChoices("SMS_SEGMENTS_PER_SECOND"),
+        description="SMS segments sent per second from TWILIO_FROM_NUMBER (a long code manages ~1).",
+    )
+    sms_max_segments: int = Field(
+        10,
+        ge=1,
+        validation_alias=AliasChoices("SMS_MAX_SEGMENTS"),
+        description="Most segments one SMS reply may use; longer replies are cut at a sentence.",
+    )
+    sms_reply_chars: int = Field(
+        480,
+        ge=70,
+        validation_alias=AliasChoices("SMS_REPLY_CHARS"),
+        description="The answer length the model is asked for on SMS.",
+    )
 
     @field_validator("admins", mode="before")
     @classmethod

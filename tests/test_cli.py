@@ -138,3 +138,24 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
     assert "tool.exe" in output and "not supported" in output
     assert "2 of 3 documents indexed" in output
     assert any(request.path == "/api/embed" for request in ollama.requests)
+
+
+def test_programs_import_stores_the_sample_and_draws_it(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "programs", "import", "config/programs/21_day_habits.yaml")
+
+    assert result.returncode == 0, result.stderr
+    assert "program_id:" in result.stdout and "(11 steps, active)" in result.stdout
+    assert "flowchart TD" in result.stdout and "-->|yes|" in result.stdout
+
+
+def test_programs_import_refuses_a_broken_file_saying_why(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "title: Broken\nsteps:\n  - step_name: a\n    step_type: CONDITION\n"
+        "    action_config: {condition: 'day >> 3'}\n"
+    )
+
+    result = run_cli(tmp_path, "programs", "import", str(broken))
+
+    assert result.returncode == 1
+    assert "action_config.condition" in result.stdout and "position" in result.stdout

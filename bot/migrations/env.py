@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import coaching.models  # noqa: F401 - registers the knowledge tables
+import programs.models  # noqa: F401 - registers the program tables
 from bot.models import Base
 
 target_metadata = Base.metadata

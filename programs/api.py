@@ -1,0 +1,569 @@
+"""`/api/v1/creators/programs/...`: programs and steps in the seed's shapes, execution, conditions,
+analytics, diagrams and enrolments.
+
+Step configs may be objects (`trigger_config`, `action_config`) or the seed's JSON strings
+(`trigger_config_json`, `action_config_json`); bad ones are refused with 422 and a message that
+names the field and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.api.deps import Caller, Service, acting_creator
+from bot.models import Creator
+from bot.runtime import Coachline
+from programs.analytics import program_analytics
+from programs.conditions import ConditionError, parse_condition
+from programs.diagram import mermaid
+from programs.engine import facts_for
+from programs.executor import DebugTrace, StepContext
+from programs.models import Enrollment, Program, ProgramStep
+from programs.runner import EnrollmentError, program_spec, state_of
+from programs.spec import ConfigError, load_config, validate_step
+
+router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"])
+
+
+class QuietHoursIn(BaseModel):
+    """A daily window, local to each user, in which no step is sent."""
+
+    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+
+
+class StepIn(BaseModel):
+    """A step in the seed's shape."""
+
+    step_name: str = Field(min_length=1, max_length=120)
+    step_type: str
+    trigger_config: dict[str, Any] | None = None
+    action_config: dict[str, Any] | None = None
+    trigger_config_json: str | None = None
+    action_config_json: str | None = None
+    order: int | None = Field(None, ge=0)
+
+
+class ProgramIn(BaseModel):
+    """A new program (active unless `status` says draft)."""
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    enable_personality: bool = True
+    enable_analytics: bool = True
+    status: Literal["draft", "active", "archived"] = "active"
+    quiet_hours: QuietHoursIn | None = None
+    steps: list[StepIn] = Field(default_factory=list)
+    creator_id: str | None = None
+
+
+class ProgramUpdate(BaseModel):
+    """Fields to change."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = None
+    enable_personality: bool | None = None
+    enable_analytics: bool | None = None
+    status: Literal["draft", "active", "archived"] | None = None
+    quiet_hours: QuietHoursIn | None = None
+
+
+class ReorderIn(BaseModel):
+    """Every step id, in the new order."""
+
+    step_ids: list[str]
+
+
+class ExecuteIn(BaseModel):
+    """Run one step for a test user."""
+
+    step_id: str | None = None
+    step_name: str | None = None
+    user_context: dict[str, Any] = Field(default_factory=dict)
+    debug_mode: bool = False
+
+
+class ConditionsIn(BaseModel):
+    """Conditions to try against a context."""
+
+    condition: str | None = None
+    conditions: list[str] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    user_context: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnrollIn(BaseModel):
+    """Whom to enrol: their id on a channel."""
+
+    channel: str = Field(min_length=1, max_length=32)
+    user_id: str = Field(min_length=1, max_length=255)
+    user_name: str | None = None
+
+
+def step_out(step: ProgramStep) -> dict[str, Any]:
+    """A step as the API returns it."""
+    return {
+        "id": step.id,
+        "step_id": step.id,
+        "program_id": step.program_id,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "order": step.position,
+        "trigger_config": step.trigger_config,
+        "action_config": step.action_config,
+        "trigger_config_json": json.dumps(step.trigger_config),
+        "action_config_json": json.dumps(step.action_config),
+    }
+
+
+def program_out(program: Program, steps: list[ProgramStep], enrollments: int = 0) -> dict[str, Any]:
+    """A program as the API returns it."""
+    quiet = (
+        {"start": program.quiet_hours_start, "end": program.quiet_hours_end}
+        if program.quiet_hours_start and program.quiet_hours_end
+        else None
+    )
+    return {
+        "id": program.id,
+        "program_id": program.id,
+        "creator_id": program.creator_id,
+        "title": program.title,
+        "description": program.description,
+        "enable_personality": program.enable_personality,
+        "enable_analytics": program.enable_analytics,
+        "status": program.status,
+        "quiet_hours": quiet,
+        "steps": [step_out(step) for step in sorted(steps, key=lambda s: s.position)],
+        "step_count": len(steps),
+        "enrollment_count": enrollments,
+        "created_at": program.created_at,
+        "updated_at": program.updated_at,
+    }
+
+
+def _unprocessable(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, message)
+
+
+def _configs(body: StepIn) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        trigger = load_config(
+            body.trigger_config if body.trigger_config is not None else body.trigger_config_json,
+            "trigger_config_json"
+            if body.trigger_config is None and body.trigger_config_json
+            else "trigger_config",
+        )
+        action = load_config(
+            body.action_config if body.action_config is not None else body.action_config_json,
+            "action_config_json"
+            if body.action_config is None and body.action_config_json
+            else "action_config",
+        )
+    except ConfigError as exc:
+        raise _unprocessable(str(exc)) from None
+    return trigger, action
+
+
+def _new_step(program_id: str, body: StepIn, position: int, names: set[str], now: Any) -> ProgramStep:
+    trigger, action = _configs(body)
+    try:
+        kind, _, _ = validate_step(body.step_type, trigger, action, names)
+    except ConfigError as exc:
+        raise _unprocessable(f"step {body.step_name!r}: {exc}") from None
+    return ProgramStep(
+        id=str(uuid.uuid4()),
+        program_id=program_id,
+        step_name=body.step_name,
+        step_type=kind.value,
+        position=position,
+        trigger_config=trigger,
+        action_config=action,
+        created_at=now,
+    )
+
+
+async def _owned(session: AsyncSession, service: Coachline, principal: Caller, program_id: str) -> Program:
+    program = await session.get(Program, program_id)
+    if program is None or (not principal.is_admin and program.creator_id != principal.creator_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
+    return program
+
+
+async def _steps(session: AsyncSession, program_id: str) -> list[ProgramStep]:
+    return list(
+        await session.scalars(
+            select(ProgramStep).where(ProgramStep.program_id == program_id).order_by(ProgramStep.position)
+        )
+    )
+
+
+async def _enrollment_count(session: AsyncSession, program_id: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(Enrollment).where(Enrollment.program_id == program_id)
+        )
+        or 0
+    )
+
+
+def _check_branches(steps: list[ProgramStep]) -> None:
+    names = {step.step_name for step in steps}
+    for step in steps:
+        try:
+            validate_step(step.step_type, step.trigger_config, step.action_config, names)
+        except ConfigError as exc:
+            raise _unprocessable(f"step {step.step_name!r}: {exc}") from None
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("/", status_code=status.HTTP_201_CREATED, include_in_schema=False)
+async def create_program(body: ProgramIn, service: Service, principal: Caller) -> dict[str, Any]:
+    """Create a program, with its steps if given."""
+    creator_id = await acting_creator(service, principal, body.creator_id)
+    program, steps = new_program(creator_id, body, service.now())
+    async with service.sessions.begin() as session:
+        session.add(program)
+        await session.flush()
+        session.add_all(steps)
+    return program_out(program, steps)
+
+
+def new_program(creator_id: str, body: ProgramIn, now: datetime) -> tuple[Program, list[ProgramStep]]:
+    """A program and its steps, validated (raises 422 `HTTPException` saying what is wrong)."""
+    program = Program(
+        id=str(uuid.uuid4()),
+        creator_id=creator_id,
+        title=body.title,
+        description=body.description,
+        enable_personality=body.enable_personality,
+        enable_analytics=body.enable_analytics,
+        status=body.status,
+        quiet_hours_start=body.quiet_hours.start if body.quiet_hours else None,
+        quiet_hours_end=body.quiet_hours.end if body.quiet_hours else None,
+        created_at=now,
+        updated_at=now,
+    )
+    names = {step.step_name for step in body.steps}
+    if len(names) != len(body.steps):
+        raise _unprocessable("steps: step names must be unique within a program")
+    steps = [_new_step(program.id, step, index, names, now) for index, step in enumerate(body.steps)]
+    return program, steps
+
+
+@router.get("")
+@router.get("/", include_in_schema=False)
+async def list_programs(
+    service: Service, principal: Caller, creator_id: str | None = Query(None)
+) -> dict[str, Any]:
+    """The creator's programs with their enrolment counts."""
+    creator = await acting_creator(service, principal, creator_id)
+    async with service.sessions() as session:
+        programs = list(
+            await session.scalars(
+                select(Program).where(Program.creator_id == creator).order_by(Program.created_at)
+            )
+        )
+        out = [
+            program_out(
+                program, await _steps(session, program.id), await _enrollment_count(session, program.id)
+            )
+            for program in programs
+        ]
+    return {"programs": out, "total": len(out)}
+
+
+@router.get("/{program_id}")
+async def get_program(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+    """One program with its steps."""
+    async with service.sessions() as session:
+        program = await _owned(session, service, principal, program_id)
+        return program_out(
+            program, await _steps(session, program_id), await _enrollment_count(session, program_id)
+        )
+
+
+@router.put("/{program_id}")
+@router.patch("/{program_id}", include_in_schema=False)
+async def update_program(
+    program_id: str, body: ProgramUpdate, service: Service, principal: Caller
+) -> dict[str, Any]:
+    """Change a program's fields (activate, archive, rename, quiet hours ...)."""
+    async with service.sessions.begin() as session:
+        program = await _owned(session, service, principal, program_id)
+        changes = body.model_dump(exclude_unset=True, exclude={"quiet_hours"})
+        for name, value in changes.items():
+            setattr(program, name, value)
+        if "quiet_hours" in body.model_fields_set:
+            program.quiet_hours_start = body.quiet_hours.start if body.quiet_hours else None
+            program.quiet_hours_end = body.quiet_hours.end if body.quiet_hours else None
+        program.updated_at = service.now()
+        steps = await _steps(session, program_id)
+        return program_out(program, steps, await _enrollment_count(session, program_id))
+
+
+@router.delete("/{program_id}")
+async def delete_program(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+    """Delete a program, its steps, enrolments and events."""
+    async with service.sessions.begin() as session:
+        program = await _owned(session, service, principal, program_id)
+        await session.delete(program)
+    return {"message": "Program deleted successfully", "program_id": program_id}
+
+
+@router.post("/{program_id}/steps", status_code=status.HTTP_201_CREATED)
+async def add_step(program_id: str, body: StepIn, service: Service, principal: Caller) -> dict[str, Any]:
+    """Add a step at the end, or at `order`."""
+    async with service.sessions.begin() as session:
+        await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+        if any(step.step_name == body.step_name for step in steps):
+            raise _unprocessable(f"step_name: the program already has a step named {body.step_name!r}")
+        names = {step.step_name for step in steps} | {body.step_name}
+        position = len(steps) if body.order is None else min(body.order, len(steps))
+        step = _new_step(program_id, body, position, names, service.now())
+        for other in steps:
+            if other.position >= position:
+                other.position += 1
+        session.add(step)
+        return step_out(step)
+
+
+@router.put("/{program_id}/steps/reorder")
+@router.post("/{program_id}/steps/reorder", include_in_schema=False)
+async def reorder_steps(
+    program_id: str, body: ReorderIn, service: Service, principal: Caller
+) -> dict[str, Any]:
+    """Put the steps in the given order (every step id, once)."""
+    async with service.sessions.begin() as session:
+        await _owned(session, service, principal, program_id)
+        steps = {step.id: step for step in await _steps(session, program_id)}
+        if sorted(body.step_ids) != sorted(steps):
+            raise _unprocessable("step_ids: list every step of the program exactly once")
+        for position, step_id in enumerate(body.step_ids):
+            steps[step_id].position = position
+        return {"program_id": program_id, "steps": [step_out(steps[step_id]) for step_id in body.step_ids]}
+
+
+@router.put("/{program_id}/steps/{step_id}")
+async def update_step(
+    program_id: str, step_id: str, body: StepIn, service: Service, principal: Caller
+) -> dict[str, Any]:
+    """Replace a step's name, type and configs."""
+    async with service.sessions.begin() as session:
+        await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+        step = next((item for item in steps if item.id == step_id), None)
+        if step is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+        names = {item.step_name for item in steps if item.id != step_id} | {body.step_name}
+        if body.step_name in {item.step_name for item in steps if item.id != step_id}:
+            raise _unprocessable(f"step_name: the program already has a step named {body.step_name!r}")
+        replacement = _new_step(program_id, body, step.position, names, step.created_at)
+        step.step_name, step.step_type = replacement.step_name, replacement.step_type
+        step.trigger_config, step.action_config = replacement.trigger_config, replacement.action_config
+        return step_out(step)
+
+
+@router.delete("/{program_id}/steps/{step_id}")
+async def delete_step(program_id: str, step_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+    """Remove a step (refused while a CONDITION still branches to it)."""
+    async with service.sessions.begin() as session:
+        await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+        step = next((item for item in steps if item.id == step_id), None)
+        if step is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+        remaining = [item for item in steps if item.id != step_id]
+        _check_branches(remaining)
+        await session.delete(step)
+        for position, item in enumerate(remaining):
+            item.position = position
+    return {"message": "Step deleted successfully", "step_id": step_id}
+
+
+@router.post("/{program_id}/execute")
+async def execute_step(
+    program_id: str, body: ExecuteIn, service: Service, principal: Caller
+) -> dict[str, Any]:
+    """Run one step (by id or name; the first by default) for a test user, with a debug trace."""
+    async with service.sessions() as session:
+        program = await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+        creator = await session.get_one(Creator, program.creator_id)
+    if not steps:
+        raise _unprocessable("the program has no steps yet")
+    spec = program_spec(program, steps)
+    wanted = next(
+        (step for step in spec.steps if step.id == body.step_id or step.name == body.step_name),
+        None if (body.step_id or body.step_name) else spec.steps[0],
+    )
+    if wanted is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+    context = body.user_context
+    debug = DebugTrace(enabled=True)
+    debug.log_milestone("execution_started", {"program": program.title, "step": wanted.name})
+    output = await service.programs.executor.execute(
+        wanted,
+        StepContext(
+            creator_id=creator.id,
+            creator_name=creator.name,
+            program_title=program.title,
+            enable_personality=program.enable_personality,
+            user_name=str(context.get("user_name") or "there"),
+            day=int(context.get("day") or 1),
+            answers=dict(context.get("answers") or {}),
+            variables={key: value for key, value in context.items() if key not in ("answers", "user_name")},
+        ),
+        debug,
+    )
+    debug.log_milestone("execution_finished")
+    result: dict[str, Any] = {
+        "program_id": program_id,
+        "step_id": wanted.id,
+        "step_name": wanted.name,
+        "step_type": wanted.type.value,
+        "execution_result": {
+            "message": output.text,
+            "buttons": [{"label": b.label, "value": b.value} for b in output.buttons],
+            "knowledge_used": list(output.knowledge_used),
+            "knowledge_context_available": bool(output.knowledge_used),
+            "personality_enhanced": output.personality_applied,
+            "personality_consistency": output.personality_consistency,
+            **output.detail,
+        },
+        "execution_time_ms": debug.total_ms,
+    }
+    if body.debug_mode:
+        result["debug_info"] = {"milestones": debug.milestones, "total_ms": debug.total_ms}
+    return result
+
+
+@router.post("/{program_id}/test-conditions")
+async def test_conditions(
+    program_id: str, body: ConditionsIn, service: Service, principal: Caller
+) -> dict[str, Any]:
+    """Evaluate conditions (given, or the program's CONDITION steps) against a context."""
+    async with service.sessions() as session:
+        await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+    context = {**body.user_context, **body.context}
+    sources = [body.condition] if body.condition else []
+    sources += body.conditions
+    labelled: list[tuple[str | None, str]] = [(None, source) for source in sources] or [
+        (step.step_name, str(step.action_config.get("condition", "")))
+        for step in steps
+        if step.step_type == "CONDITION"
+    ]
+    results = []
+    for step_name, source in labelled:
+        entry: dict[str, Any] = {"condition": source, "step_name": step_name}
+        try:
+            condition = parse_condition(source)
+        except ConditionError as exc:
+            entry |= {"valid": False, "result": None, "error": exc.message, "position": exc.position}
+        else:
+            entry |= {
+                "valid": True,
+                "result": condition.evaluate(context),
+                "variables": condition.variables,
+                "missing_variables": condition.missing(context),
+            }
+        results.append(entry)
+    return {"program_id": program_id, "context": context, "results": results}
+
+
+@router.get("/{program_id}/analytics")
+async def analytics(
+    program_id: str,
+    service: Service,
+    principal: Caller,
+    time_range_days: int = Query(30, ge=1, le=3650),
+    engagement_hours: float = Query(24.0, gt=0, le=24 * 30),
+) -> dict[str, Any]:
+    """Enrolments, completion, drop-off, engagement, knowledge use, voice and topics (see `definitions`)."""
+    async with service.sessions() as session:
+        await _owned(session, service, principal, program_id)
+        return await program_analytics(
+            session,
+            program_id,
+            service.now(),
+            time_range_days=time_range_days,
+            engagement_hours=engagement_hours,
+        )
+
+
+@router.get("/{program_id}/diagram")
+async def diagram(
+    program_id: str, service: Service, principal: Caller, format: Literal["json", "mermaid"] = "json"
+) -> Any:
+    """The program as a Mermaid flowchart (`?format=mermaid` for the bare text)."""
+    async with service.sessions() as session:
+        program = await _owned(session, service, principal, program_id)
+        steps = await _steps(session, program_id)
+    text = mermaid(program_spec(program, steps))
+    if format == "mermaid":
+        return Response(text, media_type="text/plain; charset=utf-8")
+    return {"program_id": program_id, "format": "mermaid", "diagram": text}
+
+
+@router.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED)
+async def enroll(program_id: str, body: EnrollIn, service: Service, principal: Caller) -> dict[str, Any]:
+    """Enrol a person by their id on a channel; the program starts at once."""
+    async with service.sessions() as session:
+        await _owned(session, service, principal, program_id)
+    try:
+        row = await service.programs.enroll(
+            program_id, body.channel, body.user_id, display_name=body.user_name
+        )
+    except EnrollmentError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return enrollment_out(row)
+
+
+@router.get("/{program_id}/enrollments")
+async def list_enrollments(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+    """Everyone enrolled, with where they are."""
+    async with service.sessions() as session:
+        await _owned(session, service, principal, program_id)
+        rows = list(
+            await session.scalars(
+                select(Enrollment).where(Enrollment.program_id == program_id).order_by(Enrollment.enrolled_at)
+            )
+        )
+    return {
+        "program_id": program_id,
+        "enrollments": [enrollment_out(row) for row in rows],
+        "total": len(rows),
+    }
+
+
+def enrollment_out(row: Enrollment) -> dict[str, Any]:
+    """An enrolment as the API returns it."""
+    state = state_of(row, None)
+    facts = facts_for(state, row.updated_at)
+    return {
+        "id": row.id,
+        "enrollment_id": row.id,
+        "program_id": row.program_id,
+        "user_id": row.user_id,
+        "channel": row.conversation_ref.get("channel"),
+        "channel_user_id": row.conversation_ref.get("chat_id"),
+        "status": row.status,
+        "current_step": row.position,
+        "awaiting_answer": row.awaiting_answer,
+        "answers": row.answers,
+        "variables": row.variables,
+        "steps_delivered": facts["steps_delivered"],
+        "user_engagement_score": facts["user_engagement_score"],
+        "next_step_due_at": row.due_at,
+        "enrolled_at": row.enrolled_at,
+        "completed_at": row.completed_at,
+    }

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import chat_roundtrip, embeddings, knowledge, responder
+from bench import sms as sms_bench
 from bench.stats import Row
 from tests.support.databases import (
     POSTGRES_ADMIN_DB,
@@ -33,6 +34,7 @@ async def _all(quick: bool) -> list[Row]:
     rows += await embeddings.run(quick)
     rows += await knowledge.run(quick)
     rows += await responder.run(quick)
+    rows += await sms_bench.run(quick)
     return rows
 
 

@@ -17,6 +17,7 @@ from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
 from programs import api as programs_api
+from programs import broadcast_api
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(personality.router)
     app.include_router(programs_api.router)
+    app.include_router(broadcast_api.router)
     app.include_router(web_routes.router)
     for channel in service.channels.values():
         # Webhooks (`/webhooks/<channel>`) belong to their channel, which verifies and parses them.

@@ -149,9 +149,7 @@ class CommandRegistry:
     def visible_to(self, roles: Iterable[Role]) -> list[Command]:
         """The commands someone with these roles may run, in registration order (hidden ones left out)."""
         held = set(roles)
-        return [
-            command for command in self._commands.values() if command.roles & held and not command.hidden
-        ]
+        return [command for command in self._commands.values() if command.roles & held and not command.hidden]
 
     def __iter__(self) -> Iterator[Command]:
         return iter(self._commands.values())

@@ -143,16 +143,24 @@ class Outbox:
         await self._settle(outbox_id, status="failed", last_error=error)
 
     async def mark_recipient_unreachable(
-        self, row: OutboxMessage, error: str, *, fail_row: bool = True
+        self, row: OutboxMessage, error: str, *, fail_row: bool = True, opted_out: bool = False
     ) -> None:
-        """The person blocked the bot or opted out: fail this row and stop sending to their account."""
+        """The person blocked the bot or opted out: fail this row and stop sending to their account.
+
+        `opted_out` (the platform says they opted out, e.g. Twilio 21610) marks the account opted out,
+        which only an explicit opt-in clears, instead of unreachable, which writing again clears.
+        """
         reference = ConversationReference.from_dict(row.conversation_ref)
+        account = ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(ChannelAccount)
-                .where(ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id)
-                .values(reachable=False)
-            )
+            if opted_out:
+                await session.execute(
+                    update(ChannelAccount)
+                    .where(*account, ChannelAccount.opted_out_at.is_(None))
+                    .values(opted_out_at=self._clock.now())
+                )
+            else:
+                await session.execute(update(ChannelAccount).where(*account).values(reachable=False))
         if fail_row:
             await self.mark_failed(row.id, error)
 
@@ -191,8 +199,10 @@ class Outbox:
             row.delivery_updated_at = self._clock.now()
             if report.error:
                 row.last_error = report.error
-        if report.recipient_unreachable:
-            await self.mark_recipient_unreachable(row, report.error or report.status, fail_row=False)
+        if report.recipient_unreachable or report.opted_out:
+            await self.mark_recipient_unreachable(
+                row, report.error or report.status, fail_row=False, opted_out=report.opted_out
+            )
         self.settled.notify()
         return True
 

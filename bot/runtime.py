@@ -22,6 +22,7 @@ from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox
 from bot.knowledge_commands import register_knowledge_commands
+from bot.leader import LeaderLock
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
 from bot.roles import Role
@@ -42,11 +43,15 @@ from coaching.status import ComponentStatus
 from coaching.twin import CreatorDigitalTwin
 from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
+from programs.broadcasts import Broadcaster
 from programs.executor import default_executor
 from programs.runner import ProgramRunner
-from programs.scheduler import create_scheduler, scheduler_status
+from programs.scheduler import ProgramSchedule, create_scheduler, job_store_url, scheduler_status
 
 log = logging.getLogger(__name__)
+
+# The page, the chat API and the terminal only show replies to their own requests: no broadcasts there.
+LOCAL_CHANNELS = frozenset({"web", "console"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,7 @@ class Coachline:
             self.outbox,
             default_executor(self.knowledge, self.responder, self.personality),
             self.clock,
+            misfire_grace_seconds=settings.misfire_grace_seconds,
         )
         self.dispatcher = Dispatcher(
             self.sessions,
@@ -161,7 +167,16 @@ class Coachline:
             concurrency=settings.worker_concurrency,
             poll_seconds=poll_seconds,
         )
+        self.broadcasts = Broadcaster(self.sessions, self.outbox, self.clock)
         self.scheduler = create_scheduler()
+        self.program_schedule = ProgramSchedule(
+            self.scheduler,
+            LeaderLock(self.engine, settings.data_dir / "scheduler.lock"),
+            job_store_url(settings.resolved_database_url, settings.data_dir),
+            self.programs.run_due,
+            tick_seconds=settings.program_tick_seconds,
+            misfire_grace_seconds=settings.misfire_grace_seconds,
+        )
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.default_creator: Creator | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -194,17 +209,15 @@ class Coachline:
         self.scheduler.start()
         self.scheduler.add_job(self._recheck_generator, "interval", seconds=60, id="recheck-generator")
         self.scheduler.add_job(self.knowledge.recover, "interval", minutes=5, id="recover-uploads")
-        self.scheduler.add_job(
-            self.programs.run_due, "interval", seconds=self.settings.program_tick_seconds, id="program-steps"
-        )
+        await self.program_schedule.start()
+        # A broadcast whose fan-out a crash interrupted is completed (its keys prevent duplicates).
+        await self.broadcasts.resume_unfinished()
 
     async def stop(self) -> None:
         """Stop taking work, let what is in flight finish briefly, then close everything."""
+        await self.program_schedule.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        for channel in self.channels.values():
-            with contextlib.suppress(Exception):
-                await channel.stop()
         self.inbox_worker.request_stop()
         self.outbox_worker.request_stop()
         if self._tasks:
@@ -215,11 +228,19 @@ class Coachline:
         # Anything still unfinished keeps its lease and is picked up again after a restart.
         await self.inbox_worker.drain(timeout=self.shutdown_grace_seconds)
         await self.outbox_worker.drain(timeout=self.shutdown_grace_seconds)
+        # Channels close last, so the replies finishing above still have their clients.
+        for channel in self.channels.values():
+            with contextlib.suppress(Exception):
+                await channel.stop()
         await self.personality.aclose()
         await self.generator.aclose()
         await self.knowledge.embedder.aclose()
         await self.knowledge.store.aclose()
         await self.engine.dispose()
+
+    def messaging_channels(self) -> list[str]:
+        """The channels this instance sends to that reach people by themselves (not the local ones)."""
+        return [name for name in self.channels if name not in LOCAL_CHANNELS]
 
     async def twin(self, creator_id: str | None = None) -> CreatorDigitalTwin:
         """The digital twin of a creator (the default creator when none is named)."""
@@ -291,7 +312,7 @@ class Coachline:
             "vector_store": vector_store,
             "embeddings": embeddings,
             "llm": await self.generator.check(),
-            "scheduler": scheduler_status(self.scheduler),
+            "scheduler": scheduler_status(self.scheduler, self.program_schedule),
         }
         report = {
             name: {"state": status.state, "detail": status.detail} for name, status in components.items()

@@ -195,7 +195,7 @@ class OutboxWorker:
             result = await channel.send(message)
         except RecipientUnreachableError as exc:
             log.info("outbox %s: recipient unreachable on %s: %s", row.id, row.channel, exc.reason)
-            await self._outbox.mark_recipient_unreachable(row, exc.reason)
+            await self._outbox.mark_recipient_unreachable(row, exc.reason, opted_out=exc.opted_out)
         except SendError as exc:
             if exc.permanent:
                 log.warning("outbox %s: %s refused the message: %s", row.id, row.channel, exc.reason)

@@ -31,7 +31,8 @@ class DeliveryReport:
     """A platform's later word on a message it accepted (Twilio status callbacks, for instance).
 
     `status` is "delivered", "failed" or "undelivered"; `recipient_unreachable` says the failure
-    means the person opted out or blocked the bot, so nothing more should be sent to them.
+    means the person opted out or blocked the bot, so nothing more should be sent to them;
+    `opted_out` that they opted out (their account is marked opted out rather than unreachable).
     """
 
     channel: str
@@ -39,6 +40,7 @@ class DeliveryReport:
     status: str
     error: str | None = None
     recipient_unreachable: bool = False
+    opted_out: bool = False
 
 
 # What a channel hands delivery reports to: the core's outbox. Returns whether a message matched.
@@ -98,7 +100,15 @@ class PermanentSendError(SendError):
 
 
 class RecipientUnreachableError(PermanentSendError):
-    """The person blocked the bot or opted out: stop sending to them until they come back."""
+    """The person blocked the bot or opted out: stop sending to them until they come back.
+
+    `opted_out` says the platform refused because the person opted out (Twilio 21610 after STOP):
+    their account is then marked opted out, which only an explicit opt-in clears.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, opted_out: bool = False) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.opted_out = opted_out
 
 
 class AttachmentError(Exception):

@@ -44,4 +44,5 @@ def build_channels(settings: Settings, names: list[str] | None = None) -> dict[s
 
 def _load_builtin() -> None:
     # Imported for their registration side effect; late, so that importing the registry stays cheap.
+    import channels.sms  # noqa: F401
     import channels.web  # noqa: F401

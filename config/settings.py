@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COACH_PROGRAM_TICK_SECONDS", "program_tick_seconds"),
         description="How often due program steps are looked for (the finest timing a step can have).",
     )
+    misfire_grace_seconds: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_MISFIRE_GRACE_SECONDS", "misfire_grace_seconds"),
+        description="A daily or cron program step later than this (downtime) is skipped to its next time.",
+    )
     personality_cache_ttl: float = Field(
         3600.0,
         ge=0,

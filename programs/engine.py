@@ -200,8 +200,13 @@ def advance(
     event: Event,
     now: datetime,
     facts: Mapping[str, Any] | None = None,
+    *,
+    grace: timedelta | None = None,
 ) -> Decision:
-    """Walk the enrolment forward as far as it may go at `now`, given `event`."""
+    """Walk the enrolment forward as far as it may go at `now`, given `event`.
+
+    `grace`: a daily or cron step later than this is moved to its next time instead of sent late.
+    """
     if state.status != "active":
         return Decision((), state)
     actions: list[Action] = []
@@ -240,7 +245,7 @@ def advance(
             state = replace(state, status="completed", due_at=None)
             break
         step = program.steps[state.position]
-        due = _due(step.trigger, state, now, zone, program.quiet_hours, triggered_by_reply, event)
+        due = _due(step.trigger, state, now, zone, program.quiet_hours, triggered_by_reply, event, grace)
         if due is None or due > now:
             state = replace(state, due_at=due)
             break
@@ -306,9 +311,12 @@ def _due(
     quiet: QuietHours | None,
     triggered_by_reply: bool,
     event: Event,
+    grace: timedelta | None = None,
 ) -> datetime | None:
     """When a step may run; None while it waits for the person."""
     base = state.last_step_at or state.enrolled_at
+    # A clock-time step missed by more than the grace: its next time counts from the grace's start.
+    clock_base = max(base, now - grace) if grace is not None else base
     due: datetime | None
     if trigger.trigger_type == "EVENT":
         if trigger.event == "enrollment":
@@ -317,9 +325,9 @@ def _due(
             return now if triggered_by_reply else None  # replies are answered at once, quiet or not
     elif trigger.trigger_type == "TIME_BASED":
         if trigger.time:
-            due = next_daily(base, trigger.time, zone)
+            due = next_daily(clock_base, trigger.time, zone)
         elif trigger.cron:
-            due = next_cron(base, trigger.cron, zone)
+            due = next_cron(clock_base, trigger.cron, zone)
             if due is None:
                 return None
         else:

@@ -98,3 +98,24 @@ class UserTag(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     tag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class Broadcast(Base):
+    """One message to a creator's audience (everyone, a tag, or a program's enrolments).
+
+    Its outbox rows carry the key `broadcast:<id>:<channel account id>`, which is how the fan-out
+    resumes after a crash without sending anyone a second copy, and how the report is counted.
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    creator_id: Mapped[str] = mapped_column(ForeignKey("creators.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"kind": "all"|"tag"|"program", "value"}
+    status: Mapped[str] = mapped_column(String(16), default="fanning_out")  # fanning_out, queued
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[dict[str, Any]] = mapped_column(default=dict)  # channel -> people not reachable here
+    created_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)

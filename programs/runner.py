@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -111,11 +111,14 @@ class ProgramRunner:
         outbox: Outbox,
         executor: StepExecutor,
         clock: Clock,
+        *,
+        misfire_grace_seconds: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self.executor = executor
         self._clock = clock
+        self._grace = timedelta(seconds=misfire_grace_seconds) if misfire_grace_seconds else None
 
     async def enroll(
         self,
@@ -231,7 +234,7 @@ class ProgramRunner:
             return ReplyOutcome(False, False)
         now = self._clock.now()
         state = state_of(loaded.row, loaded.user.timezone)
-        decision = advance(loaded.spec, state, event, now)
+        decision = advance(loaded.spec, state, event, now, grace=self._grace)
         if not decision.actions and decision.state == state:
             return ReplyOutcome(False, False)
         # Writing messages may take a model's time: done before the transaction, never inside it.

@@ -237,3 +237,20 @@ def test_finished_enrolments_do_nothing() -> None:
     done = EnrollmentState(enrolled_at=START, status="completed")
 
     assert advance(program, done, Tick(), START).actions == ()
+
+
+def test_a_clock_time_step_missed_beyond_the_grace_moves_to_its_next_time() -> None:
+    program = ProgramSpec(
+        "p",
+        "Daily",
+        (step("tip", "MESSAGE", {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"}, message_template="tip"),),
+    )
+    state = advance(program, EnrollmentState(enrolled_at=START), Enrolled(), START).state
+    noon_three_days_later = START + timedelta(days=3, hours=2)  # the 08:00 tips were missed
+
+    late = advance(program, state, Tick(), noon_three_days_later, grace=timedelta(hours=1))
+    within = advance(program, state, Tick(), START + timedelta(days=1), grace=timedelta(hours=3))
+
+    assert late.actions == ()
+    assert late.state.due_at == datetime(2026, 3, 6, 8, 0, tzinfo=UTC)  # the next 08:00
+    assert [type(a) for a in within.actions] == [Deliver, Completed]  # 2 h late: sent once

@@ -1,0 +1,79 @@
+"""`/api/v1/creators/broadcasts`: send one message to a creator's audience, and follow its progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from bot.api.deps import Caller, Service, acting_creator
+from programs.broadcasts import Audience, BroadcastError
+from programs.models import Broadcast, Program
+
+router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"])
+
+
+class BroadcastIn(BaseModel):
+    """The message and its audience: everyone (default), a `tag`, or a `program_id`'s enrolments."""
+
+    text: str = Field(min_length=1, max_length=4000)
+    tag: str | None = None
+    program_id: str | None = None
+    creator_id: str | None = None
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_broadcast(body: BroadcastIn, service: Service, principal: Caller) -> dict[str, Any]:
+    """Queue the message for everyone in the audience; the report follows its delivery."""
+    creator_id = await acting_creator(service, principal, body.creator_id)
+    if body.tag and body.program_id:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give a tag or a program_id, not both")
+    audience = Audience("all")
+    if body.tag:
+        audience = Audience("tag", body.tag)
+    elif body.program_id:
+        async with service.sessions() as session:
+            program = await session.get(Program, body.program_id)
+        if program is None or program.creator_id != creator_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
+        audience = Audience("program", body.program_id)
+    try:
+        broadcast = await service.broadcasts.create(
+            creator_id, body.text, audience, service.messaging_channels(), created_by="api"
+        )
+    except BroadcastError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    report = await service.broadcasts.report(broadcast.id)
+    assert report is not None
+    return report
+
+
+@router.get("")
+async def list_broadcasts(
+    service: Service, principal: Caller, creator_id: str | None = Query(None)
+) -> dict[str, Any]:
+    """The creator's broadcasts, newest first, with their reports."""
+    creator = await acting_creator(service, principal, creator_id)
+    async with service.sessions() as session:
+        ids = list(
+            await session.scalars(
+                select(Broadcast.id)
+                .where(Broadcast.creator_id == creator)
+                .order_by(Broadcast.created_at.desc())
+            )
+        )
+    reports = [await service.broadcasts.report(broadcast_id) for broadcast_id in ids]
+    return {"broadcasts": [report for report in reports if report is not None]}
+
+
+@router.get("/{broadcast_id}")
+async def broadcast_report(broadcast_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+    """Progress and the final report: sent, failed, opted out, blocked, still queued."""
+    report = await service.broadcasts.report(
+        broadcast_id, None if principal.is_admin else principal.creator_id
+    )
+    if report is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "broadcast not found")
+    return report

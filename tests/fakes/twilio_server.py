@@ -1,0 +1,272 @@
+"""A fake Twilio: the Messages REST API and media downloads on an ephemeral port, plus signed callbacks.
+
+Tests drive it with the real `twilio` client (`Client(...).api.base_url = fake.url`), so paths, basic
+auth, form fields and JSON shapes are checked for real:
+
+    async with run_fake_twilio() as twilio:
+        ...
+        assert twilio.messages[0].to == "+15550001111"
+
+Knobs: `opted_out` numbers get error 21610 like a number that texted STOP; `errors` are answered, one
+per request, before anything else; `redirect_media_to` sends media downloads to another host, as
+Twilio redirects them to its storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+
+from tests.support.asgi_server import serve_asgi
+
+ACCOUNT_SID = "AC" + "1" * 32
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
+FROM_NUMBER = "+15005550006"
+API_VERSION = "2010-04-01"
+
+# Twilio's own tables, written out again here (not imported from the adapter) so that the fake's
+# `num_segments` is an independent check of the adapter's segment counting.
+_GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENDED = set("^{}\\[]~|€\f")
+
+
+def twilio_segments(body: str) -> int:
+    """How many segments Twilio bills a body as."""
+    if set(body) <= _GSM_BASIC | _GSM_EXTENDED:
+        widths = [2 if char in _GSM_EXTENDED else 1 for char in body]
+        single, multi = 160, 153
+    else:
+        widths = [len(char.encode("utf-16-le")) // 2 for char in body]
+        single, multi = 70, 67
+    if sum(widths) <= single:
+        return 1
+    count, used = 1, 0
+    for width in widths:
+        if used + width > multi:
+            count, used = count + 1, 0
+        used += width
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class FakeError:
+    """An error answer: HTTP status, Twilio error code and message, and extra headers."""
+
+    status: int
+    code: int
+    message: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+UNSUBSCRIBED = FakeError(400, 21610, "Attempt to send to unsubscribed recipient")
+TOO_MANY_REQUESTS = FakeError(429, 20429, "Too Many Requests", {"Retry-After": "7"})
+SERVER_ERROR = FakeError(500, 20500, "Internal Server Error")
+INVALID_NUMBER = FakeError(400, 21211, "Invalid 'To' Phone Number")
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the fake accepted."""
+
+    sid: str
+    to: str
+    from_: str
+    body: str
+    status_callback: str | None
+    num_segments: int
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRequest:
+    """A media download the fake served (or refused)."""
+
+    path: str
+    authorization: str | None
+
+
+@dataclass
+class FakeTwilio:
+    """The fake's state: what it accepted, what it will refuse, the media it holds."""
+
+    account_sid: str = ACCOUNT_SID
+    auth_token: str = AUTH_TOKEN
+    from_number: str = FROM_NUMBER
+    messages: list[SentMessage] = field(default_factory=list)
+    errors: list[FakeError] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+    requests: int = 0
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_requests: list[MediaRequest] = field(default_factory=list)
+    redirect_media_to: str | None = None
+    url: str = ""
+    _sid_numbers: itertools.count[int] = field(default_factory=itertools.count)
+
+    def app(self) -> Starlette:
+        """The ASGI application."""
+        base = f"/{API_VERSION}/Accounts/{{account}}"
+        return Starlette(
+            routes=[
+                Route(f"{base}/Messages.json", self._create_message, methods=["POST"]),
+                Route(f"{base}/Messages/{{message}}/Media/{{media}}", self._media, methods=["GET"]),
+                Route("/storage/{media}", self._storage, methods=["GET"]),
+            ]
+        )
+
+    # --- what tests call -----------------------------------------------------------------------
+
+    def add_media(self, message_sid: str, data: bytes, content_type: str) -> str:
+        """Hold a file as inbound MMS media; returns its MediaUrl (on this fake)."""
+        media_sid = "ME" + uuid.uuid4().hex
+        self.media[media_sid] = (data, content_type)
+        return (
+            f"{self.url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+        )
+
+    def sign(self, url: str, params: Mapping[str, str]) -> str:
+        """The X-Twilio-Signature Twilio would send for a POST of `params` to `url`."""
+        return str(RequestValidator(self.auth_token).compute_signature(url, dict(params)))
+
+    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[SentMessage]:
+        """Wait until at least `count` messages were accepted."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.messages)} SMS sent, expected {count}: {self.messages}")
+            await asyncio.sleep(0.02)
+        return list(self.messages)
+
+    async def report_status(
+        self, message: SentMessage, status: str, *, deliver_to: str, error_code: str | None = None
+    ) -> httpx.Response:
+        """POST a status callback for `message`, signed for its StatusCallback URL, to `deliver_to`
+        (the app's real address: the callback URL is the public one, in front of a proxy)."""
+        assert message.status_callback, "the message was sent without a StatusCallback"
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "From": message.from_,
+            "To": message.to,
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        headers = {"X-Twilio-Signature": self.sign(message.status_callback, params)}
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(deliver_to, data=params, headers=headers)
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def _authorised(self, request: Request) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    def _error(self, error: FakeError) -> JSONResponse:
+        return JSONResponse(
+            {
+                "code": error.code,
+                "message": error.message,
+                "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
+                "status": error.status,
+            },
+            status_code=error.status,
+            headers=dict(error.headers),
+        )
+
+    async def _create_message(self, request: Request) -> Response:
+        self.requests += 1
+        if not self._authorised(request) or request.path_params["account"] != self.account_sid:
+            return self._error(FakeError(401, 20003, "Authenticate"))
+        if self.errors:
+            return self._error(self.errors.pop(0))
+        form = await request.form()
+        to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
+        if not to.lstrip("+").isdigit() or not to.startswith("+"):
+            return self._error(INVALID_NUMBER)
+        if from_ != self.from_number:
+            return self._error(FakeError(400, 21606, "The 'From' phone number provided is not valid"))
+        if not body:
+            return self._error(FakeError(400, 21602, "Message body is required."))
+        if len(body) > 1600:
+            return self._error(
+                FakeError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            )
+        if to in self.opted_out:
+            return self._error(UNSUBSCRIBED)
+        sid = f"SM{next(self._sid_numbers):032x}"
+        callback = form.get("StatusCallback")
+        message = SentMessage(
+            sid, to, from_, body, str(callback) if callback else None, twilio_segments(body), time.monotonic()
+        )
+        self.messages.append(message)
+        now = format_datetime(datetime.now(UTC), usegmt=False)
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
+        payload: dict[str, Any] = {
+            "account_sid": self.account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": str(message.num_segments),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": to,
+            "uri": f"{uri}.json",
+        }
+        return JSONResponse(payload, status_code=201)
+
+    async def _media(self, request: Request) -> Response:
+        self.media_requests.append(MediaRequest(request.url.path, request.headers.get("Authorization")))
+        if not self._authorised(request):
+            return self._error(FakeError(401, 20003, "Authenticate"))
+        media_sid = request.path_params["media"]
+        if media_sid not in self.media:
+            return self._error(FakeError(404, 20404, "The requested resource was not found"))
+        # Like Twilio: the media URL redirects to short-lived storage.
+        return RedirectResponse(f"{self.redirect_media_to or self.url}/storage/{media_sid}", status_code=307)
+
+    async def _storage(self, request: Request) -> Response:
+        self.media_requests.append(MediaRequest(request.url.path, request.headers.get("Authorization")))
+        data, content_type = self.media[request.path_params["media"]]
+        return Response(data, media_type=content_type)
+
+
+@asynccontextmanager
+async def run_fake_twilio(**knobs: Any) -> AsyncIterator[FakeTwilio]:
+    """Serve a fake Twilio on a loopback port for the duration of the block."""
+    fake = FakeTwilio(**knobs)
+    async with serve_asgi(fake.app(), lifespan="off") as url:
+        fake.url = url
+        yield fake

@@ -1,0 +1,106 @@
+"""A Coachline process for the fan-out crash test: `python -m tests.support.fanout_worker DATA_DIR SENDS N`.
+
+With N > 0 it makes N people on a file-backed channel and broadcasts to them; with N = 0 it only
+starts (which resumes an interrupted fan-out) and sends what is left. It exits once nothing of the
+broadcast is still queued. Every send appends the recipient's id to the SENDS file, so the test can
+count losses and duplicates after a `kill -9`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.models import ChannelAccount, User
+from bot.runtime import Coachline
+from channels.base import Channel, ChannelLimits, ChannelStatus, MessageSink, SendResult
+from channels.messages import OutgoingMessage
+from coaching.embeddings import HashingEmbedder
+from coaching.fake_generator import ScriptedGenerator
+from coaching.vector_store import InMemoryVectorStore
+from config import LLMMode, Settings
+from programs.broadcasts import Audience
+from programs.models import Broadcast
+
+
+class FileChannel(Channel):
+    """Appends each recipient to a file, a few milliseconds a send, like a platform call."""
+
+    name = "sms"
+    limits = ChannelLimits(overall_rate=400.0)
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    async def start(self, sink: MessageSink) -> None:
+        """Nothing to start."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Record the send."""
+        await asyncio.sleep(0.002)
+        with self._path.open("a") as sends:
+            sends.write(message.conversation.chat_id + "\n")
+        return SendResult(platform_message_id=message.conversation.chat_id)
+
+    def status(self) -> ChannelStatus:
+        """Always fine."""
+        return ChannelStatus("real", "file channel")
+
+
+async def main(data_dir: Path, sends: Path, people: int) -> None:
+    """Broadcast to `people` new people (or resume), then wait until everything is sent."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data_dir,
+        api_key="fanout",
+        llm=LLMMode.OFFLINE,
+        claim_lease_seconds=1.0,
+    )
+    service = Coachline(
+        settings,
+        channels={"sms": FileChannel(sends)},
+        generator=ScriptedGenerator(),
+        embedder=HashingEmbedder(),
+        vector_store=InMemoryVectorStore(),
+        poll_seconds=0.05,
+    )
+    await service.start()
+    try:
+        assert service.default_creator is not None
+        if people:
+            now = service.now()
+            async with service.sessions.begin() as session:
+                users = [User(creator_id=service.default_creator.id, created_at=now) for _ in range(people)]
+                session.add_all(users)
+                await session.flush()
+                session.add_all(
+                    ChannelAccount(
+                        user_id=user.id, channel="sms", external_id=f"+1555{index:07d}", created_at=now
+                    )
+                    for index, user in enumerate(users)
+                )
+            await service.broadcasts.create(
+                service.default_creator.id, "Hello everyone!", Audience(), ["sms"]
+            )
+        async with service.sessions() as session:
+            broadcast_id = await session.scalar(select(Broadcast.id))
+        assert broadcast_id is not None
+        while True:
+            report = await service.broadcasts.report(broadcast_id)
+            assert report is not None
+            if report["status"] == "done":
+                print(f"done: {report['sent']} sent", flush=True)
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await service.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))

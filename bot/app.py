@@ -11,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.api import chat, creators, health, knowledge, personality
+from bot.api import audience, chat, creators, health, knowledge, personality
+from bot.dashboard import routes as dashboard_routes
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
@@ -56,12 +57,14 @@ def create_app(service: Coachline) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(audience.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
     app.include_router(personality.router)
     app.include_router(programs_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(web_routes.router)
+    app.include_router(dashboard_routes.router)
     for channel in service.channels.values():
         # Webhooks (`/webhooks/<channel>`) belong to their channel, which verifies and parses them.
         channel_router = channel.router()

@@ -28,6 +28,7 @@ from programs.models import Enrollment, ProgramEvent, ProgramStep
 
 DEFINITIONS = {
     "enrollments": "enrolments that began in the window",
+    "enrollments_over_time": "per day (UTC) of the window: enrolments begun and completed",
     "completion_rate": "share of those enrolments that reached the end",
     "drop_off": "per step: enrolments whose furthest delivered step it is and that did not complete",
     "engagement": "per step: share of deliveries followed by a reply or answer within engagement_hours",
@@ -114,9 +115,18 @@ async def program_analytics(
             relevances += [float(value) for value in event.data.get("relevance", [])]
             if event.data.get("personality_consistency") is not None:
                 consistencies.append(float(event.data["personality_consistency"]))
+    by_day = Counter(row.enrolled_at.date().isoformat() for row in enrollments)
+    completed_by_day = Counter(
+        row.completed_at.date().isoformat() for row in enrollments if row.completed_at is not None
+    )
+    days = [(since + timedelta(days=offset)).date().isoformat() for offset in range(1, time_range_days + 1)]
     return {
         "program_id": program_id,
         "time_range_days": time_range_days,
+        "enrollments_over_time": [
+            {"date": day, "enrollments": by_day.get(day, 0), "completions": completed_by_day.get(day, 0)}
+            for day in days
+        ],
         "enrollments": len(enrollments),
         "active_enrollments": sum(1 for row in enrollments if row.status == "active"),
         "completed_enrollments": completed,

@@ -258,6 +258,43 @@ def new_program(creator_id: str, body: ProgramIn, now: datetime) -> tuple[Progra
     return program, steps
 
 
+class StepCheckIn(BaseModel):
+    """A step being edited, to validate as it is typed (the dashboard's builder)."""
+
+    step_type: str
+    trigger_config: dict[str, Any] | str | None = None
+    action_config: dict[str, Any] | str | None = None
+    step_names: list[str] = Field(default_factory=list)
+
+
+class ConditionCheckIn(BaseModel):
+    """A condition being typed."""
+
+    condition: str = Field(max_length=2000)
+
+
+@router.post("/validate-step")
+async def validate_step_config(body: StepCheckIn, principal: Caller) -> dict[str, Any]:
+    """Whether a step's type and configs are valid, with the same checks (and messages) as saving it."""
+    try:
+        trigger = load_config(body.trigger_config, "trigger_config")
+        action = load_config(body.action_config, "action_config")
+        kind, parsed_trigger, _ = validate_step(body.step_type, trigger, action, set(body.step_names) or None)
+    except ConfigError as exc:
+        return {"valid": False, "error": str(exc)}
+    return {"valid": True, "error": None, "step_type": kind.value, "trigger": parsed_trigger.describe()}
+
+
+@router.post("/validate-condition")
+async def validate_condition(body: ConditionCheckIn, principal: Caller) -> dict[str, Any]:
+    """Whether a condition parses, and where it does not (the same parser as the engine)."""
+    try:
+        condition = parse_condition(body.condition)
+    except ConditionError as exc:
+        return {"valid": False, "error": exc.message, "position": exc.position}
+    return {"valid": True, "error": None, "position": None, "variables": condition.variables}
+
+
 @router.get("")
 @router.get("/", include_in_schema=False)
 async def list_programs(

@@ -1,0 +1,107 @@
+"""`/api/v1/creators/me` and `/api/v1/creators/audience`: who is calling, and who a creator reaches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import case, func, select
+
+from bot.api.deps import Caller, Service, acting_creator
+from bot.models import ChannelAccount, Creator, User
+from programs.models import Enrollment, Program, UserTag
+
+router = APIRouter(prefix="/api/v1/creators", tags=["audience"])
+
+
+@router.get("/me")
+async def me(service: Service, principal: Caller) -> dict[str, Any]:
+    """The caller: the admin (who may act for any creator) or one creator."""
+    async with service.sessions() as session:
+        if principal.is_admin:
+            creators = list(await session.scalars(select(Creator).order_by(Creator.created_at)))
+            default = service.default_creator.id if service.default_creator else None
+            return {
+                "is_admin": True,
+                "creator_id": default,
+                "creators": [
+                    {"creator_id": c.id, "name": c.name, "is_default": c.is_default} for c in creators
+                ],
+            }
+        assert principal.creator_id is not None
+        creator = await session.get_one(Creator, principal.creator_id)
+        return {
+            "is_admin": False,
+            "creator_id": creator.id,
+            "creators": [{"creator_id": creator.id, "name": creator.name, "is_default": creator.is_default}],
+        }
+
+
+@router.get("/audience")
+async def audience(
+    service: Service, principal: Caller, creator_id: str | None = Query(None)
+) -> dict[str, Any]:
+    """People per channel (reachable, opted out, blocked), tags, and enrolments per program."""
+    creator = await acting_creator(service, principal, creator_id)
+    async with service.sessions() as session:
+        rows = (
+            await session.execute(
+                select(
+                    ChannelAccount.channel,
+                    func.count(),
+                    func.count(ChannelAccount.opted_out_at),
+                    func.sum(case((ChannelAccount.reachable.is_(False), 1), else_=0)),
+                    func.sum(
+                        case(
+                            (ChannelAccount.reachable.is_(True) & ChannelAccount.opted_out_at.is_(None), 1),
+                            else_=0,
+                        )
+                    ),
+                )
+                .join(User, User.id == ChannelAccount.user_id)
+                .where(User.creator_id == creator)
+                .group_by(ChannelAccount.channel)
+            )
+        ).all()
+        tags = (
+            await session.execute(
+                select(UserTag.tag, func.count())
+                .join(User, User.id == UserTag.user_id)
+                .where(User.creator_id == creator)
+                .group_by(UserTag.tag)
+                .order_by(func.count().desc())
+            )
+        ).all()
+        programs = (
+            await session.execute(
+                select(Program.id, Program.title, Enrollment.status, func.count(Enrollment.id))
+                .join(Enrollment, Enrollment.program_id == Program.id, isouter=True)
+                .where(Program.creator_id == creator)
+                .group_by(Program.id, Program.title, Enrollment.status)
+            )
+        ).all()
+        users = await session.scalar(select(func.count()).select_from(User).where(User.creator_id == creator))
+    per_program: dict[str, dict[str, Any]] = {}
+    for program_id, title, status, count in programs:
+        entry = per_program.setdefault(
+            program_id, {"program_id": program_id, "title": title, "enrollments": {}}
+        )
+        if status is not None:
+            entry["enrollments"][status] = count
+    return {
+        "creator_id": creator,
+        "users": users or 0,
+        "channels": [
+            {
+                "channel": channel,
+                "accounts": total,
+                "opted_out": opted_out,
+                "blocked": int(blocked or 0),
+                "reachable": int(reachable or 0),
+            }
+            for channel, total, opted_out, blocked, reachable in rows
+        ],
+        "messaging_channels": service.messaging_channels(),
+        "tags": [{"tag": tag, "people": count} for tag, count in tags],
+        "programs": list(per_program.values()),
+    }

@@ -1,0 +1,98 @@
+// Knowledge: the creator's documents, uploads with progress, deletion, and the search view of /ask.
+
+import { api, upload } from "./api.js";
+import { el, progressBar, toast, when } from "./ui.js";
+
+const BASE = "/api/v1/creators/knowledge";
+
+export async function renderKnowledge(view) {
+  const list = el("tbody");
+  const bar = progressBar();
+  bar.hidden = true;
+  const status = el("p", { class: "muted", id: "upload-status" });
+  const fileInput = el("input", { type: "file", id: "upload-file", accept: ".pdf,.docx,.txt,.md,.markdown,.html,.htm" });
+  const titleInput = el("input", { id: "upload-title", placeholder: "Title (optional)" });
+  const results = el("div", { id: "search-results" });
+  const query = el("input", { id: "search-query", placeholder: "A question a client might ask" });
+
+  async function refresh() {
+    const { documents } = await api("GET", `${BASE}/documents?page_size=100`);
+    list.replaceChildren(...(documents.length ? documents.map((doc) => el("tr", { "data-document": doc.id },
+      el("td", {}, doc.title),
+      el("td", {}, doc.metadata.document_type),
+      el("td", {}, String(doc.chunk_count)),
+      el("td", {}, when(doc.created_at)),
+      el("td", {}, el("button", { class: "danger", onclick: () => remove(doc) }, "Delete")),
+    )) : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No documents yet: upload one to teach your twin."))]));
+  }
+
+  async function remove(doc) {
+    if (!confirm(`Delete "${doc.title}" and everything learned from it?`)) return;
+    await api("DELETE", `${BASE}/documents/${doc.id}`);
+    toast(`Deleted ${doc.title}`);
+    await refresh();
+  }
+
+  async function send(event) {
+    event.preventDefault();
+    const file = fileInput.files[0];
+    if (!file) { status.textContent = "Choose a file first."; return; }
+    const form = new FormData();
+    form.append("file", file);
+    if (titleInput.value.trim()) form.append("title", titleInput.value.trim());
+    bar.hidden = false;
+    bar.set(0);
+    status.textContent = `Uploading ${file.name}…`;
+    try {
+      const result = await upload(`${BASE}/upload`, form, (fraction) => {
+        bar.set(fraction);
+        if (fraction >= 1) status.textContent = `Reading and indexing ${file.name}…`;
+      });
+      status.textContent = result.outcome === "duplicate"
+        ? `${file.name} was already known (as "${result.title}").`
+        : `Learned "${result.title}": ${result.chunk_count} passages.`;
+      status.className = "ok";
+      fileInput.value = "";
+      titleInput.value = "";
+      await refresh();
+    } catch (error) {
+      status.textContent = `Refused: ${error.message}`;
+      status.className = "error";
+    } finally {
+      bar.set(1);
+    }
+  }
+
+  async function search(event) {
+    event.preventDefault();
+    const text = query.value.trim();
+    if (!text) return;
+    const form = new FormData();
+    form.append("query", text);
+    form.append("limit", "5");
+    const { search_results } = await api("POST", `${BASE}/search`, form);
+    results.replaceChildren(...(search_results.results.length ? search_results.results.map((hit) => el("div", { class: "hit" },
+      el("div", {}, el("strong", {}, hit.source), " · ", hit.location, " · ", el("span", { class: "pill" }, `relevance ${Number(hit.relevance_score).toFixed(3)}`)),
+      el("div", { class: "muted" }, hit.content),
+    )) : [el("p", { class: "muted" }, "Nothing in your documents matches that.")]));
+  }
+
+  view.replaceChildren(
+    el("div", { class: "card" },
+      el("h2", {}, "Upload a document"),
+      el("form", { id: "upload-form", onsubmit: send },
+        el("div", { class: "row" }, el("div", {}, el("label", { for: "upload-file" }, "PDF, DOCX, TXT, Markdown or HTML"), fileInput),
+          el("div", {}, el("label", { for: "upload-title" }, "Title"), titleInput),
+          el("button", { type: "submit", id: "upload-button" }, "Upload")),
+        bar, status)),
+    el("div", { class: "card" },
+      el("h2", {}, "Documents"),
+      el("table", { id: "documents" }, el("thead", {}, el("tr", {}, el("th", {}, "Title"), el("th", {}, "Type"), el("th", {}, "Passages"), el("th", {}, "Added"), el("th", {}, ""))), list)),
+    el("div", { class: "card" },
+      el("h2", {}, "What would the twin read?"),
+      el("p", { class: "muted" }, "The passages a question retrieves, with their relevance (cosine similarity, 0–1) — the same view as /ask."),
+      el("form", { onsubmit: search }, el("div", { class: "row" }, query, el("button", { type: "submit", id: "search-button" }, "Search"))),
+      results),
+  );
+  await refresh();
+}

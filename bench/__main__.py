@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bench import chat_roundtrip, embeddings, knowledge, responder
 from bench import sms as sms_bench
+from bench import telegram as telegram_bench
 from bench.stats import Row
 from tests.support.databases import (
     POSTGRES_ADMIN_DB,
@@ -35,6 +36,7 @@ async def _all(quick: bool) -> list[Row]:
     rows += await knowledge.run(quick)
     rows += await responder.run(quick)
     rows += await sms_bench.run(quick)
+    rows += await telegram_bench.run(quick)
     return rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from channels.base import Channel
@@ -11,6 +12,8 @@ from config import Settings
 ChannelFactory = Callable[[Settings], Channel | None]
 
 _FACTORIES: dict[str, ChannelFactory] = {}
+# The channels that ship with Coachline, each a module of this package that registers itself.
+BUILTIN_CHANNELS = ("web", "telegram", "sms")
 
 
 def register_channel(name: str) -> Callable[[ChannelFactory], ChannelFactory]:
@@ -44,5 +47,5 @@ def build_channels(settings: Settings, names: list[str] | None = None) -> dict[s
 
 def _load_builtin() -> None:
     # Imported for their registration side effect; late, so that importing the registry stays cheap.
-    import channels.sms  # noqa: F401
-    import channels.web  # noqa: F401
+    for module in BUILTIN_CHANNELS:
+        importlib.import_module(f"channels.{module}")

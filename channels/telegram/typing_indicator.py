@@ -1,0 +1,71 @@
+"""The "typing…" indicator, kept up while an answer is being written."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Bot
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+
+from channels.messages import ConversationReference
+
+# Telegram shows "typing…" for about 5 seconds; repeat it until the answer goes out, within reason.
+REFRESH_SECONDS = 4.5
+MAX_SECONDS = 90.0
+
+_Key = tuple[str, str | None]
+
+
+class TypingIndicator:
+    """Shows "typing…" in a chat from `show` until `clear` (the reply is sent) or 90 seconds."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+        self._tasks: dict[_Key, asyncio.Task[None]] = {}
+
+    async def show(self, conversation: ConversationReference) -> None:
+        """Send the first chat action now (errors reach the caller), then renew it in the background."""
+        chat_id, thread_id = chat_address(conversation)
+        await self._bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+        self.clear(conversation)
+        key = (conversation.chat_id, conversation.thread_id)
+        self._tasks[key] = asyncio.create_task(self._renew(key, chat_id, thread_id))
+
+    def clear(self, conversation: ConversationReference) -> None:
+        """Stop renewing (Telegram hides the indicator itself when a message arrives)."""
+        task = self._tasks.pop((conversation.chat_id, conversation.thread_id), None)
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        """Stop every indicator."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _renew(self, key: _Key, chat_id: int | str, thread_id: int | None) -> None:
+        try:
+            for _ in range(int(MAX_SECONDS / REFRESH_SECONDS)):
+                await asyncio.sleep(REFRESH_SECONDS)
+                await self._bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+        except TelegramError:
+            pass  # cosmetic: the answer matters, not the indicator
+        finally:
+            if self._tasks.get(key) is asyncio.current_task():
+                del self._tasks[key]
+
+
+def chat_address(conversation: ConversationReference) -> tuple[int | str, int | None]:
+    """The Bot API's chat_id and message_thread_id for a conversation.
+
+    Chats are numbers; a public channel may also be addressed as `@name`. The thread is a forum topic.
+    """
+    try:
+        chat_id: int | str = int(conversation.chat_id)
+    except ValueError:
+        chat_id = conversation.chat_id
+    return chat_id, int(conversation.thread_id) if conversation.thread_id else None

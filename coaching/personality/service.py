@@ -35,6 +35,9 @@ AnalysisDepth = Literal["quick", "standard", "deep"]
 # How many words of the creator's documents each depth reads (None: all of them).
 DEPTH_WORDS: dict[str, int | None] = {"quick": 5_000, "standard": 40_000, "deep": None}
 FIRST_PROFILE_WAIT_SECONDS = 3.0
+# How often an answer may look whether the documents changed. Changes made through this instance
+# are seen at once (the knowledge base tells the service); other instances' within this many seconds.
+STALENESS_CHECK_SECONDS = 10.0
 
 
 class Analyser(Protocol):
@@ -76,6 +79,7 @@ class PersonalityService:
         self._cache: dict[str, tuple[float, PersonalityProfile | None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._refreshes: dict[str, asyncio.Task[None]] = {}
+        self._last_check: dict[str, float] = {}
         knowledge.on_change(self.schedule_refresh)
 
     async def current(self, creator_id: str) -> PersonalityProfile | None:
@@ -115,6 +119,7 @@ class PersonalityService:
     def schedule_refresh(self, creator_id: str) -> None:
         """Re-analyse in the background (one refresh per creator at a time)."""
         self._cache.pop(creator_id, None)
+        self._last_check.pop(creator_id, None)
         running = self._refreshes.get(creator_id)
         if running is not None and not running.done():
             return
@@ -164,8 +169,18 @@ class PersonalityService:
         if close is not None:
             await close()
 
+    def _due_for_check(self, creator_id: str) -> bool:
+        now = time.monotonic()
+        if now - self._last_check.get(creator_id, -STALENESS_CHECK_SECONDS) < STALENESS_CHECK_SECONDS:
+            return False
+        self._last_check[creator_id] = now
+        return True
+
     async def _first_profile(self, creator_id: str) -> PersonalityProfile | None:
         # No profile yet: start one and give it a moment (offline analysis takes well under that).
+        running = self._refreshes.get(creator_id)
+        if (running is None or running.done()) and not self._due_for_check(creator_id):
+            return None  # looked a moment ago: no documents yet
         if not await self._knowledge.fingerprint(creator_id):
             return None
         self.schedule_refresh(creator_id)
@@ -174,6 +189,8 @@ class PersonalityService:
         return await self.current(creator_id) if done else None
 
     async def _refresh_if_stale(self, creator_id: str, profile: PersonalityProfile) -> None:
+        if not self._due_for_check(creator_id):
+            return
         fingerprint = await self._knowledge.fingerprint(creator_id)
         if fingerprint and fingerprint != profile.documents_fingerprint:
             self.schedule_refresh(creator_id)

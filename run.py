@@ -155,7 +155,7 @@ def creators_add(name: str) -> None:
     result = asyncio.run(_creators_add(settings, name))
     console.print(f"creator_id: {result[0]}\napi_key:    {result[1]}\nclaim_code: {result[2]}")
     console.print(
-        "The key and code are shown only now. The creator sends the claim code in chat to claim the role."
+        "The key and code are shown only now. The creator claims the role by sending /claim CODE in chat."
     )
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import chat_roundtrip, embeddings, knowledge, responder
+from bench import chat_roundtrip, embeddings, fanout, knowledge, responder
+from bench import slack as slack_bench
 from bench import sms as sms_bench
 from bench import telegram as telegram_bench
 from bench.stats import Row
@@ -35,7 +36,9 @@ async def _all(quick: bool) -> list[Row]:
     rows += await embeddings.run(quick)
     rows += await knowledge.run(quick)
     rows += await responder.run(quick)
+    rows += await fanout.run(quick)
     rows += await sms_bench.run(quick)
+    rows += await slack_bench.run(quick)
     rows += await telegram_bench.run(quick)
     return rows
 

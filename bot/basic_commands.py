@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.commands import CommandContext, CommandRegistry, Reply, help_text
 from bot.memory import forget
+from bot.models import Creator
 from bot.roles import EVERYONE
 
 
@@ -15,21 +16,32 @@ def register_basic_commands(registry: CommandRegistry) -> None:
 
 
 async def start(ctx: CommandContext) -> list[Reply]:
-    """Greet the person and point at /help."""
+    """Greet the person and point at /help.
+
+    `/start <creator id>` — what a Telegram deep link (`t.me/<bot>?start=<creator id>`) sends —
+    moves the person to that creator's twin, so one bot can serve several creators.
+    """
+    creator = ctx.sender.creator
+    payload = ctx.args.strip()
+    if payload and payload != creator.id:
+        chosen = await ctx.db.get(Creator, payload)
+        if chosen is not None:
+            ctx.sender.user.creator_id = chosen.id
+            ctx.db.add(ctx.sender.user)
+            creator = chosen
     name = ctx.sender.user.display_name
-    creator = ctx.sender.creator.name
     greeting = f"Hi {name}!" if name else "Hi!"
     return [
         Reply(
-            f"{greeting} I'm the AI twin of {creator}. Ask me anything about {creator}'s coaching "
-            f"and materials, or type /help to see what I can do."
+            f"{greeting} I'm the AI twin of {creator.name}. Ask me anything about {creator.name}'s coaching "
+            f"and materials, or type {ctx.form('help')} to see what I can do."
         )
     ]
 
 
 async def show_help(ctx: CommandContext) -> list[Reply]:
-    """List the commands this person may use."""
-    return [Reply(help_text(ctx.registry, ctx.sender.roles))]
+    """List the commands this person may use, as they are typed on their channel."""
+    return [Reply(help_text(ctx.registry, ctx.sender.roles, ctx.channel))]
 
 
 async def reset(ctx: CommandContext) -> list[Reply]:

@@ -14,12 +14,22 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.audit import audit_entry
 from bot.clock import Clock
-from bot.commands import CommandContext, CommandRegistry, CommandServices, Reply, read_command, refusal
+from bot.command_forms import command_form
+from bot.commands import (
+    CommandContext,
+    CommandError,
+    CommandRegistry,
+    CommandServices,
+    Reply,
+    read_command,
+    refusal,
+)
 from bot.identity import Sender, conversation_for, resolve_sender
 from bot.inbox import Inbox, to_incoming
 from bot.memory import recent_turns
-from bot.models import Conversation, HistoryMessage, InboxMessage
+from bot.models import AuditEntry, Conversation, HistoryMessage, InboxMessage
 from bot.outbox import Outbox
 from bot.streaming import ReplyStream
 from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
@@ -87,9 +97,11 @@ class Dispatcher:
             # Commands are quick and change state: one transaction, committed with the reply.
             async with self._sessions.begin() as session:
                 sender, conversation = await self._identify(session, message)
-                replies = await self._run_command(
+                replies, audit = await self._run_command(
                     session, sender, conversation, message, parsed.name, parsed.args
                 )
+                if audit is not None:
+                    session.add(audit)
                 await self._complete(session, row, conversation, replies, is_command=True)
             self._outbox.queued.notify()
             return
@@ -99,7 +111,7 @@ class Dispatcher:
                 sender, conversation = await self._identify(session, message)
             if self._on_answering is not None:
                 await self._on_answering(message.conversation)
-            replies = await self._run_command(
+            replies, audit = await self._run_command(
                 None,
                 sender,
                 conversation,
@@ -109,6 +121,8 @@ class Dispatcher:
                 progress=self._progress_reporter(row, message, conversation),
             )
             async with self._sessions.begin() as session:
+                if audit is not None:  # committed with the answer, so a rerun cannot log it twice
+                    session.add(audit)
                 await self._complete(session, row, conversation, replies, is_command=True)
             self._outbox.queued.notify()
             return
@@ -194,12 +208,16 @@ class Dispatcher:
         name: str,
         args: str,
         progress: Callable[[str], Awaitable[None]] | None = None,
-    ) -> list[Reply]:
+    ) -> tuple[list[Reply], AuditEntry | None]:
+        """Run a command if the sender may: its replies, and the audit entry to commit with them."""
         command = self.commands.get(name)
+        channel = message.channel
         if command is None:
-            return [Reply(f"I don't know /{name}. Type /help to see what you can do.")]
+            unknown, help_form = command_form(name, channel), command_form("help", channel)
+            return [Reply(f"I don't know {unknown}. Type {help_form} to see what you can do.")], None
+        # The one role check: a refused command changes nothing and is not audited.
         if not sender.has_any(command.roles):
-            return [Reply(refusal(command))]
+            return [Reply(refusal(command, channel))], None
         context = CommandContext(
             session=session,
             sender=sender,
@@ -212,7 +230,16 @@ class Dispatcher:
         )
         if progress is not None:
             context.progress = progress
-        return await command.handler(context)
+        try:
+            if session is None:
+                replies = await command.handler(context)
+            else:
+                # A savepoint, so that a command refusing half-way leaves nothing it had changed.
+                async with session.begin_nested():
+                    replies = await command.handler(context)
+        except CommandError as problem:
+            return [Reply(problem.reply)], None
+        return replies, audit_entry(command, context)
 
     def _progress_reporter(
         self, row: InboxMessage, message: IncomingMessage, conversation: Conversation

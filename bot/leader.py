@@ -44,7 +44,9 @@ class LeaderLock:
             return await self._still_held()
         if self._engine.dialect.name == "postgresql":
             connection = await self._engine.connect()
-            got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": SCHEDULER_LOCK_KEY})
+            got = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": SCHEDULER_LOCK_KEY}
+            )
             if got:
                 await connection.commit()  # the lock is the session's: it outlives the transaction
                 self._connection = connection

@@ -217,3 +217,37 @@ class HistoryMessage(Base):
     sources: Mapped[list[Any]] = mapped_column(default=list)  # what an assistant turn cited
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), default=None)
     created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """A creator or admin action taken in chat: who did what, when, from which channel."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    # Kept when the person is deleted: the log outlives the account it names.
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    actor: Mapped[str] = mapped_column(String(300))  # "telegram:42", the account the command came from
+    channel: Mapped[str] = mapped_column(String(32))
+    creator_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)  # acted for
+    action: Mapped[str] = mapped_column(String(64))  # the command, e.g. "broadcast"
+    target: Mapped[str | None] = mapped_column(String(300), default=None)  # "program Sleep", "user 12"
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PendingAction(Base):
+    """A command waiting for its confirmation in one conversation (`/broadcast` then `/broadcast confirm`)."""
+
+    __tablename__ = "pending_actions"
+    __table_args__ = (UniqueConstraint("conversation_id", "action", name="uq_pending_actions_conversation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -13,10 +13,12 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.admin_commands import register_admin_commands
 from bot.basic_commands import register_basic_commands
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRegistry, CommandServices, Reply
 from bot.consent_commands import register_consent_commands
+from bot.creator_commands import register_creator_commands
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.identity import ensure_default_creator
@@ -28,6 +30,7 @@ from bot.outbox import FINAL_STATES, Outbox
 from bot.roles import Role
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
+from bot.user_commands import register_user_commands
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
 from channels.messages import Attachment, ConversationReference, IncomingMessage
@@ -110,6 +113,9 @@ class Coachline:
         register_basic_commands(self.commands)
         register_knowledge_commands(self.commands)
         register_consent_commands(self.commands)
+        register_user_commands(self.commands)
+        register_creator_commands(self.commands)
+        register_admin_commands(self.commands)
         self.progress = Signal()
         self.inbox = Inbox(
             self.sessions,
@@ -131,13 +137,25 @@ class Coachline:
             self.clock,
             misfire_grace_seconds=settings.misfire_grace_seconds,
         )
+        self.broadcasts = Broadcaster(self.sessions, self.outbox, self.clock)
         self.dispatcher = Dispatcher(
             self.sessions,
             self.inbox,
             self.outbox,
             self.responder,
             self.commands,
-            CommandServices(knowledge=self.knowledge, fetch_attachment=self.fetch_attachment),
+            CommandServices(
+                knowledge=self.knowledge,
+                fetch_attachment=self.fetch_attachment,
+                sessions=self.sessions,
+                personality=self.personality,
+                responder=self.responder,
+                programs=self.programs,
+                broadcasts=self.broadcasts,
+                health=self.health,
+                messaging_channels=self.messaging_channels,
+                public_url=settings.public_url,
+            ),
             DispatchPolicy(
                 admins=frozenset(settings.admin_accounts()),
                 memory_turns=settings.memory_turns,
@@ -167,7 +185,6 @@ class Coachline:
             concurrency=settings.worker_concurrency,
             poll_seconds=poll_seconds,
         )
-        self.broadcasts = Broadcaster(self.sessions, self.outbox, self.clock)
         self.scheduler = create_scheduler()
         self.program_schedule = ProgramSchedule(
             self.scheduler,
@@ -195,7 +212,7 @@ class Coachline:
             )
         await self.knowledge.recover()
         # Platforms with a command menu (Telegram's setMyCommands) show what every user may run.
-        menu = [(command.name, command.help) for command in self.commands.visible_to([Role.USER])]
+        menu = self.commands.menu([Role.USER])
         for channel in self.channels.values():
             channel.delivery_reports = self.outbox.record_delivery
             set_command_menu = getattr(channel, "set_command_menu", None)

@@ -67,7 +67,8 @@ class InboxWorker:
             if len(rows) < free:  # nothing more is due now: sleep until told or the next poll
                 await arrival.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                # Every slot busy: wait for one, but look at `request_stop` at least every poll.
+                await asyncio.wait(self._tasks, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
 
     async def drain(self, timeout: float) -> None:
         """Let the messages being answered finish for up to `timeout` seconds, then abandon the rest.
@@ -157,7 +158,8 @@ class OutboxWorker:
             if len(rows) < free:  # nothing more is due now: sleep until told or the next poll
                 await due.wait(self._poll)
             elif len(self._tasks) >= self._concurrency:
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                # Every slot busy: wait for one, but look at `request_stop` at least every poll.
+                await asyncio.wait(self._tasks, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
 
     async def drain(self, timeout: float) -> None:
         """Let the sends in flight finish for up to `timeout` seconds, then abandon the rest."""

@@ -13,7 +13,7 @@ ChannelFactory = Callable[[Settings], Channel | None]
 
 _FACTORIES: dict[str, ChannelFactory] = {}
 # The channels that ship with Coachline, each a module of this package that registers itself.
-BUILTIN_CHANNELS = ("web", "telegram", "sms")
+BUILTIN_CHANNELS = ("web", "telegram", "slack", "sms")
 
 
 def register_channel(name: str) -> Callable[[ChannelFactory], ChannelFactory]:

@@ -243,7 +243,14 @@ def test_a_clock_time_step_missed_beyond_the_grace_moves_to_its_next_time() -> N
     program = ProgramSpec(
         "p",
         "Daily",
-        (step("tip", "MESSAGE", {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"}, message_template="tip"),),
+        (
+            step(
+                "tip",
+                "MESSAGE",
+                {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"},
+                message_template="tip",
+            ),
+        ),
     )
     state = advance(program, EnrollmentState(enrolled_at=START), Enrolled(), START).state
     noon_three_days_later = START + timedelta(days=3, hours=2)  # the 08:00 tips were missed

@@ -337,7 +337,7 @@ async def test_help_answers_with_help_text(sms: Sms) -> None:
 
     (reply,) = await sms.twilio.wait_for_messages(1)
     assert reply.body.startswith("Here is what I can do:")
-    assert "/reset" in reply.body
+    assert "#reset" in reply.body  # commands are typed with a hash by SMS
     assert "/optout" not in reply.body and "/optin" not in reply.body  # keywords, not menu items
 
 
@@ -428,7 +428,7 @@ async def test_a_clients_mms_document_is_not_learned(sms: Sms) -> None:
     assert (await sms.post(_mms(sms, CLIENT, text, "text/plain"))).status_code == 200
     await sms.settle()
 
-    assert [message.body for message in sms.twilio.messages] == ["Sorry, /upload is only for creators."]
+    assert [message.body for message in sms.twilio.messages] == ["Sorry, #upload is only for creators."]
     assert sms.twilio.media_requests == []  # not even downloaded
 
 

@@ -258,7 +258,11 @@ async def enhanced_knowledge_context(request: Request, service: Service, princip
     repeated at the top level for convenience."""
     query = await context_query(request)
     chunks = await _chunks(service, principal, query)
-    enhanced: dict[str, Any] = {"knowledge_chunks": chunks, "personality_info": None, "personality_prompt": None}
+    enhanced: dict[str, Any] = {
+        "knowledge_chunks": chunks,
+        "personality_info": None,
+        "personality_prompt": None,
+    }
     if query.include_personality:
         creator = await acting_creator(service, principal, query.creator_id)
         enhanced.update(await personality_context(service, creator))

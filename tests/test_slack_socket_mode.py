@@ -1,0 +1,78 @@
+"""Socket Mode (`SLACK_APP_TOKEN`): events and commands over Slack's WebSocket, acknowledged on it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.runtime import Coachline
+from channels.slack.adapter import SlackChannel
+from coaching.fake_generator import ScriptedGenerator
+from config import Settings
+from tests.fakes.slack_server import FakeSlack, coach_command, dm_event, run_fake_slack
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def _ack(slack: FakeSlack, envelope_id: str) -> dict[str, Any] | None:
+    return next((ack for ack in slack.socket_acks if ack.get("envelope_id") == envelope_id), None)
+
+
+async def test_socket_mode_receives_acknowledges_and_answers(
+    make_service: Callable[..., Coachline], make_settings: Callable[..., Settings]
+) -> None:
+    async with run_fake_slack(socket_mode=True) as slack:
+        settings = make_settings(
+            slack_bot_token=slack.bot_token, slack_app_token=slack.app_token, slack_api_url=slack.api_url
+        )
+        channel = SlackChannel(settings)
+        service = make_service(channels={"slack": channel}, generator=ScriptedGenerator(delay_seconds=0.5))
+        await service.start()
+        try:
+            await _until(lambda: channel.status().state == "real", "the socket to connect")
+            slack.socket_outbox.put_nowait(
+                {
+                    "envelope_id": "env-1",
+                    "type": "events_api",
+                    "accepts_response_payload": False,
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                    "payload": dm_event("hello over the socket"),
+                }
+            )
+            slack.socket_outbox.put_nowait(
+                {
+                    "envelope_id": "env-2",
+                    "type": "slash_commands",
+                    "accepts_response_payload": True,
+                    "payload": coach_command("help", trigger="9.9.z"),
+                }
+            )
+            await _until(lambda: _ack(slack, "env-1") is not None, "the event's acknowledgement")
+            # The model takes 0.5 s: the acknowledgement did not wait for it.
+            answered_before_ack = any(post["text"].startswith("echo:") for post in slack.posts)
+            await _until(lambda: len(slack.posts) == 2, "both answers")
+            event_ack, command_ack = _ack(slack, "env-1"), _ack(slack, "env-2")
+        finally:
+            await service.stop()
+
+    assert channel.router() is None  # no signing secret: no unsigned HTTP endpoint exists
+    assert event_ack == {"envelope_id": "env-1"}
+    assert command_ack == {
+        "envelope_id": "env-2",
+        "payload": {"text": "On it…", "response_type": "ephemeral"},
+    }
+    assert not answered_before_ack
+    texts = {post["channel"]: post["text"] for post in slack.posts}
+    assert texts["U111"] == "echo: hello over the socket"
+    assert texts["C111"].startswith("Here is what I can do:")
+    assert [call.authorization for call in slack.calls_to("apps.connections.open")] == [
+        f"Bearer {slack.app_token}"
+    ]

@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.runtime import Coachline
 from channels.web import WebChannel
 from coaching.fake_generator import ScriptedGenerator
-from config import LLMMode, Settings
+from config import LLMMode, Settings, load_settings
 from tests.support.asgi_server import serve_asgi
 
 KEY = "bench-admin-key"
@@ -32,6 +32,8 @@ async def _measure(requests: int, concurrency: int, database_url: str | None) ->
             database_url=database_url or "",
             api_key=KEY,
             llm=LLMMode.OFFLINE,
+            # The model provisioned once for the project, not downloaded again into each temporary dir.
+            models_dir=load_settings().resolved_models_dir,
         )
         service = Coachline(settings, channels={"web": WebChannel()}, generator=ScriptedGenerator())
         latencies: list[float] = []

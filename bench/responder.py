@@ -9,10 +9,12 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench.stats import Row, percentile
 from bot.runtime import Coachline
@@ -43,6 +45,19 @@ STREAMED_REPLY = "\n\n".join(
         "together you can see what helps your blood glucose most [1].",
     ]
 )
+
+
+def _reply(messages: list[dict[str, Any]]) -> str:
+    """The streamed answer, or a profile when the personality analyser asks (streamed too, but unused)."""
+    if "Answer only with JSON" in messages[0]["content"]:
+        return json.dumps(
+            {
+                "personality_summary": "A plain-spoken educator.",
+                "dominant_traits": [{"dimension": "directness", "value": 0.7, "confidence": 0.8}],
+                "key_methodologies": ["Meal planning"],
+            }
+        )
+    return STREAMED_REPLY
 
 
 class TimedChannel(Channel):
@@ -144,7 +159,7 @@ async def streaming(embedder: Embedder, samples: int) -> list[Row]:
     """Time to the first characters on the channel with a model streaming 30 tokens/s."""
     firsts: list[float] = []
     wholes: list[float] = []
-    async with run_fake_ollama(reply=STREAMED_REPLY, delay_between_tokens=1 / TOKENS_PER_SECOND) as fake:
+    async with run_fake_ollama(reply=_reply, delay_between_tokens=1 / TOKENS_PER_SECOND) as fake:
         with tempfile.TemporaryDirectory() as data_dir:
             service = await _service(Path(data_dir), None, embedder, llm=LLMMode.OLLAMA, ollama_url=fake.url)
             try:

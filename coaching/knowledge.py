@@ -270,10 +270,10 @@ class KnowledgeBase:
         query = query.strip()
         if not query or k <= 0:
             return []
-        [vector] = await self.embedder.embed([query])
         ready = await self._ready_documents(creator_id)
         if not ready:
-            return []
+            return []  # nothing to search: spare the embedding
+        [vector] = await self.embedder.embed([query])
         candidates = max(4 * k, 20)
         by_vector = await self.store.query(creator_id, vector, candidates)
         lexical = await self._lexical_index(creator_id, ready)

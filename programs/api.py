@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.models import Creator
 from bot.runtime import Coachline
+from config.settings import KNOWN_CHANNELS
 from programs.analytics import program_analytics
 from programs.conditions import ConditionError, parse_condition
 from programs.diagram import mermaid
@@ -106,6 +107,13 @@ class EnrollIn(BaseModel):
     channel: str = Field(min_length=1, max_length=32)
     user_id: str = Field(min_length=1, max_length=255)
     user_name: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in KNOWN_CHANNELS:
+            raise ValueError(f"unknown channel {value!r}; use one of {', '.join(KNOWN_CHANNELS)}")
+        return value
 
 
 def step_out(step: ProgramStep) -> dict[str, Any]:

@@ -361,6 +361,8 @@ async def _program_rows(service: Coachline) -> list[Any]:
 async def test_enrolling_on_an_unknown_channel_says_which_exist(api: httpx.AsyncClient) -> None:
     program = await _program(api)
 
-    response = await api.post(f"{PROGRAMS}/{program['id']}/enrollments", json={"channel": "fax", "user_id": "1"})
+    response = await api.post(
+        f"{PROGRAMS}/{program['id']}/enrollments", json={"channel": "fax", "user_id": "1"}
+    )
 
     assert response.status_code == 422 and "use one of telegram, slack, sms" in response.json()["detail"]

@@ -110,6 +110,16 @@ class Source:
         return cls(str(data["document"]), str(data["location"]), float(data["relevance_score"]))
 
 
+def source_labels(sources: tuple[Source, ...] | list[Source]) -> list[str]:
+    """Each source once, as "Title (location)": what every channel shows after a reply."""
+    labels: list[str] = []
+    for source in sources:
+        label = f"{source.document} ({source.location})" if source.location else source.document
+        if label not in labels:
+            labels.append(label)
+    return labels
+
+
 @dataclass(frozen=True, slots=True)
 class Button:
     """A choice the user can tap where the channel has buttons; other channels list them as text."""

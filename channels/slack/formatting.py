@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.messages import Button, OutgoingMessage, Source
+from channels.messages import Button, OutgoingMessage, Source, source_labels
 
 # A part of a long answer. Slack accepts 40,000 characters, but clients truncate text past 4,000 and
 # a section block holds 3,000: parts of 3,000 stay whole everywhere and are easier to read.
@@ -156,12 +156,8 @@ def _balance_fences(parts: list[str]) -> list[str]:
 
 def sources_line(sources: Sequence[Source]) -> str:
     """The sources as one compact, escaped mrkdwn line: `_Sources: Sleep guide (page 4); Notes_`."""
-    seen: list[str] = []
-    for source in sources:
-        label = f"{source.document} ({source.location})" if source.location else source.document
-        if label not in seen:
-            seen.append(label)
-    return f"_Sources: {escape('; '.join(seen))}_" if seen else ""
+    labels = source_labels(tuple(sources))
+    return f"_Sources: {escape('; '.join(labels))}_" if labels else ""
 
 
 def button_blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from channels.messages import Button, OutgoingMessage, Source
+from channels.messages import Button, OutgoingMessage, Source, source_labels
 
 MAX_MESSAGE_CHARS = 4096
 # Telegram's limit on an inline button's callback_data, in bytes.
@@ -67,12 +67,8 @@ def fits_callback_data(value: str) -> bool:
 
 def sources_line(sources: Sequence[Source]) -> str:
     """A compact sources block, e.g. `Sources: Sleep guide (page 4); Habits (section 'Goals')`."""
-    seen: list[str] = []
-    for source in sources:
-        label = f"{source.document} ({source.location})" if source.location else source.document
-        if label not in seen:
-            seen.append(label)
-    return f"Sources: {'; '.join(seen)}" if seen else ""
+    labels = source_labels(tuple(sources))
+    return f"Sources: {'; '.join(labels)}" if labels else ""
 
 
 def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:

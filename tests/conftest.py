@@ -18,7 +18,7 @@ from coaching.fake_generator import ScriptedGenerator
 from coaching.generation import Generator
 from coaching.vector_store import InMemoryVectorStore, VectorStore
 from config import Settings
-from tests.support.databases import fresh_database, postgres_available
+from tests.support.databases import fresh_database, migrated_sqlite, postgres_available
 
 ADMIN_KEY = "test-admin-key"
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -65,8 +65,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A SQLite database for tests that are not about the database."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'coachline.db'}"
+    """A SQLite database (already migrated) for tests that are not about the database."""
+    return migrated_sqlite(tmp_path / "coachline.db")
 
 
 @pytest.fixture

@@ -267,3 +267,49 @@ def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_
     assert len(counts) == people  # nobody lost
     duplicates = sum(count - 1 for count in counts.values())
     assert duplicates <= 8  # at most the sends in flight (COACH_WORKER_CONCURRENCY) at the kill
+
+
+async def test_two_instances_advancing_the_same_enrolment_queue_each_step_once(
+    make_service: Callable[..., Coachline], database_url: str, clock: FakeClock
+) -> None:
+    first = make_service(database_url=database_url, clock=clock, channels={}, generator=ScriptedGenerator())
+    second = make_service(database_url=database_url, clock=clock, channels={}, generator=ScriptedGenerator())
+    await first.start()
+    await second.start()
+    try:
+        async with (
+            serve_asgi(create_app(first), lifespan="off") as url,
+            httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api,
+        ):
+            steps = [
+                {
+                    "step_name": f"day{day}",
+                    "step_type": "MESSAGE",
+                    "trigger_config": {"trigger_type": "TIME_BASED", "delay_seconds": 86400},
+                    "action_config": {"message_template": f"Day {day}"},
+                }
+                for day in range(1, 4)
+            ]
+            program = (
+                await api.post("/api/v1/creators/programs", json={"title": "Daily", "steps": steps})
+            ).json()
+            for index in range(5):
+                await api.post(
+                    f"/api/v1/creators/programs/{program['id']}/enrollments",
+                    json={"channel": "sms", "user_id": f"+1555000{index:04d}"},
+                )
+        for _ in range(3):
+            clock.advance(86400)
+            # Both instances wake at once, as two schedulers would without the leader lock.
+            await asyncio.gather(first.programs.run_due(), second.programs.run_due())
+        async with first.sessions() as session:
+            keys = list(
+                await session.scalars(
+                    select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.like("program:%"))
+                )
+            )
+    finally:
+        await first.stop()
+        await second.stop()
+
+    assert len(keys) == len(set(keys)) == 15  # 5 people × 3 days, each once

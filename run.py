@@ -76,7 +76,10 @@ def serve() -> None:
     _provision_embeddings(settings, required=False)
     service = Coachline(settings, channels=build_channels(settings))
     app = create_app(service)
-    console.print(f"Coachline: open http://{settings.host}:{settings.port}/ to chat (Ctrl-C stops).")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(
+        f"Coachline: open {base}/ to chat, {base}/dashboard to manage (Ctrl-C stops).", markup=False
+    )
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
     )

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_sdk.signature import SignatureVerifier
@@ -334,37 +334,6 @@ async def run_fake_slack(*, socket_mode: bool = False, **knobs: Any) -> AsyncIte
     `socket_mode=True` serves WebSockets too (Socket Mode's `/link`), which the plain server leaves out.
     """
     fake = FakeSlack(**knobs)
-    serve = _serve_with_websockets if socket_mode else serve_asgi
-    async with serve(fake.app(), lifespan="off") as url:
+    async with serve_asgi(fake.app(), lifespan="off", websockets=socket_mode) as url:
         fake.url = url
         yield fake
-
-
-@asynccontextmanager
-async def _serve_with_websockets(app: Any, *, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
-    """Like `serve_asgi`, with uvicorn's sans-I/O websockets protocol (no deprecated websockets API)."""
-    import uvicorn
-
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan=lifespan,
-        http="h11",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during startup")
-            await asyncio.sleep(0.01)
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await task

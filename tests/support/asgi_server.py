@@ -9,8 +9,13 @@ from typing import Any, Literal
 
 
 @asynccontextmanager
-async def serve_asgi(app: Any, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
-    """Run `app` under uvicorn on 127.0.0.1:0; yields its base URL; shuts it down on exit."""
+async def serve_asgi(
+    app: Any, *, lifespan: Literal["on", "off"] = "on", websockets: bool = False
+) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on 127.0.0.1:0; yields its base URL; shuts it down on exit.
+
+    `websockets=True` serves WebSockets with uvicorn's sans-I/O protocol (no deprecated websockets API).
+    """
     import uvicorn
 
     config = uvicorn.Config(
@@ -20,7 +25,8 @@ async def serve_asgi(app: Any, *, lifespan: Literal["on", "off"] = "on") -> Asyn
         log_level="warning",
         lifespan=lifespan,
         http="h11",
-        ws="none",  # importing a websockets stack would only add deprecation warnings
+        # Without WebSockets no websockets stack is imported (it would only add deprecation warnings).
+        ws="websockets-sansio" if websockets else "none",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

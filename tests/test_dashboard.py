@@ -14,11 +14,9 @@ import pytest
 
 from bot.app import create_app
 from bot.runtime import Coachline
-from coaching.embeddings import HashingEmbedder
-from coaching.offline import OfflineGenerator
-from coaching.vector_store import InMemoryVectorStore
 from tests.conftest import ADMIN_KEY, FIXTURES
 from tests.support.asgi_server import serve_asgi
+from tests.support.offline import offline_knowledge
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
@@ -42,12 +40,7 @@ FLAGS = [
 @pytest.fixture
 async def site(make_service: Callable[..., Coachline]) -> AsyncIterator[tuple[str, Coachline]]:
     """The app on a loopback port, answering offline."""
-    service = make_service(
-        generator=OfflineGenerator(),
-        embedder=HashingEmbedder(),
-        vector_store=InMemoryVectorStore(),
-        min_relevance=0.05,
-    )
+    service = make_service(**offline_knowledge())
     await service.start()
     try:
         async with serve_asgi(create_app(service), lifespan="off") as url:

@@ -15,7 +15,6 @@ from bot.app import create_app
 from bot.runtime import Coachline
 from coaching.documents import parse_document
 from coaching.embeddings import HashingEmbedder
-from coaching.offline import OfflineGenerator
 from coaching.personality.consistency import consistency
 from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.ollama_analyser import OllamaAnalyser
@@ -24,6 +23,7 @@ from coaching.vector_store import InMemoryVectorStore
 from tests.conftest import ADMIN_KEY, FIXTURES
 from tests.fakes.ollama_server import run_fake_ollama
 from tests.support.asgi_server import serve_asgi
+from tests.support.offline import offline_knowledge
 
 DOCS = FIXTURES / "docs"
 ALLEN = "as_a_man_thinketh_james_allen.txt"
@@ -93,13 +93,7 @@ def test_a_profile_survives_its_json_form() -> None:
 @pytest.fixture
 async def service(make_service: Callable[..., Coachline], database_url: str) -> AsyncIterator[Coachline]:
     """Offline answers from a hashing embedder (no model download)."""
-    instance = make_service(
-        database_url=database_url,
-        generator=OfflineGenerator(),
-        embedder=HashingEmbedder(),
-        vector_store=InMemoryVectorStore(),
-        min_relevance=0.05,
-    )
+    instance = make_service(database_url=database_url, **offline_knowledge())
     await instance.start()
     try:
         yield instance

@@ -13,12 +13,10 @@ import pytest
 from bot.app import create_app
 from bot.clock import FakeClock
 from bot.runtime import Coachline
-from coaching.embeddings import HashingEmbedder
-from coaching.offline import OfflineGenerator
-from coaching.vector_store import InMemoryVectorStore
 from tests.conftest import ADMIN_KEY, FIXTURES
 from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
+from tests.support.offline import offline_knowledge
 
 PROGRAMS = "/api/v1/creators/programs"
 NIDDK = "niddk_eating_diabetes_508.pdf"
@@ -29,14 +27,7 @@ async def service(
     make_service: Callable[..., Coachline], database_url: str, clock: FakeClock
 ) -> AsyncIterator[Coachline]:
     """Offline answers from a hashing embedder, on a clock the test moves."""
-    instance = make_service(
-        database_url=database_url,
-        clock=clock,
-        generator=OfflineGenerator(),
-        embedder=HashingEmbedder(),
-        vector_store=InMemoryVectorStore(),
-        min_relevance=0.05,
-    )
+    instance = make_service(database_url=database_url, clock=clock, **offline_knowledge())
     await instance.start()
     try:
         yield instance

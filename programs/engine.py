@@ -336,7 +336,7 @@ def _due(
     else:
         due = base
     if quiet is not None and due is not None and not isinstance(event, Reply):
-        due = quiet.release(max(due, now) if due <= now else due, zone)
+        due = quiet.release(max(due, now), zone)
     return due
 
 

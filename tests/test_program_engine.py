@@ -9,12 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from programs.engine import (
+    MAX_STEPS_PER_ADVANCE,
     CaptureAnswer,
     Completed,
     Deliver,
     Enrolled,
     EnrollInto,
     EnrollmentState,
+    Evaluated,
     ProgramSpec,
     QuietHours,
     Reply,
@@ -125,8 +127,7 @@ def test_a_step_missed_during_downtime_goes_out_once() -> None:
                 {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"},
                 message_template="tip",
             ),
-        )
-        * 1,
+        ),
     )
     state = advance(program, EnrollmentState(enrolled_at=START), Enrolled(), START).state
 
@@ -229,7 +230,9 @@ def test_a_condition_loop_without_a_wait_cannot_spin_forever() -> None:
 
     decision = advance(program, EnrollmentState(enrolled_at=START), Enrolled(), START)
 
-    assert decision.state.status == "active"  # stopped after the per-call limit, to try again later
+    # Stopped after the per-call limit (each pass evaluated the condition), to try again later.
+    assert sum(isinstance(a, Evaluated) for a in decision.actions) == MAX_STEPS_PER_ADVANCE
+    assert decision.state.status == "active"
 
 
 def test_finished_enrolments_do_nothing() -> None:

@@ -31,7 +31,6 @@ from channels.messages import Button, ConversationReference, OutgoingMessage
 from channels.slack.adapter import SlackChannel
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
-from tests.conftest import FIXTURES
 from tests.fakes.slack_server import (
     DM_CHANNEL,
     FakeSlack,
@@ -42,6 +41,8 @@ from tests.fakes.slack_server import (
     slack_request_headers,
 )
 from tests.support.asgi_server import serve_asgi
+from tests.support.documents import guide_docx
+from tests.support.payloads import slack_app_mention, slack_file, slack_message_event, slack_url_verification
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -152,7 +153,7 @@ def start_rig(
 
 
 async def test_url_verification_challenge_is_answered(start_rig: Callable[..., Any]) -> None:
-    payload = load_payload("bolt_url_verification.json")
+    payload = slack_url_verification()
     async with start_rig() as rig:
         response = await rig.event(payload)
 
@@ -263,7 +264,7 @@ async def test_a_message_inside_a_dm_thread_is_answered_in_that_thread(start_rig
 async def test_a_mention_in_a_channel_is_answered_in_its_thread_without_the_mention(
     start_rig: Callable[..., Any],
 ) -> None:
-    payload = load_payload("bolt_event_callback_app_mention.json")  # "<@W111> Hi there!" in C111
+    payload = slack_app_mention("<@W111> Hi there!", channel="C111")
     async with start_rig(bot_user_id="W111") as rig:
         response = await rig.event(payload)
         posts = await rig.wait_for_posts(1)
@@ -503,7 +504,7 @@ async def test_long_answers_are_split_in_order_in_the_thread(start_rig: Callable
     paragraphs = [(f"Paragraph {n}. " + "Sleep matters a great deal. " * 40).strip() for n in range(8)]
     long_answer = "\n\n".join(paragraphs)  # about 9,000 characters
     async with start_rig(generator=ScriptedGenerator(lambda request: long_answer), bot_user_id="W111") as rig:
-        await rig.event(load_payload("bolt_event_callback_app_mention.json"))
+        await rig.event(slack_app_mention("<@W111> Hi there!", channel="C111", ts="1595926230.009600"))
         await rig.settle()
 
     texts = [post["text"] for post in rig.slack.posts]
@@ -594,19 +595,19 @@ async def test_slack_errors_become_the_right_send_errors(
 
 
 def file_share_event(slack: FakeSlack, name: str, content: bytes, *, user: str = "U111") -> dict[str, Any]:
-    """The real file-share fixture, in a DM, sharing a file the fake serves."""
+    """A file-share message in a DM, sharing a file the fake serves."""
     from tests.fakes.slack_server import FakeFile
 
-    payload: dict[str, Any] = copy.deepcopy(load_payload("bolt_event_callback_message_file_share.json"))
     mimetype = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     shared = slack.add_file(FakeFile("F111", name, content, mimetype=mimetype, content_type=mimetype))
-    payload["event"]["files"][0].update(shared)
-    payload["event"].update({"text": "", "user": user, "channel": DM_CHANNEL, "channel_type": "im"})
-    return payload
+    file = slack_file("F111", name, mimetype, len(content)) | shared
+    return slack_message_event(
+        "", user=user, channel=DM_CHANNEL, channel_type="im", subtype="file_share", files=[file], upload=False
+    )
 
 
 async def test_a_creator_shares_a_document_and_it_is_learned(start_rig: Callable[..., Any]) -> None:
-    document = (FIXTURES / "docs" / "docling_word_sample.docx").read_bytes()
+    document = guide_docx()
     async with start_rig(admins=["slack:U111"]) as rig:
         await rig.event(file_share_event(rig.slack, "docling_word_sample.docx", document))
         posts = await rig.wait_for_posts(2, timeout=30)

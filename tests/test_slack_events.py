@@ -1,4 +1,8 @@
-"""Slack payloads as normalised messages: what is answered, what is ignored, where replies go."""
+"""Slack payloads as normalised messages: what is answered, what is ignored, where replies go.
+
+Tests named for a fixture read the real captured payloads (`../shared/fixtures`, skipped without it);
+the others use payloads the tests write (`tests.support.payloads`), so a clone covers every case.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from channels.slack.events import (
 )
 from channels.slack.workspaces import InstallationStoreWorkspaces, StaticWorkspaces, Workspace
 from tests.fakes.slack_server import load_payload
+from tests.support.payloads import slack_app_mention, slack_file, slack_message_event, slack_slash_command
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 BOT = BotIdentity(user_id="W111", bot_id="B111")
@@ -38,14 +43,50 @@ def test_the_mention_fixture_is_answered_in_the_thread_of_the_message() -> None:
     assert message.raw["event_id"] == "Ev111"
 
 
+def test_a_mention_is_answered_in_the_thread_of_the_message() -> None:
+    payload = slack_app_mention("<@W111> Hi there!", user="W222", channel="C111", ts="1595926230.009600")
+    message = from_event(payload, BOT, NOW)
+
+    assert message is not None
+    assert (message.text, message.user_id) == ("Hi there!", "W222")
+    assert message.message_id == "C111:1595926230.009600"
+    assert (message.conversation.chat_id, message.conversation.thread_id) == ("C111", "1595926230.009600")
+
+
 def test_a_channel_message_without_a_mention_is_not_for_the_bot() -> None:
-    payload = load_payload("bolt_event_callback_message.json")  # channel_type "channel"
+    payload = slack_message_event("Hello World!", channel_type="channel")
     assert from_event(payload, BotIdentity("UBOT", "BBOT"), NOW) is None
 
 
+def test_a_shared_image_stays_an_image() -> None:
+    file = slack_file("F111", "file.png", "image/png", 92582)
+    payload = slack_message_event(
+        "Hi there!", channel="D1", channel_type="im", subtype="file_share", files=[file]
+    )
+    message = from_event(payload, BOT, NOW)
+
+    assert message is not None and message.text == "Hi there!"
+    (attachment,) = message.attachments
+    assert (attachment.kind, attachment.file_name, attachment.mime_type) == ("image", "file.png", "image/png")
+    assert attachment.url == file["url_private_download"]
+    assert (attachment.size, attachment.platform_file_id) == (92582, "F111")
+
+
+def test_a_coach_slash_command_becomes_the_command() -> None:
+    fields = slack_slash_command("docs", user="W111", channel="C111", trigger="111.111.xxx")
+    message = from_command(fields, NOW)
+
+    assert message.text == "/docs"
+    assert message.message_id == "command:111.111.xxx"
+    assert message.user_id == "W111" and message.user_name == "sam"
+    assert message.conversation.chat_id == "C111"
+    assert from_command({**fields, "text": ""}, NOW).text == "/help"
+
+
 def test_a_dm_and_a_mention_of_the_same_message_share_an_id() -> None:
-    message = copy.deepcopy(load_payload("bolt_event_callback_message.json"))
-    message["event"].update({"channel": "D1", "channel_type": "im", "user": "U5"})
+    message = slack_message_event(
+        "Hello World!", channel="D1", channel_type="im", user="U5", ts="1596183880.004200"
+    )
     mention = copy.deepcopy(message)
     mention["event"]["type"] = "app_mention"
     mention["event"].pop("channel_type")

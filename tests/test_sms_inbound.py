@@ -1,5 +1,9 @@
 """Inbound Twilio webhooks: X-Twilio-Signature against twilio-python's own vectors (through the function
-the webhooks use), and the form fields read into a normalised message."""
+the webhooks use), and the form fields read into a normalised message.
+
+The vectors and captured forms come from `../shared/fixtures` (skipped without it); the same checks
+run on forms the tests write and sign with twilio's `RequestValidator`, so a clone covers them too.
+"""
 
 from __future__ import annotations
 
@@ -12,60 +16,83 @@ import pytest
 from starlette.datastructures import FormData
 
 from channels.sms.inbound import is_signed_by_twilio, signed_url, to_incoming
-from tests.conftest import FIXTURES
-
-VECTORS: dict[str, Any] = json.loads(
-    (FIXTURES / "payloads" / "twilio" / "twilio_python_signature_vectors.json").read_text()
-)
-TOKEN = VECTORS["auth_token"]
+from tests.support.payloads import twilio_signature, twilio_sms_form
+from tests.support.shared_fixtures import shared_fixture
 
 
-def test_form_parameters_vector() -> None:
-    params = VECTORS["form_params"]
+@pytest.fixture
+def vectors() -> dict[str, Any]:
+    """twilio-python's signature test vectors."""
+    loaded: dict[str, Any] = json.loads(
+        shared_fixture("payloads", "twilio", "twilio_python_signature_vectors.json").read_text()
+    )
+    return loaded
 
-    assert is_signed_by_twilio(TOKEN, VECTORS["url"], params, VECTORS["expected_X-Twilio-Signature"])
+
+def test_a_form_signed_by_twilios_validator_is_accepted_and_nothing_else() -> None:
+    token, url = "12345", "https://coach.example.com/webhooks/sms"
+    form = twilio_sms_form("Hello coach")
+    signature = twilio_signature(token, url, form)
+
+    assert is_signed_by_twilio(token, url, form, signature)
+    assert is_signed_by_twilio(token, "https://coach.example.com:443/webhooks/sms", form, signature)
+    assert not is_signed_by_twilio(token, url, {**form, "Body": "Hello coack"}, signature)
+    assert not is_signed_by_twilio("another-token", url, form, signature)
+    assert not is_signed_by_twilio(token, "https://evil.example.com/webhooks/sms", form, signature)
+    assert not is_signed_by_twilio(token, url, form, "")
+
+
+def test_form_parameters_vector(vectors: dict[str, Any]) -> None:
+    token = vectors["auth_token"]
+    params = vectors["form_params"]
+
+    assert is_signed_by_twilio(token, vectors["url"], params, vectors["expected_X-Twilio-Signature"])
     assert not is_signed_by_twilio(
-        TOKEN, VECTORS["url"], {**params, "Digits": "9999"}, VECTORS["expected_X-Twilio-Signature"]
+        token, vectors["url"], {**params, "Digits": "9999"}, vectors["expected_X-Twilio-Signature"]
     )
     assert not is_signed_by_twilio(
-        "another-token", VECTORS["url"], params, VECTORS["expected_X-Twilio-Signature"]
+        "another-token", vectors["url"], params, vectors["expected_X-Twilio-Signature"]
     )
-    assert not is_signed_by_twilio(TOKEN, VECTORS["url"], params, "")
+    assert not is_signed_by_twilio(token, vectors["url"], params, "")
 
 
-def test_json_body_vector() -> None:
-    variant = VECTORS["json_body_variant"]
+def test_json_body_vector(vectors: dict[str, Any]) -> None:
+    token = vectors["auth_token"]
+    variant = vectors["json_body_variant"]
 
-    assert is_signed_by_twilio(TOKEN, variant["url"], variant["body"], variant["expected_X-Twilio-Signature"])
+    assert is_signed_by_twilio(token, variant["url"], variant["body"], variant["expected_X-Twilio-Signature"])
     assert not is_signed_by_twilio(
-        TOKEN,
+        token,
         variant["url"],
         variant["body"].replace("true", "false"),
         variant["expected_X-Twilio-Signature"],
     )
 
 
-def test_repeated_parameters_vector_with_form_data() -> None:
-    variant = VECTORS["duplicate_params_variant"]
+def test_repeated_parameters_vector_with_form_data(vectors: dict[str, Any]) -> None:
+    token = vectors["auth_token"]
+    variant = vectors["duplicate_params_variant"]
     # Starlette's form data, as the webhook hands it over: every value of a repeated key counts.
     form = FormData([tuple(pair) for pair in variant["params_multi"]])
 
-    assert is_signed_by_twilio(TOKEN, VECTORS["url"], form, variant["expected_X-Twilio-Signature"])
+    assert is_signed_by_twilio(token, vectors["url"], form, variant["expected_X-Twilio-Signature"])
     assert not is_signed_by_twilio(
-        TOKEN,
-        VECTORS["url"],
+        token,
+        vectors["url"],
         FormData([("Sid", "CA123"), ("Digits", "1234")]),
         variant["expected_X-Twilio-Signature"],
     )
 
 
-@pytest.mark.parametrize("case", VECTORS["url_port_cases"], ids=lambda case: case["test"].split()[0])
-def test_ports_are_tolerated_like_twilio_does(case: dict[str, Any]) -> None:
-    valid = is_signed_by_twilio(
-        TOKEN, case["request_url"], VECTORS["form_params"], case["X-Twilio-Signature"]
-    )
+def test_ports_are_tolerated_like_twilio_does(vectors: dict[str, Any]) -> None:
+    cases = vectors["url_port_cases"]
+    for case in cases:
+        valid = is_signed_by_twilio(
+            vectors["auth_token"], case["request_url"], vectors["form_params"], case["X-Twilio-Signature"]
+        )
 
-    assert valid is case["should_validate"]
+        assert valid is case["should_validate"], case["test"]
+    assert len(cases) >= 4
 
 
 def test_the_signed_url_comes_from_the_public_url_when_set() -> None:
@@ -81,7 +108,7 @@ def test_the_signed_url_comes_from_the_public_url_when_set() -> None:
 
 
 def _fixture_form(name: str) -> dict[str, str]:
-    raw = (FIXTURES / "payloads" / "twilio" / name).read_text().strip()
+    raw = shared_fixture("payloads", "twilio", name).read_text().strip()
     return dict(parse_qsl(raw, keep_blank_values=True))
 
 
@@ -100,10 +127,27 @@ def test_an_inbound_sms_becomes_a_normalised_message() -> None:
     assert message.raw["FromCity"] == "BRENTWOOD"
 
 
+def test_an_inbound_sms_written_here_becomes_a_normalised_message() -> None:
+    form = twilio_sms_form("Hello coach", sender="+15550002222", sid="SM" + "a" * 32)
+
+    message = to_incoming(form, NOW)
+
+    assert message is not None
+    assert (message.channel, message.user_id, message.text) == ("sms", "+15550002222", "Hello coach")
+    assert message.message_id == "SM" + "a" * 32
+    assert message.conversation.chat_id == "+15550002222" and message.attachments == ()
+
+
 def test_mms_media_become_attachments() -> None:
-    form = _fixture_form("botbuilder_community_whatsapp_inbound_image_mms.form-urlencoded.txt")
-    form.update(
-        NumMedia="2", MediaContentType1="application/pdf", MediaUrl1="https://api.twilio.com/x/Media/ME2"
+    sid = "MM21151abfaadc1fb79b782f8460862a52"
+    form = twilio_sms_form(
+        "",
+        sid=sid,
+        NumMedia="2",
+        MediaContentType0="image/jpeg",
+        MediaUrl0=f"https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/{sid}/Media/ME5f0afa2336bd0f73ca553fb5a2e3150bc",
+        MediaContentType1="application/pdf",
+        MediaUrl1="https://api.twilio.com/x/Media/ME2",
     )
 
     message = to_incoming(form, NOW)
@@ -116,7 +160,7 @@ def test_mms_media_become_attachments() -> None:
 
 
 def test_keywords_become_commands_including_twilios_own() -> None:
-    form = _fixture_form("twilio_go_real_inbound_sms.form-urlencoded.txt")
+    form = twilio_sms_form("hello")
 
     def text(**fields: str) -> str:
         message = to_incoming({**form, **fields}, NOW)

@@ -26,15 +26,15 @@ from channels.sms.adapter import EMPTY_TWIML, STATUS_PATH, WEBHOOK_PATH, SmsChan
 from channels.sms.formatting import CUT_NOTE
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
-from tests.conftest import FIXTURES
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, run_fake_twilio
 from tests.support.asgi_server import serve_asgi
+from tests.support.documents import long_text, text_pdf
+from tests.support.payloads import twilio_sms_form
+from tests.support.shared_fixtures import shared_fixture
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+15550001111"
 CREATOR = "+15550002222"
-TWILIO_FIXTURES = FIXTURES / "payloads" / "twilio"
-DOCS = FIXTURES / "docs"
 
 
 @dataclass
@@ -52,22 +52,14 @@ class Sms:
         self, body: str, *, from_: str = CLIENT, sid: str | None = None, **extra: str
     ) -> dict[str, str]:
         """An inbound SMS's parameters, shaped like Twilio's."""
-        sid = sid or f"SM{uuid.uuid4().hex}"
-        return {
-            "ToCountry": "US",
-            "SmsMessageSid": sid,
-            "NumMedia": "0",
-            "SmsSid": sid,
-            "SmsStatus": "received",
-            "Body": body,
-            "To": FROM_NUMBER,
-            "NumSegments": "1",
-            "MessageSid": sid,
-            "AccountSid": ACCOUNT_SID,
-            "From": from_,
-            "ApiVersion": "2010-04-01",
+        return twilio_sms_form(
+            body,
+            sender=from_,
+            to=FROM_NUMBER,
+            sid=sid or f"SM{uuid.uuid4().hex}",
+            account_sid=ACCOUNT_SID,
             **extra,
-        }
+        )
 
     async def post(
         self,
@@ -180,7 +172,11 @@ async def sms(run_sms: Callable[..., AbstractAsyncContextManager[Sms]]) -> Async
 
 
 async def test_a_real_inbound_sms_is_answered_through_the_rest_api(sms: Sms) -> None:
-    raw = (TWILIO_FIXTURES / "twilio_go_real_inbound_sms.form-urlencoded.txt").read_text().strip()
+    raw = (
+        shared_fixture("payloads", "twilio", "twilio_go_real_inbound_sms.form-urlencoded.txt")
+        .read_text()
+        .strip()
+    )
     params = dict(parse_qsl(raw, keep_blank_values=True))
     signature = sms.twilio.sign(f"{PUBLIC_URL}{WEBHOOK_PATH}", params)
 
@@ -374,16 +370,13 @@ async def test_a_21610_status_callback_marks_the_number_opted_out(sms: Sms) -> N
 
 
 async def test_an_mms_picture_is_refused_politely(sms: Sms) -> None:
-    raw = (
-        TWILIO_FIXTURES / "botbuilder_community_whatsapp_inbound_image_mms.form-urlencoded.txt"
-    ).read_text()
-    params = dict(parse_qsl(raw.strip(), keep_blank_values=True))
-    # Adapted: the fixture came through WhatsApp; here it is an MMS whose media the fake holds.
-    params.update(
-        From=CLIENT,
-        To=FROM_NUMBER,
-        AccountSid=ACCOUNT_SID,
-        MediaUrl0=sms.twilio.add_media(params["MessageSid"], b"\xff\xd8\xff\xe0 jpeg", "image/jpeg"),
+    sid = "MM21151abfaadc1fb79b782f8460862a52"
+    params = sms.params(
+        "",
+        sid=sid,
+        NumMedia="1",
+        MediaContentType0="image/jpeg",
+        MediaUrl0=sms.twilio.add_media(sid, b"\xff\xd8\xff\xe0 jpeg", "image/jpeg"),
     )
 
     assert (await sms.post(params)).status_code == 200
@@ -405,7 +398,7 @@ def _mms(sms: Sms, sender: str, data: bytes, content_type: str, body: str = "") 
 
 
 async def test_a_creators_mms_pdf_is_learned(sms: Sms) -> None:
-    pdf = (DOCS / "niddk_eating_diabetes_508.pdf").read_bytes()
+    pdf = text_pdf()
     params = _mms(sms, CREATOR, pdf, "application/pdf")
 
     assert (await sms.post(params)).status_code == 200
@@ -423,7 +416,7 @@ async def test_a_creators_mms_pdf_is_learned(sms: Sms) -> None:
 
 
 async def test_a_clients_mms_document_is_not_learned(sms: Sms) -> None:
-    text = (DOCS / "as_a_man_thinketh_james_allen.txt").read_bytes()
+    text = long_text(64_000)
 
     assert (await sms.post(_mms(sms, CLIENT, text, "text/plain"))).status_code == 200
     await sms.settle()
@@ -433,7 +426,7 @@ async def test_a_clients_mms_document_is_not_learned(sms: Sms) -> None:
 
 
 async def test_an_mms_document_over_the_size_limit_is_refused(run_sms: Callable[..., Any]) -> None:
-    text = (DOCS / "as_a_man_thinketh_james_allen.txt").read_bytes()  # 64 KB
+    text = long_text(64_000)
     async with run_sms(max_upload_mb=0.01) as sms:
         params = _mms(sms, CREATOR, text, "text/plain")
         assert (await sms.post(params)).status_code == 200

@@ -32,17 +32,24 @@ from channels.registry import build_channels
 from channels.telegram import TelegramChannel
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
-from tests.conftest import FIXTURES
 from tests.fakes.telegram_server import (
     FakeTelegram,
     blocked,
     chat_not_found,
     flood,
-    load_payload,
     run_fake_telegram,
 )
 from tests.support.asgi_server import serve_asgi
-from tests.test_telegram_updates import group_update
+from tests.support.documents import guide_docx
+from tests.support.payloads import (
+    TELEGRAM_SECRET_HEADER,
+    TELEGRAM_USER_ID,
+    telegram_callback_update,
+    telegram_document,
+    telegram_document_update,
+    telegram_group_update,
+    telegram_text_update,
+)
 
 # python-telegram-bot 22's own RetryAfter.__init__ reads its deprecated int `retry_after` and warns
 # (the default filters hide it outside tests); the channel reads it in either form.
@@ -50,12 +57,24 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*attribute `retry_after` will be of type:telegram.warnings.PTBDeprecationWarning"
 )
 
-PRIVATE = "aiogram_update_text_private.json"  # "Hi, world!" from user and chat 12345678
-USER = 12345678
-WEBHOOK_FIXTURE = load_payload("ha_webhook_headers_and_secret.json")
-SECRET_HEADER = WEBHOOK_FIXTURE["secret_token_header"]
-SECRET = WEBHOOK_FIXTURE["example_secret_token"]
-DOCX = FIXTURES / "docs" / "docling_word_sample.docx"
+USER = TELEGRAM_USER_ID
+SECRET_HEADER = TELEGRAM_SECRET_HEADER
+SECRET = "DEADBEEF12345678DEADBEEF87654321"
+WRONG_SECRET = "AAAABBBBCCCCDDDDEEEEFFFF00009999"
+DOCX = guide_docx()
+
+
+def private_update() -> dict[str, Any]:
+    """ "Hi, world!" from user (and private chat) 12345678, update 123456789."""
+    return telegram_text_update("Hi, world!", update_id=123456789, message_id=11223)
+
+
+def group_update(
+    text: str, *, update_id: int = 500, entities: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A group message (the tests of the parser cover mentions and replies in detail)."""
+    return telegram_group_update(text, update_id=update_id, entities=entities)
+
 
 ServiceFactory = Callable[..., AbstractAsyncContextManager[Coachline]]
 
@@ -123,11 +142,14 @@ async def _wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> No
 
 
 def _docx_update(**document: Any) -> dict[str, Any]:
-    update = load_payload("DERIVED_update_document_docx_from_aiogram.json")
-    # The aiogram dataset predates Bot API 4.5: Telegram sends file_unique_id with every file now.
-    update["message"]["document"]["file_unique_id"] = "AgADpgADy_JxSw"
-    update["message"]["document"].update(document)
-    return update
+    """ "Read my document" with test.docx, as a private message."""
+    fields = {"file_name": "test.docx", "file_size": len(DOCX)} | document
+    file = telegram_document(**{key: value for key, value in fields.items() if key != "file_size"})
+    if fields.get("file_size") is not None:
+        file["file_size"] = fields["file_size"]
+    else:
+        del file["file_size"]
+    return telegram_document_update(file, caption="Read my document", update_id=123456790)
 
 
 # --- long polling, private chats ---------------------------------------------------------------------
@@ -137,7 +159,7 @@ async def test_a_private_message_is_answered_over_long_polling(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
     async with telegram_service():
-        telegram.queue_update(load_payload(PRIVATE))
+        telegram.queue_update(private_update())
 
         [reply] = await telegram.wait_for("sendMessage")
 
@@ -153,7 +175,7 @@ async def test_typing_is_shown_while_the_answer_is_written(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
     async with telegram_service():
-        telegram.queue_update(load_payload(PRIVATE))
+        telegram.queue_update(private_update())
         await telegram.wait_for("sendMessage")
 
     [action] = telegram.calls_of("sendChatAction")
@@ -194,8 +216,8 @@ async def test_a_redelivered_update_is_answered_once(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
     async with telegram_service() as service:
-        telegram.queue_update(load_payload(PRIVATE))
-        telegram.queue_update(load_payload(PRIVATE))  # same update_id again
+        telegram.queue_update(private_update())
+        telegram.queue_update(private_update())  # same update_id again
 
         await telegram.wait_for("sendMessage")
         await asyncio.sleep(0.5)
@@ -215,7 +237,7 @@ async def test_an_update_that_could_not_be_stored_is_fetched_again(telegram: Fak
         return Accepted(1, duplicate=False)
 
     channel = TelegramChannel(telegram.token, api_url=telegram.url)
-    telegram.queue_update(load_payload(PRIVATE))
+    telegram.queue_update(private_update())
     await channel.start(failing_once)
     try:
         await _wait_until(lambda: _true_when(len(received) >= 2))
@@ -272,7 +294,7 @@ async def test_a_button_tap_is_acknowledged_and_its_data_reaches_the_core(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
     async with telegram_service():
-        telegram.queue_update(load_payload("ha_update_callback_query.json"))
+        telegram.queue_update(telegram_callback_update("Data from button callback"))
 
         [reply] = await telegram.wait_for("sendMessage")
         [answer] = await telegram.wait_for("answerCallbackQuery")
@@ -307,7 +329,7 @@ async def test_a_creator_uploads_a_document_by_sending_it(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
     update = _docx_update()
-    telegram.add_file(update["message"]["document"]["file_id"], DOCX.read_bytes())
+    telegram.add_file(update["message"]["document"]["file_id"], DOCX)
     async with telegram_service(admins=[f"telegram:{USER}"], telegram_chat_rate=50) as service:
         telegram.queue_update(update)
 
@@ -375,7 +397,7 @@ async def test_a_long_reply_is_split_between_sentences(
     answer = " ".join(f"Point {index} is worth remembering when you plan the week." for index in range(180))
     generator = ScriptedGenerator(lambda request: answer)
     async with telegram_service(generator=generator, telegram_chat_rate=50):
-        telegram.queue_update(load_payload(PRIVATE))
+        telegram.queue_update(private_update())
 
         parts = await telegram.wait_for("sendMessage", 3)
 
@@ -390,7 +412,7 @@ async def test_flood_control_retry_after_is_honoured(
 ) -> None:
     telegram.fail_next("sendMessage", flood(retry_after=3))
     async with telegram_service(clock=clock) as service:
-        telegram.queue_update(load_payload(PRIVATE))
+        telegram.queue_update(private_update())
 
         async def put_back() -> bool:  # the outbox has read the 429 and scheduled the retry
             async with service.sessions() as session:
@@ -417,7 +439,7 @@ async def test_a_blocked_user_is_marked_unreachable_and_not_written_to_again(
 ) -> None:
     telegram.fail_next("sendMessage", blocked())
     async with telegram_service() as service:
-        telegram.queue_update(load_payload(PRIVATE))
+        telegram.queue_update(private_update())
         await telegram.wait_for("sendMessage")
 
         async def unreachable() -> bool:
@@ -513,7 +535,7 @@ async def test_a_webhook_with_the_right_secret_is_stored_then_answered(
     webhook_settings: dict[str, Any],
 ) -> None:
     async with _webhook_app(telegram, make_service, make_settings, webhook_settings) as (service, client):
-        body = load_payload(PRIVATE)
+        body = private_update()
         first = await client.post("/webhooks/telegram", json=body, headers={SECRET_HEADER: SECRET})
         again = await client.post("/webhooks/telegram", json=body, headers={SECRET_HEADER: SECRET})
 
@@ -528,7 +550,7 @@ async def test_a_webhook_with_the_right_secret_is_stored_then_answered(
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {SECRET_HEADER: WEBHOOK_FIXTURE["example_wrong_secret_token"]}, {SECRET_HEADER: ""}],
+    [{}, {SECRET_HEADER: WRONG_SECRET}, {SECRET_HEADER: ""}],
     ids=["missing", "wrong", "empty"],
 )
 async def test_a_forged_webhook_is_refused_and_not_stored(
@@ -539,7 +561,7 @@ async def test_a_forged_webhook_is_refused_and_not_stored(
     headers: dict[str, str],
 ) -> None:
     async with _webhook_app(telegram, make_service, make_settings, webhook_settings) as (service, client):
-        response = await client.post("/webhooks/telegram", json=load_payload(PRIVATE), headers=headers)
+        response = await client.post("/webhooks/telegram", json=private_update(), headers=headers)
         await asyncio.sleep(0.3)
 
         assert response.status_code == 403
@@ -562,8 +584,7 @@ async def test_a_webhook_body_that_is_not_an_update_is_a_bad_request(
         )
 
         assert await _inbox_count(service) == 0
-    expected = WEBHOOK_FIXTURE["expected_status"]["invalid_json_body_with_valid_secret"]
-    assert not_json.status_code == no_update_id.status_code == expected == 400
+    assert not_json.status_code == no_update_id.status_code == 400
 
 
 async def test_the_webhook_route_is_off_in_polling_mode(
@@ -571,7 +592,7 @@ async def test_the_webhook_route_is_off_in_polling_mode(
 ) -> None:
     async with _webhook_app(telegram, make_service, make_settings, {}) as (service, client):
         response = await client.post(
-            "/webhooks/telegram", json=load_payload(PRIVATE), headers={SECRET_HEADER: SECRET}
+            "/webhooks/telegram", json=private_update(), headers={SECRET_HEADER: SECRET}
         )
         assert await _inbox_count(service) == 0
 

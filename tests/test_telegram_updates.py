@@ -1,4 +1,8 @@
-"""Update → IncomingMessage on the real fixture payloads: private chats, group addressing, edits, buttons, files."""
+"""Update → IncomingMessage: private chats, group addressing, edits, buttons, files.
+
+The real captured payloads (`load_payload`, from `../shared/fixtures`) check the parser against
+Telegram; the rest use updates the tests write (`tests.support.payloads`), so a clone covers them too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 
 from channels.telegram.updates import BotIdentity, parse_update, reply_target
 from tests.fakes.telegram_server import load_payload
+from tests.support.payloads import telegram_group_update, telegram_photo_update, telegram_text_update
 
 BOT = BotIdentity(id=123456, username="coach_test_bot")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -26,12 +31,9 @@ def group_update(
     update_id: int = 500,
     reply_to_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The fixture group message with another text (and entities, or a reply)."""
-    update = copy.deepcopy(load_payload("ha_update_message_command_group.json"))
-    update["update_id"] = update_id
+    """A group message with this text (and entities, or a reply)."""
+    update = telegram_group_update(text, update_id=update_id, entities=entities or [])
     message = update["message"]
-    message["text"] = text
-    message["entities"] = entities or []
     if reply_to_from is not None:
         message["reply_to_message"] = {
             "message_id": 7,
@@ -56,7 +58,7 @@ def test_a_private_text_message_is_read_with_its_sender() -> None:
 
 
 def test_the_same_update_always_gets_the_same_message_id() -> None:
-    payload = load_payload("ha_update_message_text_private.json")
+    payload = telegram_text_update("hello", update_id=1, message_id=1)
 
     assert _parse(payload).message_id == _parse(copy.deepcopy(payload)).message_id == "1:1"
 
@@ -185,14 +187,14 @@ def test_in_a_group_a_file_is_for_the_bot_only_with_upload_or_as_a_reply_to_it()
 
 
 def test_a_photo_is_an_image_of_its_largest_size() -> None:
-    message = _parse(load_payload("ha_update_message_attachment_photo.json"))
+    message = _parse(telegram_photo_update(largest_size=123456))
 
     [image] = message.attachments
     assert image.kind == "image" and image.size == 123456
 
 
 def test_an_edited_question_is_a_new_question() -> None:
-    update = load_payload("aiogram_update_text_private.json")
+    update = telegram_text_update("Hi, world!", update_id=123456789, message_id=11223)
     edited = update.pop("message") | {"text": "Hi, world?", "edit_date": 1508709800}
     update["edited_message"] = edited
     update["update_id"] = 123456800
@@ -205,16 +207,16 @@ def test_an_edited_question_is_a_new_question() -> None:
 
 @pytest.mark.parametrize("text", ["/reset", "/upload"])
 def test_an_edited_command_is_not_run_again(text: str) -> None:
-    update = load_payload("aiogram_update_text_private.json")
+    update = telegram_text_update("Hi, world!")
     update["edited_message"] = update.pop("message") | {"text": text, "edit_date": 1508709800}
 
     assert _parse(update) is None
 
 
 def test_messages_from_bots_and_service_messages_are_ignored() -> None:
-    from_bot = load_payload("ha_update_message_text_private.json")
+    from_bot = telegram_text_update("hello")
     from_bot["message"]["from"]["is_bot"] = True
-    service = load_payload("ha_update_message_text_private.json")
+    service = telegram_text_update("hello")
     del service["message"]["text"]
     service["message"]["new_chat_title"] = "Renamed"
 

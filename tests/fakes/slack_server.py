@@ -16,13 +16,11 @@ headers)` fails it, e.g. `(429, "ratelimited", {"Retry-After": "30"})`. `slack_r
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -34,14 +32,18 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.support.asgi_server import serve_asgi
+from tests.support.payloads import slack_message_event, slack_slash_command
+from tests.support.shared_fixtures import shared_fixture
 
-PAYLOADS = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "payloads" / "slack"
 SIGN_IN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
 def load_payload(name: str) -> Any:
-    """A fixture payload from `../shared/fixtures/payloads/slack/` (JSON parsed, form bodies as text)."""
-    text = (PAYLOADS / name).read_text()
+    """A real payload from `../shared/fixtures/payloads/slack/` (JSON parsed, form bodies as text).
+
+    Skips the calling test when a clone has no `../shared`; feature tests use `tests.support.payloads`.
+    """
+    text = shared_fixture("payloads", "slack", name).read_text()
     return json.loads(text) if name.endswith(".json") else text.strip()
 
 
@@ -72,28 +74,16 @@ DM_CHANNEL = "D0DM"
 
 
 def dm_event(text: str, *, user: str = "U111", ts: str = "1700000001.000100", **event: Any) -> dict[str, Any]:
-    """The real message fixture, moved into a direct message with the bot."""
-    payload: dict[str, Any] = copy.deepcopy(load_payload("bolt_event_callback_message.json"))
-    payload["event"].update(
-        {"text": text, "user": user, "ts": ts, "event_ts": ts, "channel": DM_CHANNEL, "channel_type": "im"}
-    )
-    payload["event"].pop("blocks", None)
-    payload["event"].update(event)
-    payload["event_id"] = f"Ev{ts.replace('.', '')}"
-    return payload
+    """A message event in a direct message with the bot."""
+    fields: dict[str, Any] = {"channel": DM_CHANNEL, "channel_type": "im"} | event
+    return slack_message_event(text, user=user, ts=ts, **fields)
 
 
 def coach_command(
     text: str, *, user: str = "W111", channel: str = "C111", trigger: str = "111.111.xxx"
 ) -> dict[str, str]:
-    """The real slash-command fixture, as `/coach <text>`."""
-    fields = dict(
-        parse_qsl(load_payload("bolt_slash_command_body.form-urlencoded.txt"), keep_blank_values=True)
-    )
-    fields.update(
-        {"command": "/coach", "text": text, "user_id": user, "channel_id": channel, "trigger_id": trigger}
-    )
-    return fields
+    """The form fields of `/coach <text>`."""
+    return slack_slash_command(text, user=user, channel=channel, trigger=trigger)
 
 
 @dataclass(slots=True)

@@ -104,6 +104,24 @@ async def authenticate(session: AsyncSession, key: str, admin_key: str) -> Princ
     return Principal(is_admin=False, creator_id=creator.id) if creator else None
 
 
+# A chat-API user reached with a creator's key is `<creator id>:<user id>` on the web channel, so
+# that creator A's "boss" is neither the admin key's "boss" nor creator B's (creator ids have no ":").
+SCOPE_SEPARATOR = ":"
+
+
+def creator_scoped_id(creator_id: str, user_id: str) -> str:
+    """The web-channel account a creator's key speaks as when it names `user_id`."""
+    return f"{creator_id}{SCOPE_SEPARATOR}{user_id}"
+
+
+async def creator_scope(session: AsyncSession, channel: str, external_id: str) -> Creator | None:
+    """The creator whose key owns this web account (`<creator id>:<user id>`), or None."""
+    prefix, separator, rest = external_id.partition(SCOPE_SEPARATOR)
+    if channel != "web" or not separator or not rest:
+        return None
+    return await session.get(Creator, prefix)
+
+
 async def resolve_sender(
     session: AsyncSession,
     *,
@@ -116,8 +134,13 @@ async def resolve_sender(
 ) -> Sender:
     """Find or create the person behind a channel account, and work out their creator and roles.
 
-    `creator_hint` (a deep link, the chat API's `creator_id`) moves the person to that creator.
+    `creator_hint` (a deep link, the chat API's `creator_id`) moves the person to that creator. An
+    account owned by a creator's key (`creator_scope`) always talks to that creator and is never an
+    admin, whatever COACH_ADMINS or a grant says: only the admin key speaks as an admin.
     """
+    scope = await creator_scope(session, channel, external_id)
+    if scope is not None:
+        creator_hint = scope.id
     found = (
         await session.execute(
             select(ChannelAccount, User)
@@ -139,7 +162,8 @@ async def resolve_sender(
         # different: only an explicit opt-in such as SMS START clears `opted_out_at`.)
         account.reachable = True
     creator = await session.get_one(Creator, user.creator_id)
-    roles = await roles_of(session, user, creator, (channel, external_id) in admins)
+    listed = scope is None and (channel, external_id) in admins
+    roles = await roles_of(session, user, creator, listed, may_be_admin=scope is None)
     return Sender(user=user, account=account, creator=creator, roles=roles)
 
 
@@ -176,16 +200,17 @@ async def _new_account(
 
 
 async def roles_of(
-    session: AsyncSession, user: User, creator: Creator, listed_admin: bool
+    session: AsyncSession, user: User, creator: Creator, listed_admin: bool, *, may_be_admin: bool = True
 ) -> frozenset[Role]:
-    """A user's roles with respect to their current creator."""
+    """A user's roles with respect to their current creator (`may_be_admin=False` ignores admin grants)."""
     roles = {Role.USER}
     if listed_admin:
         roles.add(Role.ADMIN)
     grants = await session.scalars(select(RoleGrant).where(RoleGrant.user_id == user.id))
     for grant in grants:
         if grant.role == Role.ADMIN:
-            roles.add(Role.ADMIN)
+            if may_be_admin:
+                roles.add(Role.ADMIN)
         elif grant.role == Role.CREATOR and grant.creator_id == creator.id:
             roles.add(Role.CREATOR)
     return frozenset(roles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.identity import Principal, creator_scoped_id
 from bot.runtime import Coachline, ReplyOutcome
 from channels.messages import ConversationReference, IncomingMessage
 
@@ -20,7 +22,12 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=255, description="the user's id on the web channel")
+    user_id: str = Field(
+        min_length=1,
+        max_length=190,  # room for the creator scope in a 255-character account id
+        description="the user's id on the web channel; a creator's key reaches only its own users "
+        "(its 'boss' is not the admin key's 'boss'), and only the admin key speaks as an admin",
+    )
     text: str = Field(
         max_length=1_000_000,
         description="the message; empty or overlong text is answered with an explanation",
@@ -65,15 +72,37 @@ def join_replies(outcome: ReplyOutcome) -> dict[str, Any]:
     return {"reply": "\n\n".join(row.text for row in outcome.replies), "sources": sources}
 
 
+def speaker(principal: Principal, user_id: str) -> str:
+    """The web account a caller speaks as: the admin key names any; a creator's key its own users.
+
+    A creator's users are `<creator id>:<user id>`, so no creator key can reach the admin key's
+    users (those in COACH_ADMINS among them), another creator's, or the web page's browsers.
+    """
+    if principal.is_admin:
+        return user_id
+    assert principal.creator_id is not None
+    return creator_scoped_id(principal.creator_id, user_id)
+
+
+def api_message_id(user_id: str, message_id: str) -> str:
+    """The inbox's id for a chat-API message: per user, hashed when it would not fit the column."""
+    plain = f"api:{user_id}:{message_id}"
+    if len(plain) <= 255:
+        return plain
+    return "api:sha256:" + hashlib.sha256(f"{user_id}\n{message_id}".encode()).hexdigest()
+
+
 @router.post("/chat", response_model=ChatResponse)
 async def chat(body: ChatRequest, service: Service, principal: Caller) -> dict[str, Any]:
     """Send a message as `user_id` and get the twin's reply with its sources."""
     creator_id = await acting_creator(service, principal, body.creator_id)
+    user_id = speaker(principal, body.user_id)
     message = IncomingMessage(
         channel="web",
-        user_id=body.user_id,
-        conversation=ConversationReference("web", body.user_id, creator_id=creator_id),
-        message_id=f"api:{body.user_id}:{body.message_id or uuid.uuid4().hex}",
+        user_id=user_id,
+        conversation=ConversationReference("web", user_id, creator_id=creator_id),
+        # Scoped like the user, so two creators' callers choosing the same ids are never deduped together.
+        message_id=api_message_id(user_id, body.message_id or uuid.uuid4().hex),
         text=body.text,
         received_at=service.now(),
     )

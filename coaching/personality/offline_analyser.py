@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from coaching.personality.features import measure_style
 from coaching.personality.lexicons import DIMENSIONS, find_methodologies, key_phrases, score_dimensions
-from coaching.personality.profile import PersonalityProfile, Trait
+from coaching.personality.profile import PROFILE_FORMAT, PersonalityProfile, Trait
+from coaching.personality.signature import build_signature
 
 HALF_CONFIDENCE_WORDS = 1500
 HALF_CONFIDENCE_SENTENCES = 60
@@ -71,6 +72,8 @@ def analyse_texts(creator_id: str, texts: Sequence[str]) -> PersonalityProfile:
             "key_phrases": [{"phrase": phrase, "count": count} for phrase, count in phrases],
         },
         analyser="offline",
+        signature=build_signature(texts),
+        profile_format=PROFILE_FORMAT,
     )
     return _with_summary(profile)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from coaching.personality.features import measure_style
 from coaching.personality.lexicons import DIMENSIONS, find_methodologies, key_phrases, score_dimensions
+from coaching.personality.phrasebook import extract_phrasebook
 from coaching.personality.profile import PROFILE_FORMAT, PersonalityProfile, Trait
 from coaching.personality.signature import build_signature
 
@@ -73,6 +74,7 @@ def analyse_texts(creator_id: str, texts: Sequence[str]) -> PersonalityProfile:
         },
         analyser="offline",
         signature=build_signature(texts),
+        phrasebook=extract_phrasebook(texts),
         profile_format=PROFILE_FORMAT,
     )
     return _with_summary(profile)

@@ -22,19 +22,16 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from coaching.personality.features import WORD, split_sentences, words_of
-
-
-def _word_tuple(text: str) -> tuple[str, ...]:
-    """A word list written as one string (readable), without repeats."""
-    return tuple(dict.fromkeys(text.split()))
-
-
-ARCHAIC_SECOND_PERSON = frozenset(["thou", "thee", "thy", "thine", "ye", "thyself"])
-SECOND_PERSON_ALL = (
-    frozenset(["you", "your", "yours", "yourself", "yourselves", "you're", "you've", "you'll", "you'd"])
-    | ARCHAIC_SECOND_PERSON
+from coaching.personality.features import (
+    ARCHAIC_SECOND_PERSON,
+    SECOND_PERSON,
+    WORD,
+    split_sentences,
+    word_list,
+    words_of,
 )
+
+SECOND_PERSON_ALL = SECOND_PERSON  # with the archaic forms
 FIRST_SINGULAR = frozenset(["i", "me", "my", "mine", "myself", "i'm", "i've", "i'll", "i'd"])
 FIRST_PLURAL = frozenset(["we", "us", "our", "ours", "ourselves", "we're", "we've", "we'll", "we'd"])
 THIRD_PERSON = frozenset(
@@ -43,7 +40,7 @@ THIRD_PERSON = frozenset(
 
 # The most frequent English function words (pronouns are measured in their own group as well; the
 # archaic forms and old connectives are here because they separate older writers from newer ones).
-FUNCTION_WORDS: tuple[str, ...] = _word_tuple(
+FUNCTION_WORDS: tuple[str, ...] = word_list(
     """the of and to a in that is it for as with was be by on not he his this are or but from at
     which have an they you all their one has so if more can will there been its when who would
     what them than were no may other into only any these some such do must even our also most

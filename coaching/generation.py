@@ -31,11 +31,13 @@ class ReplyStyle:
     """How the creator phrases things, for generators that write without a model (the offline one).
 
     A model gets the style in the system prompt instead; this is the same profile made mechanical.
+    Every phrase is the creator's own, from their documents (`coaching/personality/phrasebook.py`).
     """
 
     openers: tuple[str, ...] = ()  # one is put before an answer (chosen per question, stably)
     closers: tuple[str, ...] = ()  # one is put after it
     max_sentences: int = 4  # how many of the material's sentences an answer quotes at most
+    transitions: tuple[str, ...] = ()  # additive openings ("Again,") put between quotes from two passages
 
 
 @dataclass(frozen=True, slots=True)

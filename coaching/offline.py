@@ -7,11 +7,11 @@ words with it, cited as [n]; a question the passages do not touch gets an honest
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from coaching.generation import ContextPassage, Generation, GenerationRequest, Persona, ReplyStyle
+from coaching.personality import dressing
 from coaching.status import ComponentStatus
 
 DEFAULT_OFFLINE_MAX_CHARS = 700
@@ -166,18 +166,8 @@ def _stem(word: str) -> str:
 
 
 def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> str:
-    """The answer framed by one of the creator's openers and closers, as far as the length allows.
-
-    The choice depends on the question, stably, so the same question always gets the same words.
-    """
-    pick = zlib.crc32(question.encode())
-    opener = style.openers[pick % len(style.openers)] if style.openers else ""
-    closer = style.closers[pick % len(style.closers)] if style.closers else ""
-    for parts in ((opener, answer, closer), (opener, answer), (answer,)):
-        text = " ".join(part for part in parts if part)
-        if len(text) <= max_chars:
-            return text
-    return answer
+    """The answer dressed in the creator's own openers, closers and transitions (see `personality.dressing`)."""
+    return dressing.in_voice(answer, question, style, max_chars)
 
 
 def extractive_answer(

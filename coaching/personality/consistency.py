@@ -1,26 +1,40 @@
-"""How much a text sounds like a profile: a documented similarity of style vectors.
+"""How much a text sounds like a profile: a stylometric distance, read against the writer's own passages.
 
-The score compares the text's measured style features and dimension values with the profile's:
+With a signature (every profile analysed since format 2), the text is measured (`stylometry.py`) and
+compared feature by feature with the writer's passages (`signature.distance`): `D` is the weighted mean
+of `|text_f - mean_f| / spread_f`, Burrows' Delta in units of the writer's own variation. `D` is then
+turned into a score on one scale for every writer:
 
-    distance_f = min(1, |text_f - profile_f| / scale_f)        for every compared feature f
-    score      = 1 - mean(distance_f)                            in [0, 1]; 1 = indistinguishable
+    score = 0.5 ** ((D / D_REF) ** 4)        in (0, 1]
 
-`scale_f` is the difference at which a feature counts as entirely different (e.g. 12 words of
-average sentence length, 0.25 of the sentences being questions, 0.5 on a dimension). Short texts
-give noisy rates, so `reliability = words / (words + 50)` says how much the score can be trusted;
-analytics weight scores by it.
+with `D_REF = sqrt(2 / pi) ≈ 0.80`, the mean |z| of a feature that varies normally the way the
+writer's own passages do. So a text as far from the profile as a typical passage of the writer's own
+scores about 0.5-0.8, and one twice as far under 0.01. The scale is the same for every profile, so
+the score ranks two creators' profiles for one text exactly as their distances do. (Reading `D`
+against each writer's own spread of distances instead favours writers whose passages vary widely.)
+
+Profiles stored before signatures existed (format 1) are scored the old way (`legacy_consistency`)
+until the service re-analyses them. Short texts give noisy rates, so `reliability = words / (words +
+50)` says how much the score can be trusted; analytics weight scores by it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from coaching.personality.features import measure_style
 from coaching.personality.lexicons import score_dimensions
 from coaching.personality.profile import PersonalityProfile
+from coaching.personality.signature import distance
+from coaching.personality.stylometry import measure
 
-# The difference at which a feature counts as entirely unlike the profile.
-FEATURE_SCALES: dict[str, float] = {
+SCORE_EXPONENT = 4
+D_REF = math.sqrt(2 / math.pi)
+RELIABILITY_HALF_WORDS = 50
+
+# The legacy score: the difference at which a feature counts as entirely unlike the profile.
+LEGACY_FEATURE_SCALES: dict[str, float] = {
     "avg_sentence_words": 12.0,
     "question_rate": 0.25,
     "exclamation_rate": 0.2,
@@ -33,13 +47,12 @@ FEATURE_SCALES: dict[str, float] = {
     "long_word_rate": 0.08,
     "emoji_rate": 0.3,
 }
-DIMENSION_SCALE = 0.5
-RELIABILITY_HALF_WORDS = 50
+LEGACY_DIMENSION_SCALE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class ConsistencyScore:
-    """A text's similarity to a profile, with the per-feature distances that make it up."""
+    """A text's similarity to a profile, with the distances that make it up."""
 
     score: float
     reliability: float
@@ -56,17 +69,34 @@ class ConsistencyScore:
 
 def consistency(text: str, profile: PersonalityProfile) -> ConsistencyScore:
     """How much `text` sounds like the profile (see the module docstring for the definition)."""
+    signature = profile.signature
+    if signature is None:
+        return legacy_consistency(text, profile)
+    measured = measure(text)
+    if measured.words == 0:
+        return ConsistencyScore(0.0, 0.0, {})
+    gap = distance(measured, signature)
+    score = 0.5 ** ((gap.total / D_REF) ** SCORE_EXPONENT)
+    distances = {"delta": gap.total, **{f"group:{group}": value for group, value in gap.groups.items()}}
+    return ConsistencyScore(round(score, 4), _reliability(measured.words), distances)
+
+
+def legacy_consistency(text: str, profile: PersonalityProfile) -> ConsistencyScore:
+    """The format-1 score: `1 - mean(min(1, |text_f - profile_f| / scale_f))` over a few style rates."""
     style = measure_style(text)
     if style.words == 0:
         return ConsistencyScore(0.0, 0.0, {})
     distances: dict[str, float] = {}
-    for name, scale in FEATURE_SCALES.items():
+    for name, scale in LEGACY_FEATURE_SCALES.items():
         if name in profile.style_features:
             gap = abs(style.features[name] - profile.style_features[name])
             distances[name] = round(min(1.0, gap / scale), 4)
     for dimension, measured in score_dimensions(text, style).items():
         gap = abs(measured.value - profile.trait(dimension))
-        distances[f"dimension:{dimension}"] = round(min(1.0, gap / DIMENSION_SCALE), 4)
+        distances[f"dimension:{dimension}"] = round(min(1.0, gap / LEGACY_DIMENSION_SCALE), 4)
     score = 1.0 - sum(distances.values()) / len(distances)
-    reliability = style.words / (style.words + RELIABILITY_HALF_WORDS)
-    return ConsistencyScore(round(score, 4), round(reliability, 4), distances)
+    return ConsistencyScore(round(score, 4), _reliability(style.words), distances)
+
+
+def _reliability(words: int) -> float:
+    return round(words / (words + RELIABILITY_HALF_WORDS), 4)

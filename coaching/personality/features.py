@@ -18,8 +18,17 @@ _EMOJI = re.compile(
 _CITATION = re.compile(r"\[\d{1,2}\]")
 _CONTRACTION = re.compile(r"\b[A-Za-z]+['’](?:s|t|re|ve|ll|d|m)\b", re.IGNORECASE)
 
-SECOND_PERSON = frozenset(
-    ["you", "your", "yours", "yourself", "yourselves", "you're", "you've", "you'll", "you'd"]
+
+def word_list(text: str) -> tuple[str, ...]:
+    """A word list written as one string (easier to read than a list literal), without repeats."""
+    return tuple(dict.fromkeys(text.split()))
+
+
+ARCHAIC_SECOND_PERSON = frozenset(word_list("thou thee thy thine ye thyself"))
+# The archaic forms address the reader too ("Keep thy heart"): older writers speak to them that way.
+SECOND_PERSON = (
+    frozenset(word_list("you your yours yourself yourselves you're you've you'll you'd"))
+    | ARCHAIC_SECOND_PERSON
 )
 FIRST_PERSON = frozenset(
     [

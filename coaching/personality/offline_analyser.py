@@ -14,7 +14,9 @@ from dataclasses import replace
 
 from coaching.personality.features import measure_style
 from coaching.personality.lexicons import DIMENSIONS, find_methodologies, key_phrases, score_dimensions
-from coaching.personality.profile import PersonalityProfile, Trait
+from coaching.personality.phrasebook import extract_phrasebook
+from coaching.personality.profile import PROFILE_FORMAT, PersonalityProfile, Trait
+from coaching.personality.signature import build_signature
 
 HALF_CONFIDENCE_WORDS = 1500
 HALF_CONFIDENCE_SENTENCES = 60
@@ -71,6 +73,9 @@ def analyse_texts(creator_id: str, texts: Sequence[str]) -> PersonalityProfile:
             "key_phrases": [{"phrase": phrase, "count": count} for phrase, count in phrases],
         },
         analyser="offline",
+        signature=build_signature(texts),
+        phrasebook=extract_phrasebook(texts),
+        profile_format=PROFILE_FORMAT,
     )
     return _with_summary(profile)
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from coaching.personality.phrasebook import Phrasebook
+from coaching.personality.signature import Signature
+
+# The stored JSON's format. 1: the seed's fields, traits and style rates. 2: adds the stylometric
+# `signature` the consistency score compares against and the `phrasebook` offline answers speak with.
+# Stored profiles of every format load; the service re-analyses older ones when it next uses them.
+PROFILE_FORMAT = 2
+
 
 @dataclass(frozen=True, slots=True)
 class Trait:
@@ -24,7 +32,9 @@ class PersonalityProfile:
     """What a creator sounds like, analysed from their documents.
 
     `traits` holds every dimension; `dominant_traits` the few that stand out most. `style_features`
-    are the measured rates (`features.STYLE_FEATURES`) that the consistency score compares against.
+    are the measured rates (`features.STYLE_FEATURES`) the summary and the model's prompt are written
+    from; `signature` is what the consistency score compares against, and `phrasebook` the creator's
+    own openers, closers and transitions. `profile_format` says which of these the profile was made with.
     """
 
     creator_id: str
@@ -40,6 +50,9 @@ class PersonalityProfile:
     documents_fingerprint: str = ""
     created_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    signature: Signature | None = None
+    phrasebook: Phrasebook = field(default_factory=Phrasebook)
+    profile_format: int = 1
 
     @property
     def dominant_traits(self) -> tuple[Trait, ...]:
@@ -67,11 +80,15 @@ class PersonalityProfile:
             "version": self.version,
             "documents_fingerprint": self.documents_fingerprint,
             "created_at": self.created_at,
+            "profile_format": self.profile_format,
+            "signature": self.signature.to_dict() if self.signature is not None else None,
+            "phrasebook": self.phrasebook.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PersonalityProfile:
-        """The inverse of `to_dict`."""
+        """The inverse of `to_dict`; also reads the stored JSON of every earlier format."""
+        signature = data.get("signature")
         return cls(
             creator_id=str(data["creator_id"]),
             personality_summary=str(data["personality_summary"]),
@@ -88,4 +105,7 @@ class PersonalityProfile:
             version=int(data.get("version", 0)),
             documents_fingerprint=str(data.get("documents_fingerprint", "")),
             created_at=data.get("created_at"),
+            signature=Signature.from_dict(signature) if signature else None,
+            phrasebook=Phrasebook.from_dict(data.get("phrasebook") or {}),
+            profile_format=int(data.get("profile_format", 1)),
         )

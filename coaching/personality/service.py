@@ -26,7 +26,7 @@ from coaching.knowledge import KnowledgeBase
 from coaching.knowledge_seam import PlainPersona
 from coaching.models import PersonalityProfileRecord
 from coaching.personality.consistency import ConsistencyScore, consistency
-from coaching.personality.profile import PersonalityProfile
+from coaching.personality.profile import PROFILE_FORMAT, PersonalityProfile
 from coaching.personality.voice import persona_from_profile
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class PersonalityService:
             latest = await self._load_latest(creator_id)
             if not fingerprint:
                 return AnalysisOutcome(latest, "no_documents", time.perf_counter() - started)
-            if latest is not None and not force and latest.documents_fingerprint == fingerprint:
+            if latest is not None and not force and _up_to_date(latest, fingerprint):
                 return AnalysisOutcome(latest, "cached", time.perf_counter() - started)
             texts = _limit_words(await self._knowledge.document_texts(creator_id), DEPTH_WORDS[depth])
             profile = await self.analyser.analyse(creator_id, texts)
@@ -192,7 +192,7 @@ class PersonalityService:
         if not self._due_for_check(creator_id):
             return
         fingerprint = await self._knowledge.fingerprint(creator_id)
-        if fingerprint and fingerprint != profile.documents_fingerprint:
+        if fingerprint and not _up_to_date(profile, fingerprint):
             self.schedule_refresh(creator_id)
 
     async def _refresh(self, creator_id: str) -> None:
@@ -249,6 +249,11 @@ class PersonalityService:
             except IntegrityError:
                 continue
         raise RuntimeError(f"could not store a new personality version for {creator_id}")
+
+
+def _up_to_date(profile: PersonalityProfile, fingerprint: str) -> bool:
+    """Made from these documents, in the current format (older formats lack the signature and phrases)."""
+    return profile.documents_fingerprint == fingerprint and profile.profile_format >= PROFILE_FORMAT
 
 
 def _from_record(row: PersonalityProfileRecord) -> PersonalityProfile:

@@ -9,52 +9,22 @@ from coaching.personality.profile import PersonalityProfile
 
 TEMPLATE_NAME = "coachline-persona-v1"
 
-# Openers and closers by the creator's most present dimension. `{exclaim}` becomes "!" for creators
-# who use exclamations and "." for those who do not.
-_PHRASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "empathy": (
-        ("That's a very understandable thing to ask about.", "Many people wonder about this, and it's okay."),
-        ("Go gently, one step at a time.", "Be patient with yourself as you try this."),
-    ),
-    "warmth": (
-        ("Thank you for asking{exclaim}", "I'm so glad you asked{exclaim}"),
-        ("Sending you warm wishes on the way{exclaim}", "Take good care of yourself{exclaim}"),
-    ),
-    "encouragement": (
-        ("Great question{exclaim}", "Here is the heart of it{exclaim}"),
-        ("You can do this{exclaim}", "Every step counts — keep going{exclaim}"),
-    ),
-    "humour": (
-        ("Ah, the big one{exclaim}", "Good one{exclaim}"),
-        ("Onwards — with a smile{exclaim}", "Go get 'em{exclaim}"),
-    ),
-    "directness": (
-        ("Here's what to do:", "Short answer:"),
-        ("Start today.", "Try it this week."),
-    ),
-    "formality": (
-        ("In answer to your question:", "Consider the following."),
-        ("I trust this is of help.", "Reflect on this with care."),
-    ),
-}
-_QUESTION_CLOSERS = ("What is one small step you could take today?", "How does that sit with you?")
-
 
 def reply_style(profile: PersonalityProfile) -> ReplyStyle:
-    """The mechanical form of a profile's voice, for the offline generator."""
-    top = profile.dominant_traits[0].dimension if profile.traits else "warmth"
-    openers, closers = _PHRASES.get(top, _PHRASES["warmth"])
-    features = profile.style_features
-    exclaim = "!" if features.get("exclamation_rate", 0.0) >= 0.05 else "."
-    if features.get("question_rate", 0.0) >= 0.1:
-        closers = _QUESTION_CLOSERS
-    sentence_words = features.get("avg_sentence_words", 16.0)
+    """The mechanical form of a profile's voice, for the offline generator.
+
+    Openers, closers and transitions are the creator's own (`profile.phrasebook`); a profile stored
+    before phrasebooks existed has none, and its answers are the plain quotes until it is re-analysed.
+    """
+    book = profile.phrasebook
+    sentence_words = profile.style_features.get("avg_sentence_words", 16.0)
     # Short-sentence writers get more, shorter quotes; long-sentence writers fewer, longer ones.
     max_sentences = 4 if sentence_words < 14 else 3 if sentence_words < 22 else 2
     return ReplyStyle(
-        openers=tuple(opener.format(exclaim=exclaim) for opener in openers),
-        closers=tuple(closer.format(exclaim=exclaim) for closer in closers),
+        openers=book.openers or book.reader_address,
+        closers=book.closers or book.encouragements,
         max_sentences=max_sentences,
+        transitions=book.transitions,
     )
 
 
@@ -65,7 +35,7 @@ def system_prompt(profile: PersonalityProfile, creator_name: str) -> str:
         f"You are the AI twin of {creator_name}, a coach, answering {creator_name}'s clients.",
         f"About {creator_name}'s voice: {profile.personality_summary}",
         "Write the way they write:",
-        f"- sentences of about {f.get('avg_sentence_words', 16.0):.0f} words;",
+        f"- sentences of {_sentence_lengths(profile)} words;",
     ]
     traits = ", ".join(f"{trait.dimension} {trait.value:.2f}" for trait in profile.traits)
     lines.append(f"- tone on a 0-1 scale: {traits};")
@@ -83,6 +53,17 @@ def system_prompt(profile: PersonalityProfile, creator_name: str) -> str:
         if f.get("exclamation_rate", 0.0) >= 0.05
         else "- avoid exclamation marks;"
     )
+    means = profile.signature.means if profile.signature is not None else {}
+    if means.get("pronoun:thou", 0.0) >= 0.001:
+        lines.append("- they address the reader in the old way too (thou, thee, thy);")
+    if means.get("punct:semicolon", 0.0) >= 0.2:
+        lines.append("- they join clauses with semicolons;")
+    book = profile.phrasebook
+    examples = [*book.reader_address[:2], *book.closers[:1]]
+    if examples:
+        lines.append("- sentences of theirs, for the tone (do not repeat them): " + " / ".join(examples))
+    if book.phrasings:
+        lines.append("- phrases they often use: " + ", ".join(f"“{p}”" for p in book.phrasings))
     if profile.key_methodologies:
         lines.append(
             f"Lean on {creator_name}'s methods where they fit: {', '.join(profile.key_methodologies)}."
@@ -92,6 +73,14 @@ def system_prompt(profile: PersonalityProfile, creator_name: str) -> str:
         "say so plainly instead of guessing."
     )
     return "\n".join(lines)
+
+
+def _sentence_lengths(profile: PersonalityProfile) -> str:
+    """'about 18', or with a signature the middle half of their sentence lengths: '11 to 27'."""
+    means = profile.signature.means if profile.signature is not None else {}
+    if "sentence:p25" in means and "sentence:p75" in means:
+        return f"{means['sentence:p25']:.0f} to {means['sentence:p75']:.0f} (the middle half)"
+    return f"about {profile.style_features.get('avg_sentence_words', 16.0):.0f}"
 
 
 def persona_from_profile(profile: PersonalityProfile, creator_name: str) -> Persona:

@@ -1,0 +1,54 @@
+"""An extractive answer dressed in the creator's own words: an opener, a closer, and a transition.
+
+The answer's quoted sentences are never changed: the dressing only adds whole sentences from the
+creator's phrasebook before and after them, and at most one additive transition ("Again,") before
+the quote of a second passage, whose first letter is then lowercased only when its first word is a
+function word ("The", "It", "You"; never a name or "I"). Dressing takes at most as many characters
+as the answer itself, never repeats a sentence the answer already holds, and is left out piece by
+piece when the length limit does not allow it.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from coaching.generation import ReplyStyle
+from coaching.personality.features import WORD
+from coaching.personality.stylometry import FUNCTION_WORD_SET
+
+# A citation that ends a run of quoted sentences, then the next run: "... mind [1]. The ..."
+_NEXT_PASSAGE = re.compile(r"(\[\d{1,2}\][.!?]?)\s+(?=[A-Z])")
+
+
+def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> str:
+    """The answer framed by one of the creator's openers and closers, as far as the length allows.
+
+    The choice depends on the question, stably, so the same question always gets the same words.
+    """
+    pick = zlib.crc32(question.encode())
+    body = _with_transition(answer, style.transitions, pick)
+    unused = [phrase for phrase in style.openers if phrase not in answer]
+    opener = unused[pick % len(unused)] if unused else ""
+    unused = [phrase for phrase in style.closers if phrase not in answer and phrase != opener]
+    closer = unused[(pick // 7) % len(unused)] if unused else ""
+    for parts in ((opener, body, closer), (opener, body), (body, closer), (body,), (answer,)):
+        text = " ".join(part for part in parts if part)
+        if len(text) <= max_chars and len(text) - len(answer) <= len(answer):
+            return text
+    return answer
+
+
+def _with_transition(answer: str, transitions: tuple[str, ...], pick: int) -> str:
+    """One of the creator's transitions before the second passage's quote, when it reads correctly."""
+    if not transitions:
+        return answer
+    match = _NEXT_PASSAGE.search(answer)
+    if match is None:
+        return answer
+    rest = answer[match.end() :]
+    first = WORD.match(rest)
+    if first is None or first.group(0) == "I" or first.group(0).lower() not in FUNCTION_WORD_SET:
+        return answer  # lowercasing a name, or "I", would change the quote
+    transition = transitions[pick % len(transitions)]
+    return f"{answer[: match.end()]}{transition} {rest[0].lower()}{rest[1:]}"

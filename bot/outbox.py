@@ -1,22 +1,27 @@
 """The durable outbox: messages to send are rows first, then sent through their channel with retries.
 
-A row is claimed with a lease like an inbox message. If the process dies between the platform
-accepting a message and the row being marked sent, that one message is sent again after the lease
-runs out: at most one duplicate per message in flight, never a loss.
+A row is claimed with a lease like an inbox message, and the lease is renewed for as long as its
+send and settle take (`hold`), so no row is sent twice while its first holder is alive: another
+instance cannot claim it, and this instance never claims a row it already holds, however late a
+renewal lands. If the process dies between the platform accepting a message and the row being marked
+sent, that one message is sent again after the lease runs out: at most one duplicate per message in
+flight, never a loss.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.leases import claim_rows, renew_lease
+from bot.leases import LeaseKeeper, Wait, claim_rows, renew_lease
 from bot.models import ChannelAccount, OutboxMessage
 from bot.signals import Signal
 from channels.base import DeliveryReport
@@ -63,6 +68,7 @@ class Outbox:
         instance_id: str,
         lease_seconds: float,
         max_attempts: int,
+        renewal_wait: Wait = asyncio.sleep,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -71,6 +77,10 @@ class Outbox:
         self.max_attempts = max_attempts
         self.queued = Signal()  # a row is due
         self.settled = Signal()  # a row reached sent or failed
+        self._renewal_wait = renewal_wait
+        # Rows this instance claimed and has not let go of: never claimed again by it, even when a
+        # renewal is late, so one process cannot send a row twice.
+        self._held: set[int] = set()
 
     def enqueue(
         self,
@@ -102,15 +112,19 @@ class Outbox:
         """Take up to `limit` due rows for the channels this instance runs."""
         if not channels:
             return []
-        now = self._clock.now()
-        claimable = and_(
-            OutboxMessage.channel.in_(list(channels)),
-            or_(
-                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                and_(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at <= now),
-            ),
-        )
-        return await claim_rows(
+
+        def claimable() -> ColumnElement[bool]:
+            now = self._clock.now()
+            condition = and_(
+                OutboxMessage.channel.in_(list(channels)),
+                or_(
+                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at <= now),
+                ),
+            )
+            return and_(condition, OutboxMessage.id.not_in(sorted(self._held))) if self._held else condition
+
+        rows = await claim_rows(
             self._sessions,
             OutboxMessage,
             claimable=claimable,
@@ -118,8 +132,25 @@ class Outbox:
             limit=limit,
             status="sending",
             instance_id=self.instance_id,
-            lease_until=now + self.lease,
+            lease_until=lambda: self._clock.now() + self.lease,
         )
+        self._held.update(row.id for row in rows)
+        return rows
+
+    @asynccontextmanager
+    async def hold(self, row: OutboxMessage) -> AsyncIterator[LeaseKeeper]:
+        """Keep our lease on a claimed row while the block sends and settles it, then let go of it.
+
+        The keeper's `lost` is set if another instance took the row (our lease had run out): the
+        block must then not send it.
+        """
+        try:
+            async with LeaseKeeper(
+                lambda: self.renew(row.id), self.lease.total_seconds() / 3, wait=self._renewal_wait
+            ) as keeper:
+                yield keeper
+        finally:
+            self._held.discard(row.id)
 
     async def renew(self, outbox_id: int) -> bool:
         """Extend our lease on a row still waiting for its turn or being sent; False if we lost it."""
@@ -129,8 +160,13 @@ class Outbox:
             outbox_id,
             status="sending",
             instance_id=self.instance_id,
-            lease_until=self._clock.now() + self.lease,
+            lease_until=lambda: self._clock.now() + self.lease,
         )
+
+    @property
+    def held(self) -> frozenset[int]:
+        """The rows this instance holds now (claimed and not yet let go of)."""
+        return frozenset(self._held)
 
     async def mark_sent(self, outbox_id: int, platform_message_id: str | None) -> None:
         """The platform accepted the message."""

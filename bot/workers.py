@@ -171,17 +171,13 @@ class OutboxWorker:
         lock = self._chat_locks.get(key)
         if lock is None:
             lock = self._chat_locks[key] = asyncio.Lock()
-        # Waiting for the chat's turn and the rate can outlast a lease (SMS at a segment a second).
-        renewal = asyncio.create_task(
-            keep_lease(partial(self._outbox.renew, row.id), self._outbox.lease.total_seconds() / 3)
-        )
-        try:
-            async with lock:
+        # Waiting for the chat's turn and the rate, the send and the settle can outlast a lease (SMS at
+        # a segment a second, a busy database): the lease is held until the row is settled.
+        async with self._outbox.hold(row) as lease, lock:
+            if lease.lost.is_set():
+                log.warning("outbox %s: lease lost to another instance before sending; leaving it", row.id)
+            else:
                 await self._send_in_order(row, chat_id)
-        finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
         self._progress.notify()
 
     async def _send_in_order(self, row: OutboxMessage, chat_id: str) -> None:

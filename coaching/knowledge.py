@@ -1,9 +1,10 @@
 """The knowledge base: creators' documents in, relevant passages out.
 
 Ingest = parse → chunk → embed → store, all-or-nothing: a document is searchable only once every chunk
-is stored ("ready"); a failure on the way removes what was stored. Search = the creator's nearest
-chunks by embedding and their best chunks by BM25 (`lexical.py`), fused by reciprocal rank, of ready
-documents only.
+is stored ("ready"); a failure on the way removes what was stored. Its lexical rows are written in the
+transaction that makes it ready. Search = the creator's nearest chunks by embedding and their best
+chunks by the database's full-text ranking (`lexical.py`), fused by reciprocal rank, of ready
+documents only — looked up for the candidates alone, never by listing every document.
 
 Relevance is the cosine similarity of the question's and the chunk's embeddings, clipped to [0, 1]
 (the embedder's vectors are unit length, so this is their dot product).
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -28,8 +29,9 @@ from channels.messages import Source
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
-from coaching.lexical import LexicalIndex, reciprocal_rank_fusion
+from coaching.lexical import ChunkTerms, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
+from coaching.query_cache import QueryVectors
 from coaching.status import ComponentStatus
 from coaching.vector_store import StoredChunk, VectorHit, VectorStore
 
@@ -86,7 +88,11 @@ class KnowledgeBase:
         self.max_upload_bytes = max_upload_bytes
         self.min_relevance = min_relevance
         self._creator_locks: dict[str, asyncio.Lock] = {}
-        self._lexical: dict[str, tuple[frozenset[str], LexicalIndex]] = {}
+        self.lexicon = ChunkTerms(sessions)
+        self.query_vectors = QueryVectors()
+        # Creators seen with a ready document: only they are checked again before a search embeds.
+        # Never cleared (a creator who deleted everything costs one spare embedding, then gets []).
+        self._has_documents: set[str] = set()
         # Told (with the creator id) when a creator's set of ready documents changed.
         self._listeners: list[Callable[[str], None]] = []
 
@@ -182,6 +188,7 @@ class KnowledgeBase:
             async with self._sessions.begin() as session:
                 stored = await session.get_one(KnowledgeDocument, document.id)
                 stored.status, stored.updated_at = "ready", self._clock.now()
+                await self.lexicon.add(session, creator_id, document.id, _lexical_rows(document, chunks))
             document.status = "ready"
             if previous is not None:
                 await self._discard(previous)
@@ -217,6 +224,7 @@ class KnowledgeBase:
         """Remove a document's chunks, then its row (in that order: no searchable orphan remains)."""
         await self.store.delete_document(document.creator_id, document.id)
         async with self._sessions.begin() as session:
+            await self.lexicon.delete_document(session, document.id)
             row = await session.get(KnowledgeDocument, document.id)
             if row is not None:
                 await session.delete(row)
@@ -263,42 +271,60 @@ class KnowledgeBase:
         return True
 
     async def search(self, creator_id: str, query: str, k: int = 5) -> list[SearchHit]:
-        """The creator's `k` best chunks for `query`: vector and BM25 rankings fused by reciprocal rank.
+        """The creator's `k` best chunks for `query`: vector and full-text rankings fused by reciprocal rank.
 
         Each hit's `relevance` is its cosine similarity to the query, whichever ranking found it.
         """
         query = query.strip()
         if not query or k <= 0:
             return []
-        ready = await self._ready_documents(creator_id)
-        if not ready:
+        if not await self._has_ready_document(creator_id):
             return []  # nothing to search: spare the embedding
-        [vector] = await self.embedder.embed([query])
+        vector = await self.query_vectors.embed(self.embedder, query)
         candidates = max(4 * k, 20)
-        by_vector = await self.store.query(creator_id, vector, candidates)
-        lexical = await self._lexical_index(creator_id, ready)
-        fused = reciprocal_rank_fusion(
-            [hit.chunk_id for hit in by_vector],
-            [chunk_id for chunk_id, _ in lexical.search(query, candidates)],
+        by_vector, by_words = await asyncio.gather(
+            self.store.query(creator_id, vector, candidates),
+            self.lexicon.search(creator_id, query, candidates),
         )
-        known = {hit.chunk_id: hit for hit in by_vector}
+        fused = reciprocal_rank_fusion(
+            [hit.chunk_id for hit in by_vector], [chunk_id for chunk_id, _ in by_words]
+        )
+        ready = await self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused})
         best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
+        known = {hit.chunk_id: hit for hit in by_vector}
         missing = [chunk_id for chunk_id in best if chunk_id not in known]
         known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, missing, vector)})
         return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known]
 
-    async def _lexical_index(self, creator_id: str, ready: dict[str, KnowledgeDocument]) -> LexicalIndex:
-        """The creator's BM25 index, rebuilt when the set of ready documents changed."""
-        signature = frozenset(ready)
-        cached = self._lexical.get(creator_id)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-        chunks = [(hit.chunk_id, hit.text) for hit in await self.store.chunks(creator_id)]
-        index = await asyncio.to_thread(
-            LexicalIndex, [(chunk_id, text) for chunk_id, text in chunks if _document_of(chunk_id) in ready]
-        )
-        self._lexical[creator_id] = (signature, index)
-        return index
+    async def _has_ready_document(self, creator_id: str) -> bool:
+        """Whether the creator has any ready document (one indexed probe, remembered once true)."""
+        if creator_id in self._has_documents:
+            return True
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(
+                    exists().where(
+                        KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready"
+                    )
+                )
+            )
+        if found:
+            self._has_documents.add(creator_id)
+        return bool(found)
+
+    async def _ready_among(self, creator_id: str, document_ids: set[str]) -> dict[str, KnowledgeDocument]:
+        """Which of these documents are the creator's and ready (a primary-key lookup of candidates)."""
+        if not document_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(KnowledgeDocument).where(
+                    KnowledgeDocument.id.in_(sorted(document_ids)),
+                    KnowledgeDocument.creator_id == creator_id,
+                    KnowledgeDocument.status == "ready",
+                )
+            )
+            return {row.id: row for row in rows}
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """Passages relevant enough to answer from (the responder's `KnowledgeRetriever`)."""
@@ -337,7 +363,33 @@ class KnowledgeBase:
                 document.title,
             )
             await self._discard(document)
+        await self._index_unindexed_words()
         return len(stale)
+
+    async def _index_unindexed_words(self) -> None:
+        """Give ready documents from before the stored lexical index their rows (read from the store)."""
+        async with self._sessions() as session:
+            ready = list(
+                await session.execute(
+                    select(KnowledgeDocument.id, KnowledgeDocument.creator_id).where(
+                        KnowledgeDocument.status == "ready", KnowledgeDocument.chunk_count > 0
+                    )
+                )
+            )
+            indexed = await self.lexicon.indexed_documents(session, [document_id for document_id, _ in ready])
+        by_creator: dict[str, set[str]] = {}
+        for document_id, creator_id in ready:
+            if document_id not in indexed:
+                by_creator.setdefault(creator_id, set()).add(document_id)
+        for creator_id, document_ids in by_creator.items():
+            chunks: dict[str, list[tuple[str, str]]] = {}
+            for hit in await self.store.chunks(creator_id):
+                if _document_of(hit.chunk_id) in document_ids:
+                    chunks.setdefault(_document_of(hit.chunk_id), []).append((hit.chunk_id, hit.text))
+            async with self._sessions.begin() as session:
+                for document_id, rows in chunks.items():
+                    await self.lexicon.add(session, creator_id, document_id, rows)
+            log.info("indexed the words of %d earlier documents of creator %s", len(chunks), creator_id)
 
     async def status(self) -> tuple[ComponentStatus, ComponentStatus]:
         """(vector store, embeddings) health."""
@@ -347,6 +399,11 @@ class KnowledgeBase:
 def _document_of(chunk_id: str) -> str:
     """Chunk ids are "<document id>:<position>"."""
     return chunk_id.rsplit(":", 1)[0]
+
+
+def _lexical_rows(document: KnowledgeDocument, chunks: Sequence[Chunk]) -> list[tuple[str, str]]:
+    """(chunk id, searchable words) per chunk; the heading is searchable too, as it is in the vector."""
+    return [(f"{document.id}:{chunk.position}", chunk.embedding_text) for chunk in chunks]
 
 
 def _search_hit(hit: VectorHit, ready: dict[str, KnowledgeDocument]) -> SearchHit:

@@ -150,16 +150,16 @@ class ChromaVectorStore:
         await asyncio.to_thread(add_all)
 
     async def query(self, creator_id: str, embedding: Sequence[float], k: int) -> list[VectorHit]:
-        """Nearest chunks; cosine distance d becomes similarity 1 - d."""
+        """Nearest chunks; cosine distance d becomes similarity 1 - d.
+
+        No `count()` first: Chroma (1.x) returns fewer than `k` from a small or empty collection by
+        itself, and counting cost a round trip on every query.
+        """
 
         def run() -> dict[str, Any]:
-            collection = self._collection(creator_id)
-            available = collection.count()
-            if available == 0:
-                return {"ids": [[]], "documents": [[]], "metadatas": [[]], "distances": [[]]}
-            result: dict[str, Any] = collection.query(
+            result: dict[str, Any] = self._collection(creator_id).query(
                 query_embeddings=[list(embedding)],
-                n_results=min(k, available),
+                n_results=k,
                 include=["documents", "metadatas", "distances"],
             )
             return result

@@ -1,31 +1,96 @@
-"""BM25 and reciprocal rank fusion, the lexical half of search."""
+"""The lexical half of search: the stored full-text index (SQLite FTS5 and PostgreSQL) and rank fusion."""
 
 from __future__ import annotations
 
-from coaching.lexical import LexicalIndex, reciprocal_rank_fusion, terms
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import create_engine, session_factory
+from coaching.lexical import ChunkTerms, reciprocal_rank_fusion, terms
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def _index(
+    sessions: async_sessionmaker[AsyncSession], creator: str, document: str, chunks: list[tuple[str, str]]
+) -> ChunkTerms:
+    lexicon = ChunkTerms(sessions)
+    async with sessions.begin() as session:
+        await lexicon.add(session, creator, document, chunks)
+    return lexicon
 
 
 def test_terms_drop_stop_words_and_case() -> None:
     assert terms("What is THE Glycemic index?") == ["glycemic", "index"]
 
 
-def test_bm25_prefers_the_chunk_with_the_rare_word() -> None:
-    index = LexicalIndex(
+async def test_the_chunk_with_the_rare_word_ranks_first(sessions: async_sessionmaker[AsyncSession]) -> None:
+    lexicon = await _index(
+        sessions,
+        "coach",
+        "d1",
         [
-            ("common", "sleep well and sleep long, sleep is good for you"),
-            ("rare", "melatonin is a hormone that helps sleep"),
-            ("other", "running every morning"),
-        ]
+            ("d1:0", "sleep well and sleep long, sleep is good for you"),
+            ("d1:1", "melatonin is a hormone that helps sleep"),
+            ("d1:2", "running every morning"),
+        ],
     )
 
-    ranked = [chunk_id for chunk_id, _ in index.search("does melatonin help sleep", 3)]
+    ranked = [chunk_id for chunk_id, _ in await lexicon.search("coach", "does melatonin help sleep", 3)]
 
-    assert ranked[0] == "rare"
-    assert "other" not in ranked  # shares no word with the query
+    assert ranked[0] == "d1:1"
+    assert "d1:2" not in ranked  # shares no word with the query
 
 
-def test_bm25_with_no_matching_word_returns_nothing() -> None:
-    assert LexicalIndex([("a", "apples and pears")]).search("quantum physics", 5) == []
+async def test_no_matching_word_returns_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:
+    lexicon = await _index(sessions, "coach", "d1", [("d1:0", "apples and pears")])
+
+    assert await lexicon.search("coach", "quantum physics", 5) == []
+    assert await lexicon.search("coach", "the of and", 5) == []  # only stop words: no query at all
+
+
+async def test_a_creator_searches_only_their_own_rows(sessions: async_sessionmaker[AsyncSession]) -> None:
+    lexicon = await _index(sessions, "alice", "a1", [("a1:0", "zinc supplements for athletes")])
+    await _index(sessions, "bob", "b1", [("b1:0", "zinc in the diet of athletes")])
+
+    assert [chunk_id for chunk_id, _ in await lexicon.search("alice", "zinc athletes", 5)] == ["a1:0"]
+    assert [chunk_id for chunk_id, _ in await lexicon.search("bob", "zinc athletes", 5)] == ["b1:0"]
+
+
+async def test_deleting_a_document_touches_only_its_rows(sessions: async_sessionmaker[AsyncSession]) -> None:
+    lexicon = await _index(
+        sessions, "coach", "d1", [("d1:0", "protein after training"), ("d1:1", "protein shakes")]
+    )
+    await _index(sessions, "coach", "d2", [("d2:0", "protein at breakfast")])
+
+    async with sessions.begin() as session:
+        await lexicon.delete_document(session, "d1")
+        remaining = (
+            (await session.execute(text("SELECT chunk_id FROM knowledge_chunk_terms"))).scalars().all()
+        )
+        indexed = await lexicon.indexed_documents(session, ["d1", "d2"])
+
+    assert [chunk_id for chunk_id, _ in await lexicon.search("coach", "protein", 5)] == ["d2:0"]
+    assert remaining == ["d2:0"]
+    assert indexed == {"d2"}
+
+
+async def test_a_rolled_back_add_leaves_no_rows(sessions: async_sessionmaker[AsyncSession]) -> None:
+    lexicon = ChunkTerms(sessions)
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            await lexicon.add(session, "coach", "d1", [("d1:0", "magnesium before bed")])
+            raise RuntimeError("the document never became ready")
+
+    assert await lexicon.search("coach", "magnesium", 5) == []
 
 
 def test_fusion_rewards_agreement_between_rankings() -> None:

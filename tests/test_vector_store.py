@@ -89,3 +89,12 @@ async def test_chunks_and_get_return_stored_text_and_similarity(
     assert sorted(hit.chunk_id for hit in everything) == ["a", "b"]
     assert [(hit.chunk_id, hit.text) for hit in fetched] == [("b", "text of b")]
     assert fetched[0].similarity == pytest.approx(1.0, abs=1e-4)
+
+
+async def test_a_query_asking_for_more_than_there_is_returns_what_there_is(store: VectorStore) -> None:
+    assert await store.query("empty-creator", [1.0, 0.0, 0.0], 5) == []
+    await store.add("small", [StoredChunk("d:0", "only one", [1.0, 0.0, 0.0], {"document_id": "d"})])
+
+    hits = await store.query("small", [1.0, 0.0, 0.0], 20)
+
+    assert [hit.chunk_id for hit in hits] == ["d:0"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.identity import Principal, creator_scoped_id
+from bot.pacing import SLOW_DOWN
 from bot.runtime import Coachline, ReplyOutcome
 from channels.messages import ConversationReference, IncomingMessage
 
@@ -58,6 +60,13 @@ class ChatResponse(BaseModel):
 async def converse(service: Coachline, message: IncomingMessage) -> ReplyOutcome:
     """Put a message through the inbox and wait for its replies (shared by the API and the page)."""
     accepted = await service.receive(message)
+    if accepted.throttled:
+        # Kept but not answered: the caller hears it now (the first of a run also gets SLOW_DOWN
+        # in the conversation).
+        retry_after = max(1, math.ceil(service.inbox.rate.interval.total_seconds()))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, SLOW_DOWN, headers={"Retry-After": str(retry_after)}
+        )
     return await service.wait_for_replies(accepted.inbox_id, service.settings.reply_wait_seconds)
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -196,7 +196,11 @@ async def test_a_forged_slack_request_is_logged_without_its_body(caplog: pytest.
     body = '{"type": "event_callback", "event": {"text": "my phone is +15550001111"}}'
     timestamp = str(int(time.time()))
     signature = SignatureVerifier("a-forged-secret").generate_signature(timestamp=timestamp, body=body)
-    headers = {"x-slack-request-timestamp": [timestamp], "x-slack-signature": [signature]}
+    assert signature is not None
+    headers: dict[str, str | Sequence[str]] = {
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": signature,
+    }
 
     with caplog.at_level(logging.DEBUG):
         response = await app.async_dispatch(AsyncBoltRequest(body=body, headers=headers))

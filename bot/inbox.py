@@ -124,42 +124,49 @@ class Inbox:
         """
         now = self._clock.now()
         claimable = self._claimable(now)
-        sender = tuple_(InboxMessage.channel, InboxMessage.sender_id)
-        busy = (
-            select(InboxMessage.channel, InboxMessage.sender_id)
-            .where(InboxMessage.status == "processing", InboxMessage.lease_expires_at > now)
-            .correlate(None)
-        )
-        heads = (
-            select(func.min(InboxMessage.id))
-            .where(claimable, sender.not_in(busy))
-            .group_by(InboxMessage.channel, InboxMessage.sender_id)
-            .correlate(None)
-        )
-        # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that
-        # the planner re-ran would hand out more than `limit` rows.
-        candidates = (
-            select(InboxMessage.id)
-            .where(claimable, InboxMessage.id.in_(heads))
-            .order_by(InboxMessage.due_at, InboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .cte("candidates")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        claim = (
-            update(InboxMessage)
-            .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
-            .values(
-                status="processing",
-                claimed_by=self.instance_id,
-                lease_expires_at=now + self.lease,
-                attempts=InboxMessage.attempts + 1,
-            )
-            .returning(InboxMessage)
-            .execution_options(synchronize_session=False)
-        )
         async with self._sessions.begin() as session:
+            # Read first (a handful of rows), so the query below is one plain GROUP BY: a NOT IN
+            # subquery there was evaluated per waiting row, which a large backlog made slow.
+            busy = (
+                await session.execute(
+                    select(InboxMessage.channel, InboxMessage.sender_id)
+                    .where(InboxMessage.status == "processing", InboxMessage.lease_expires_at > now)
+                    .distinct()
+                )
+            ).all()
+            waiting = claimable
+            if busy:
+                sender = tuple_(InboxMessage.channel, InboxMessage.sender_id)
+                waiting = and_(claimable, sender.not_in([tuple(row) for row in busy]))
+            heads = (
+                select(func.min(InboxMessage.id))
+                .where(waiting)
+                .group_by(InboxMessage.channel, InboxMessage.sender_id)
+                .correlate(None)
+            )
+            # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that
+            # the planner re-ran would hand out more than `limit` rows.
+            candidates = (
+                select(InboxMessage.id)
+                .where(claimable, InboxMessage.id.in_(heads))
+                .order_by(InboxMessage.due_at, InboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+                .cte("candidates")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
+            )
+            claim = (
+                update(InboxMessage)
+                .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
+                .values(
+                    status="processing",
+                    claimed_by=self.instance_id,
+                    lease_expires_at=now + self.lease,
+                    attempts=InboxMessage.attempts + 1,
+                )
+                .returning(InboxMessage)
+                .execution_options(synchronize_session=False)
+            )
             rows = list(await session.scalars(claim))
         return sorted(rows, key=lambda row: (row.due_at or row.received_at, row.id))
 

@@ -323,7 +323,10 @@ class Coachline:
                         .order_by(OutboxMessage.id)
                     )
                 )
-            finished = status in ("done", "failed") and all(row.status in FINAL_STATES for row in rows)
+            # "throttled": over its sender's rate, kept and never answered (see bot.pacing).
+            finished = status in ("done", "failed", "throttled") and all(
+                row.status in FINAL_STATES for row in rows
+            )
             remaining = deadline - loop.time()
             if finished or remaining <= 0:
                 return ReplyOutcome(inbox_id, finished, rows)

@@ -195,6 +195,12 @@ async def test_chat_api_answers_429_with_slow_down_over_the_rate(paced_api: http
         await paced_api.post("/api/v1/chat", json={"user_id": "fast", "text": f"q{n}"}, headers=headers)
         for n in range(3)
     ]
+    repeated = await paced_api.post(
+        "/api/v1/chat", json={"user_id": "fast", "text": "q2", "message_id": "same"}, headers=headers
+    )
+    repeated_again = await paced_api.post(
+        "/api/v1/chat", json={"user_id": "fast", "text": "q2", "message_id": "same"}, headers=headers
+    )
     someone_else = await paced_api.post(
         "/api/v1/chat", json={"user_id": "calm", "text": "hi"}, headers=headers
     )
@@ -203,6 +209,7 @@ async def test_chat_api_answers_429_with_slow_down_over_the_rate(paced_api: http
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert answers[2].json()["detail"] == SLOW_DOWN
     assert answers[2].headers["retry-after"] == "30"
+    assert (repeated.status_code, repeated_again.status_code) == (429, 429)  # a repeat is no way round
     assert someone_else.status_code == 200
     assert metrics.status_code == 200
     assert "coachline_inbox_lag_seconds" in metrics.text

@@ -45,8 +45,9 @@ def _logging(level: str) -> None:
 
 def _prepare_database(settings: Settings) -> None:
     from bot.db import DatabaseUnavailableError, prepare_database
+    from bot.file_modes import prepare_private_storage
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_private_storage(settings)
     try:
         asyncio.run(prepare_database(settings.resolved_database_url))
     except DatabaseUnavailableError as exc:
@@ -170,7 +171,9 @@ async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
     engine = create_engine(settings.resolved_database_url)
     try:
         async with session_factory(engine).begin() as session:
-            new = await create_creator(session, name, SystemClock().now())
+            new = await create_creator(
+                session, name, SystemClock().now(), claim_code_hours=settings.claim_code_hours
+            )
         return new.creator.id, new.api_key, new.claim_code
     finally:
         await engine.dispose()

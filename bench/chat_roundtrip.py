@@ -32,6 +32,7 @@ async def _measure(requests: int, concurrency: int, database_url: str | None) ->
             database_url=database_url or "",
             api_key=KEY,
             llm=LLMMode.OFFLINE,
+            sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
             # The model provisioned once for the project, not downloaded again into each temporary dir.
             models_dir=load_settings().resolved_models_dir,
         )

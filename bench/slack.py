@@ -166,6 +166,7 @@ async def _serve() -> None:
                 data_dir=Path(data_dir),
                 api_key="bench-admin-key",
                 llm=LLMMode.OFFLINE,
+                sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
                 log_level="WARNING",
                 slack_bot_token=slack.bot_token,
                 slack_signing_secret=SECRET,

@@ -38,6 +38,7 @@ def _service(twilio: FakeTwilio, data_dir: str, rate: float) -> Coachline:
         data_dir=Path(data_dir),
         api_key="bench-admin-key",
         llm=LLMMode.OFFLINE,
+        sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
         public_url=PUBLIC_URL,
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,

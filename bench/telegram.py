@@ -75,6 +75,7 @@ async def coachline_rate(count: int) -> float:
                 data_dir=Path(data_dir),
                 api_key="bench-admin-key",
                 llm=LLMMode.OFFLINE,
+                sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
                 telegram_bot_token=telegram.token,
                 telegram_api_url=telegram.url,
                 telegram_chat_rate=1_000_000.0,

@@ -292,6 +292,10 @@ def describe_report(report: dict[str, Any], status_form: str) -> str:
         f"{report['sent']} sent, {report['failed']} failed, {report['opted_out']} opted out, "
         f"{report['blocked']} blocked, {report['queued']} queued (of {report['recipients']})"
     )
+    if report.get("maybe_sent_twice"):
+        counts += (
+            f"; {report['maybe_sent_twice']} of those sent may have arrived twice (a restart cut off a send)"
+        )
     if report["status"] == "done":
         return f'Broadcast "{preview}" is done: {counts}.'
     return f'Broadcast "{preview}" is still sending: {counts}. {status_form} shows the rest.'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.api import audience, audit, chat, creators, health, knowledge, personality
+from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
+from bot.identity import authenticate
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
@@ -54,6 +57,13 @@ def create_app(service: Coachline) -> FastAPI:
         https_only=service.settings.public_url.startswith("https://"),
         max_age=60 * 60 * 24 * 365,
     )
+    # Added last, so it runs first: the key and the body's size are checked before anything reads it.
+    app.add_middleware(
+        RequestGuard,
+        key_is_valid=partial(key_is_valid, service),
+        body_limit=service.settings.max_body_bytes,
+        upload_limit=service.settings.max_upload_bytes,
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(chat.router)
@@ -72,6 +82,12 @@ def create_app(service: Coachline) -> FastAPI:
         if channel_router is not None:
             app.include_router(channel_router)
     return app
+
+
+async def key_is_valid(service: Coachline, key: str) -> bool:
+    """Whether a bearer key is the admin key or a creator's."""
+    async with service.sessions() as session:
+        return await authenticate(session, key, service.admin_api_key) is not None
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

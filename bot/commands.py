@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.claim_codes import ClaimPolicy
 from bot.command_forms import command_form, help_footer
 from bot.identity import Sender
 from bot.models import Conversation
@@ -54,6 +55,7 @@ class CommandServices:
     # The channels that reach people by themselves (broadcasts go there; not web or console).
     messaging_channels: Callable[[], list[str]]
     public_url: str = ""
+    claims: ClaimPolicy = field(default_factory=ClaimPolicy)  # claim codes' lifetime and attempt limit
 
 
 class CommandError(Exception):

@@ -7,11 +7,11 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
+from bot.claim_codes import creator_for_code, wrong_attempts
 from bot.commands import CommandContext, CommandError, CommandRegistry, Reply
 from bot.lookups import find_program
-from bot.models import Creator, RoleGrant
+from bot.models import ClaimAttempt, RoleGrant
 from bot.roles import CREATORS, EVERYONE, Role
-from bot.secrets import hash_secret
 from coaching.models import KnowledgeDocument
 from coaching.personality.profile import PersonalityProfile
 from programs.analytics import program_analytics
@@ -43,14 +43,23 @@ def register_creator_commands(registry: CommandRegistry) -> None:
 
 
 async def claim(ctx: CommandContext) -> list[Reply]:
-    """Make the sender the creator whose one-time claim code they send; the code is then spent."""
+    """Make the sender the creator whose one-time claim code they send; the code is then spent.
+
+    A wrong code is counted: after `COACH_CLAIM_ATTEMPTS` in an hour the person must wait.
+    """
     ctx.audit.args = None  # the code is a secret: it stays out of the audit log
-    code = ctx.args.strip().upper()
+    code = ctx.args.strip()
     if not code:
         raise CommandError(f"Send the code you were given: {ctx.form('claim CODE')}.")
-    creator = await ctx.db.scalar(select(Creator).where(Creator.claim_code_hash == hash_secret(code)))
+    if await wrong_attempts(ctx.db, ctx.sender.user.id, ctx.now) >= ctx.services.claims.attempts_per_hour:
+        raise CommandError(
+            "Too many wrong claim codes in the last hour. Please wait an hour, then try again."
+        )
+    creator = await creator_for_code(ctx.db, code, ctx.now)
     if creator is None:
-        raise CommandError("That claim code is not valid, or it was used already.")
+        # Kept (a reply, not a CommandError, so the attempt is committed) to limit guessing.
+        ctx.db.add(ClaimAttempt(user_id=ctx.sender.user.id, at=ctx.now))
+        return [Reply("That claim code is not valid, or it was used already, or it expired.")]
     user = ctx.sender.user
     held = await ctx.db.scalar(
         select(RoleGrant.id).where(
@@ -69,6 +78,7 @@ async def claim(ctx: CommandContext) -> list[Reply]:
         )
     user.creator_id = creator.id  # they now talk to (and test) their own twin
     creator.claim_code_hash = None  # one-time
+    creator.claim_code_expires_at = None
     ctx.db.add_all([user, creator])
     ctx.audit.wanted = True
     ctx.audit.target = f"creator {creator.id}"

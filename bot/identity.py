@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.claim_codes import DEFAULT_CODE_HOURS, claim_code_hash, new_claim_code
 from bot.models import ChannelAccount, Conversation, Creator, RoleGrant, User
 from bot.roles import Role
-from bot.secrets import hash_secret, new_api_key, new_claim_code, same_secret
+from bot.secrets import hash_secret, new_api_key, same_secret
 from channels.messages import ConversationReference
 
 
@@ -54,16 +55,23 @@ def _slug(name: str) -> str:
 
 
 async def create_creator(
-    session: AsyncSession, name: str, now: datetime, *, is_default: bool = False
+    session: AsyncSession,
+    name: str,
+    now: datetime,
+    *,
+    is_default: bool = False,
+    claim_code_hours: float = DEFAULT_CODE_HOURS,
 ) -> NewCreator:
-    """Add a creator with a fresh API key and claim code (returned in clear once, stored hashed)."""
+    """Add a creator with a fresh API key and claim code (returned in clear once, stored hashed);
+    the code expires after `claim_code_hours` (`COACH_CLAIM_CODE_HOURS`)."""
     api_key = new_api_key("cr")
     claim_code = new_claim_code()
     creator = Creator(
         id=f"{_slug(name)}-{uuid.uuid4().hex[:8]}",
         name=name,
         api_key_hash=hash_secret(api_key),
-        claim_code_hash=hash_secret(claim_code),
+        claim_code_hash=claim_code_hash(claim_code),
+        claim_code_expires_at=now + timedelta(hours=claim_code_hours),
         is_default=is_default,
         created_at=now,
     )
@@ -78,12 +86,15 @@ async def default_creator(session: AsyncSession) -> Creator | None:
     return result.first()
 
 
-async def ensure_default_creator(session: AsyncSession, name: str, now: datetime) -> Creator:
+async def ensure_default_creator(
+    session: AsyncSession, name: str, now: datetime, *, claim_code_hours: float = DEFAULT_CODE_HOURS
+) -> Creator:
     """The default creator, created on first start so that a fresh install answers at once."""
     existing = await default_creator(session)
     if existing is not None:
         return existing
-    return (await create_creator(session, name, now, is_default=True)).creator
+    made = await create_creator(session, name, now, is_default=True, claim_code_hours=claim_code_hours)
+    return made.creator
 
 
 async def list_creators(session: AsyncSession) -> list[Creator]:

@@ -8,18 +8,32 @@ claimed.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.leases import claim_rows, renew_lease
+from bot.leases import renew_lease
 from bot.models import InboxMessage
+from bot.outbox import Outbox
+from bot.pacing import SLOW_DOWN, Pace, SenderRate, pace
 from bot.signals import Signal
 from channels.base import Accepted
-from channels.messages import Attachment, ConversationReference, IncomingMessage
+from channels.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
+from coaching.status import ComponentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The inbox's waiting work: `lag_seconds` is the age of the oldest message not yet answered."""
+
+    messages: int
+    senders: int
+    lag_seconds: float
+    throttled_total: int  # messages ever set aside for going over their sender's rate
 
 
 class Inbox:
@@ -33,8 +47,12 @@ class Inbox:
         instance_id: str,
         lease_seconds: float,
         max_attempts: int = 3,
+        rate: SenderRate | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._sessions = sessions
+        self.rate = rate or SenderRate(per_minute=0, burst=1)
+        self._outbox = outbox  # where a "slow down" goes
         self._clock = clock
         self.instance_id = instance_id
         self.lease = timedelta(seconds=lease_seconds)
@@ -42,7 +60,12 @@ class Inbox:
         self.arrived = Signal()
 
     async def accept(self, message: IncomingMessage) -> Accepted:
-        """Persist a message unless the same (channel, message id) is already there."""
+        """Persist a message unless the same (channel, message id) is already there.
+
+        A message over its sender's rate is kept as `throttled` and never answered; the first of a
+        run is answered with one "slow down" (queued in the same transaction).
+        """
+        now = self._clock.now()
         row = InboxMessage(
             channel=message.channel,
             external_id=message.message_id,
@@ -54,9 +77,24 @@ class Inbox:
             raw=message.raw,
             received_at=message.received_at,
         )
+        verdict = Pace(due_at=now)
         try:
             async with self._sessions.begin() as session:
+                verdict = await pace(session, self.rate, message.channel, message.user_id, now)
+                row.due_at = verdict.due_at
+                if verdict.due_at is None:
+                    row.status, row.processed_at, row.error = "throttled", now, "over the sender's rate"
                 session.add(row)
+                await session.flush()
+                if verdict.tell_sender and self._outbox is not None:
+                    self._outbox.enqueue(
+                        session,
+                        OutgoingMessage(
+                            message.conversation, SLOW_DOWN, reply_to_message_id=message.message_id
+                        ),
+                        dedupe_key=f"inbox:{row.id}:slow-down",
+                        inbox_id=row.id,
+                    )
             inbox_id, duplicate = row.id, False
         except IntegrityError:
             async with self._sessions() as session:
@@ -68,31 +106,98 @@ class Inbox:
                 )
             if existing is None:
                 raise
-            inbox_id, duplicate = existing, True
-        if not duplicate:
-            self.arrived.notify()
+            return Accepted(existing, duplicate=True)
+        if verdict.due_at is None:
+            if verdict.tell_sender and self._outbox is not None:
+                self._outbox.queued.notify()
+            return Accepted(inbox_id, duplicate, throttled=True)
+        self.arrived.notify()
         return Accepted(inbox_id, duplicate)
 
     async def claim(self, limit: int) -> list[InboxMessage]:
-        """Take up to `limit` messages that are waiting or whose previous worker's lease ran out."""
+        """Take up to `limit` messages that are waiting or whose previous worker's lease ran out.
+
+        Round-robin across senders: at most one message per sender is taken, the sender's oldest,
+        and none from a sender whose previous message is still being answered (on any instance);
+        among senders the earliest due goes first. So a flood occupies one worker, in order, and
+        everyone else's messages are claimed beside it.
+        """
         now = self._clock.now()
-        claimable = or_(
+        claimable = self._claimable(now)
+        async with self._sessions.begin() as session:
+            # Read first (a handful of rows), so the query below is one plain GROUP BY: a NOT IN
+            # subquery there was evaluated per waiting row, which a large backlog made slow.
+            busy = (
+                await session.execute(
+                    select(InboxMessage.channel, InboxMessage.sender_id)
+                    .where(InboxMessage.status == "processing", InboxMessage.lease_expires_at > now)
+                    .distinct()
+                )
+            ).all()
+            waiting = claimable
+            if busy:
+                sender = tuple_(InboxMessage.channel, InboxMessage.sender_id)
+                waiting = and_(claimable, sender.not_in([tuple(row) for row in busy]))
+            heads = (
+                select(func.min(InboxMessage.id))
+                .where(waiting)
+                .group_by(InboxMessage.channel, InboxMessage.sender_id)
+                .correlate(None)
+            )
+            # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that
+            # the planner re-ran would hand out more than `limit` rows.
+            candidates = (
+                select(InboxMessage.id)
+                .where(claimable, InboxMessage.id.in_(heads))
+                .order_by(InboxMessage.due_at, InboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+                .cte("candidates")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
+            )
+            claim = (
+                update(InboxMessage)
+                .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
+                .values(
+                    status="processing",
+                    claimed_by=self.instance_id,
+                    lease_expires_at=now + self.lease,
+                    attempts=InboxMessage.attempts + 1,
+                )
+                .returning(InboxMessage)
+                .execution_options(synchronize_session=False)
+            )
+            rows = list(await session.scalars(claim))
+        return sorted(rows, key=lambda row: (row.due_at or row.received_at, row.id))
+
+    @staticmethod
+    def _claimable(now: datetime) -> ColumnElement[bool]:
+        return or_(
             and_(
                 InboxMessage.status == "pending",
                 or_(InboxMessage.lease_expires_at.is_(None), InboxMessage.lease_expires_at <= now),
             ),
             and_(InboxMessage.status == "processing", InboxMessage.lease_expires_at <= now),
         )
-        return await claim_rows(
-            self._sessions,
-            InboxMessage,
-            claimable=claimable,
-            order_by=(InboxMessage.id,),
-            limit=limit,
-            status="processing",
-            instance_id=self.instance_id,
-            lease_until=now + self.lease,
-        )
+
+    async def waiting(self) -> Backlog:
+        """What waits to be answered: how many messages, from how many senders, since when."""
+        async with self._sessions() as session:
+            count, senders, oldest = (
+                await session.execute(
+                    select(
+                        func.count(),
+                        func.count(distinct(InboxMessage.channel + ":" + InboxMessage.sender_id)),
+                        func.min(InboxMessage.received_at),
+                    ).where(InboxMessage.status.in_(("pending", "processing")))
+                )
+            ).one()
+            throttled = await session.scalar(
+                select(func.count()).select_from(InboxMessage).where(InboxMessage.status == "throttled")
+            )
+        now = self._clock.now()
+        lag = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return Backlog(int(count), int(senders), lag, int(throttled or 0))
 
     async def renew(self, inbox_id: int) -> bool:
         """Extend our lease on a message we are still working on; False if we lost it."""
@@ -153,3 +258,13 @@ def to_incoming(row: InboxMessage) -> IncomingMessage:
         received_at=row.received_at,
         raw=row.raw,
     )
+
+
+def inbox_status(backlog: Backlog, lag_degraded_seconds: float) -> ComponentStatus:
+    """The inbox for `/health/integration`: degraded once its oldest waiting message is too old."""
+    detail = (
+        f"{backlog.messages} waiting from {backlog.senders} senders; "
+        f"oldest {backlog.lag_seconds:.1f} s (degraded past {lag_degraded_seconds:g} s); "
+        f"{backlog.throttled_total} set aside for going over a sender's rate"
+    )
+    return ComponentStatus("degraded" if backlog.lag_seconds > lag_degraded_seconds else "real", detail)

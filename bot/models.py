@@ -70,6 +70,7 @@ class Creator(Base):
     name: Mapped[str] = mapped_column(String(200))
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     claim_code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    claim_code_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
@@ -119,6 +120,17 @@ class RoleGrant(Base):
     created_at: Mapped[datetime]
 
 
+class ClaimAttempt(Base):
+    """A wrong claim code someone sent: counted to limit guessing (`COACH_CLAIM_ATTEMPTS` an hour)."""
+
+    __tablename__ = "claim_attempts"
+    __table_args__ = (Index("ix_claim_attempts_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+
+
 class Conversation(Base):
     """Where a user and a creator's twin talk on one channel; its reference addresses replies."""
 
@@ -150,6 +162,9 @@ class InboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("channel", "external_id", name="uq_inbox_channel_external"),
         Index("ix_inbox_status_lease", "status", "lease_expires_at"),
+        # A sender's pace (the latest due time) and their latest set-aside message, found per sender.
+        Index("ix_inbox_sender_due", "channel", "sender_id", "due_at"),
+        Index("ix_inbox_sender_status", "channel", "sender_id", "status", "processed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -162,7 +177,12 @@ class InboxMessage(Base):
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processing, done, failed
+    # When the sender's pace lets this message be answered (see `bot.pacing`): messages are claimed
+    # one per sender at a time, earliest due first, so a flood waits behind its own sender only.
+    # None for a message set aside (`throttled`) because its sender went over their rate.
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    # pending, processing, done, failed, throttled (over the sender's rate: kept, never answered)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
@@ -194,6 +214,10 @@ class OutboxMessage(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Attempts whose outcome was recorded (sent, failed, retry). `attempts - settled_attempts` is how
+    # many were cut off (a kill -9, a lost lease): each may have reached the platform, so a report
+    # counts them as possible extra deliveries instead of hiding them.
+    settled_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     platform_message_id: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     # The platform's later report (status callbacks): "delivered", "failed" or "undelivered".
     delivery_status: Mapped[str | None] = mapped_column(String(16), default=None)

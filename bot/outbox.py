@@ -258,6 +258,7 @@ class Outbox:
                     claimed_by=None,
                     lease_expires_at=None,
                     next_attempt_at=self._clock.now() + timedelta(seconds=delay),
+                    settled_attempts=OutboxMessage.settled_attempts + 1,
                 )
             )
 
@@ -266,7 +267,13 @@ class Outbox:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == outbox_id)
-                .values(claimed_by=None, lease_expires_at=None, **values)
+                # Counting settled attempts shows later which ones a crash cut off (broadcast reports).
+                .values(
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    settled_attempts=OutboxMessage.settled_attempts + 1,
+                    **values,
+                )
             )
         self.settled.notify()
 

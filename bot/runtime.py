@@ -15,18 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_commands import register_admin_commands
 from bot.basic_commands import register_basic_commands
+from bot.claim_codes import ClaimPolicy
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRegistry, CommandServices, Reply
 from bot.consent_commands import register_consent_commands
 from bot.creator_commands import register_creator_commands
 from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
+from bot.file_modes import prepare_private_storage
 from bot.identity import ensure_default_creator
-from bot.inbox import Inbox
+from bot.inbox import Inbox, inbox_status
 from bot.knowledge_commands import register_knowledge_commands
 from bot.leader import LeaderLock
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
+from bot.pacing import SenderRate
 from bot.roles import Role
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
@@ -85,7 +88,7 @@ class Coachline:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.instance_id = f"{uuid.uuid4().hex[:12]}"
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_private_storage(settings)  # chat history and phone numbers: owner-only
         self.admin_api_key, self.admin_api_key_created = self._admin_key()
         self.engine: AsyncEngine = create_engine(settings.resolved_database_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
@@ -117,18 +120,20 @@ class Coachline:
         register_creator_commands(self.commands)
         register_admin_commands(self.commands)
         self.progress = Signal()
-        self.inbox = Inbox(
-            self.sessions,
-            self.clock,
-            instance_id=self.instance_id,
-            lease_seconds=settings.claim_lease_seconds,
-        )
         self.outbox = Outbox(
             self.sessions,
             self.clock,
             instance_id=self.instance_id,
             lease_seconds=settings.claim_lease_seconds,
             max_attempts=settings.send_max_attempts,
+        )
+        self.inbox = Inbox(
+            self.sessions,
+            self.clock,
+            instance_id=self.instance_id,
+            lease_seconds=settings.claim_lease_seconds,
+            rate=SenderRate(settings.sender_rate, settings.sender_burst),
+            outbox=self.outbox,
         )
         self.programs = ProgramRunner(
             self.sessions,
@@ -155,6 +160,7 @@ class Coachline:
                 health=self.health,
                 messaging_channels=self.messaging_channels,
                 public_url=settings.public_url,
+                claims=ClaimPolicy(settings.claim_code_hours, settings.claim_attempts),
             ),
             DispatchPolicy(
                 admins=frozenset(settings.admin_accounts()),
@@ -208,7 +214,10 @@ class Coachline:
         await migrate(self.engine)
         async with self.sessions.begin() as session:
             self.default_creator = await ensure_default_creator(
-                session, self.settings.default_creator_name, self.clock.now()
+                session,
+                self.settings.default_creator_name,
+                self.clock.now(),
+                claim_code_hours=self.settings.claim_code_hours,
             )
         await self.knowledge.recover()
         # Platforms with a command menu (Telegram's setMyCommands) show what every user may run.
@@ -314,7 +323,10 @@ class Coachline:
                         .order_by(OutboxMessage.id)
                     )
                 )
-            finished = status in ("done", "failed") and all(row.status in FINAL_STATES for row in rows)
+            # "throttled": over its sender's rate, kept and never answered (see bot.pacing).
+            finished = status in ("done", "failed", "throttled") and all(
+                row.status in FINAL_STATES for row in rows
+            )
             remaining = deadline - loop.time()
             if finished or remaining <= 0:
                 return ReplyOutcome(inbox_id, finished, rows)
@@ -330,6 +342,7 @@ class Coachline:
             "embeddings": embeddings,
             "llm": await self.generator.check(),
             "scheduler": scheduler_status(self.scheduler, self.program_schedule),
+            "inbox": inbox_status(await self.inbox.waiting(), self.settings.inbox_lag_degraded_seconds),
         }
         report = {
             name: {"state": status.state, "detail": status.detail} for name, status in components.items()

@@ -1,4 +1,5 @@
-"""Secrets the service makes for itself: API keys, claim codes, and keys kept in the data dir."""
+"""Secrets the service makes for itself: API keys, and keys kept in the data dir (claim codes are in
+`bot.claim_codes`)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ from pathlib import Path
 def new_api_key(prefix: str = "cl") -> str:
     """A fresh high-entropy API key."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"
-
-
-def new_claim_code() -> str:
-    """A short one-time code a creator types in chat to claim their role."""
-    return secrets.token_hex(4).upper()
 
 
 def hash_secret(value: str) -> str:
@@ -33,7 +29,7 @@ def load_or_create_secret(path: Path, *, prefix: str = "cl") -> tuple[str, bool]
     """Read a secret kept in a file, creating it (mode 0600) when missing. Returns (secret, created)."""
     if path.exists():
         return path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = new_api_key(prefix)
     # O_EXCL: when two instances start together, one creates it and the other reads it.
     try:

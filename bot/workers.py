@@ -97,6 +97,8 @@ class InboxWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewal
         self._progress.notify()
+        # The sender's next message became claimable (one per sender at a time): look at once.
+        self._inbox.arrived.notify()
 
     async def _after_failure(self, row: InboxMessage, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

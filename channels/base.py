@@ -19,6 +19,7 @@ class Accepted:
 
     inbox_id: int
     duplicate: bool  # the platform redelivered a message already received
+    throttled: bool = False  # over the sender's rate: kept, not answered (see `bot.pacing`)
 
 
 # What a channel hands received messages to: the core's inbox. It returns once the message is

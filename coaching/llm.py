@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 CHECK_TIMEOUT_SECONDS = 2.0
+# Appended when the model stops mid-answer: the start is already with the person, so it is not
+# replaced; they are told plainly that the rest is missing.
+CUT_SHORT_NOTICE = (
+    "\n\n(My answer was cut off here: the model stopped before finishing. Ask again and I'll try once more.)"
+)
 
 
 class GeneratorUnavailable(Exception):  # noqa: N818 - the name the rest of the project uses
@@ -131,7 +136,7 @@ class OllamaGenerator:
         loop = asyncio.get_running_loop()
         total_deadline = loop.time() + self.total_timeout
         first_deadline = min(loop.time() + self.first_token_timeout, total_deadline)
-        started = False
+        started = done = False
         try:
             chunks = await self._client.chat(
                 model=self.model, messages=build_chat_messages(request), stream=True
@@ -142,7 +147,13 @@ class OllamaGenerator:
                     async with asyncio.timeout_at(total_deadline if started else first_deadline):
                         chunk = await anext(chunks, None)
                     if chunk is None:
+                        if started and not done:
+                            # The stream ended without Ollama's final `done` line: it was cut off.
+                            raise GeneratorUnavailable(
+                                f"Ollama model {self.model} stopped before finishing its answer"
+                            )
                         return
+                    done = done or bool(chunk.done)
                     # Thinking tokens also prove the model is running, so they end the first-token wait.
                     started = started or bool(chunk.message.content or chunk.message.thinking)
                     if chunk.message.content:
@@ -270,8 +281,9 @@ class FallbackGenerator:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         """The primary's pieces; the fallback's only if the primary fails before its first piece.
 
-        A failure after some pieces were sent ends the stream there: those pieces are already with the
-        user, and restarting with a different answer would repeat and contradict them.
+        A failure after some pieces were sent ends the stream with `CUT_SHORT_NOTICE`: those pieces are
+        already with the user, and restarting with a different answer would repeat and contradict them,
+        so the person is told plainly that the answer was cut.
         """
         if not self._should_try_primary():
             logger.debug("answering from %s: %s", self.fallback.name, self._skip_reason())
@@ -287,9 +299,8 @@ class FallbackGenerator:
         except FALLBACK_ERRORS as exc:
             reason = self._mark_down(exc)
             if sent_any:
-                logger.warning(
-                    "%s failed mid-answer, the reply stays cut short: %s", self.primary.name, reason
-                )
+                logger.warning("%s failed mid-answer, saying it was cut short: %s", self.primary.name, reason)
+                yield CUT_SHORT_NOTICE
                 return
             logger.warning(
                 "%s unavailable, answering from %s: %s", self.primary.name, self.fallback.name, reason

@@ -98,6 +98,43 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         8, ge=1, validation_alias=AliasChoices("COACH_WORKER_CONCURRENCY", "worker_concurrency")
     )
+    sender_rate: float = Field(
+        20.0,
+        ge=0,
+        validation_alias=AliasChoices("COACH_SENDER_RATE", "sender_rate"),
+        description="Messages a minute one sender may keep up; more are answered once with 'slow down' "
+        "and set aside unanswered. 0 turns the limit off.",
+    )
+    sender_burst: int = Field(
+        10,
+        ge=1,
+        validation_alias=AliasChoices("COACH_SENDER_BURST", "sender_burst"),
+        description="Messages one sender may send at once before COACH_SENDER_RATE applies.",
+    )
+    inbox_lag_degraded_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_INBOX_LAG_SECONDS", "inbox_lag_degraded_seconds"),
+        description="/health/integration says degraded when the oldest waiting message is older than this.",
+    )
+    max_body_mb: float = Field(
+        2.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_MAX_BODY_MB", "max_body_mb"),
+        description="Largest request body outside uploads; larger ones get 413 before they are read.",
+    )
+    claim_code_hours: float = Field(
+        168.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_CLAIM_CODE_HOURS", "claim_code_hours"),
+        description="Hours a new creator's claim code stays valid.",
+    )
+    claim_attempts: int = Field(
+        5,
+        ge=1,
+        validation_alias=AliasChoices("COACH_CLAIM_ATTEMPTS", "claim_attempts"),
+        description="Wrong claim codes one person may send in an hour.",
+    )
     send_max_attempts: int = Field(
         8, ge=1, validation_alias=AliasChoices("COACH_SEND_MAX_ATTEMPTS", "send_max_attempts")
     )
@@ -272,6 +309,11 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """`COACH_MAX_UPLOAD_MB` in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """`COACH_MAX_BODY_MB` in bytes."""
+        return int(self.max_body_mb * 1024 * 1024)
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,7 +4,10 @@ The fan-out writes one outbox row per reachable channel account, in batches, eac
 `broadcast:<id>:<account>` and inserted with "on conflict do nothing": a fan-out interrupted by a crash
 is resumed (`resume_unfinished`) and fills in only the missing rows. The outbox then sends them at
 each channel's rate, skipping people who opted out or blocked the bot, and the report counts the
-rows by outcome.
+rows by outcome, read from the outbox (never from a counter in memory). A crash between the platform
+accepting a message and its row being marked sent makes that message go again after the restart;
+the report says how many sent messages may have gone twice (`maybe_sent_twice`), so it reconciles
+with what the platform accepted.
 """
 
 from __future__ import annotations
@@ -138,17 +141,24 @@ class Broadcaster:
                 return None
             rows = (
                 await session.execute(
-                    select(OutboxMessage.status, OutboxMessage.last_error, OutboxMessage.channel).where(
-                        OutboxMessage.dedupe_key.like(f"broadcast:{broadcast_id}:%")
-                    )
+                    select(
+                        OutboxMessage.status,
+                        OutboxMessage.last_error,
+                        OutboxMessage.channel,
+                        OutboxMessage.attempts,
+                        OutboxMessage.settled_attempts,
+                    ).where(OutboxMessage.dedupe_key.like(f"broadcast:{broadcast_id}:%"))
                 )
             ).all()
         counts = Counter[str]()
         by_channel: dict[str, Counter[str]] = {}
-        for status, error, channel in rows:
+        maybe_twice = 0
+        for status, error, channel, attempts, settled in rows:
             outcome = _outcome(status, error)
             counts[outcome] += 1
             by_channel.setdefault(channel, Counter())[outcome] += 1
+            if outcome == "sent":
+                maybe_twice += _cut_off_attempts(status, attempts, settled)
         queued = counts["queued"]
         return {
             "broadcast_id": broadcast.id,
@@ -158,6 +168,10 @@ class Broadcaster:
             "status": "done" if broadcast.status == "queued" and queued == 0 else broadcast.status,
             "recipients": broadcast.recipients,
             "sent": counts["sent"],
+            # Sent messages of which an earlier attempt was cut off (a kill -9, a lost lease) after
+            # it was claimed: each may have reached the platform twice, so the platform accepted
+            # between `sent` and `sent + maybe_sent_twice` messages.
+            "maybe_sent_twice": maybe_twice,
             "failed": counts["failed"],
             "opted_out": counts["opted_out"],
             "blocked": counts["blocked"],
@@ -166,6 +180,12 @@ class Broadcaster:
             "skipped_channels": broadcast.skipped,
             "created_at": broadcast.created_at,
         }
+
+
+def _cut_off_attempts(status: str, attempts: int, settled: int) -> int:
+    """Attempts on a row that never recorded an outcome (one in flight right now is not one)."""
+    in_flight = 1 if status == "sending" else 0
+    return max(0, attempts - settled - in_flight)
 
 
 def _outcome(status: str, error: str | None) -> str:

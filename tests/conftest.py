@@ -80,6 +80,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "llm": "offline",
             "claim_lease_seconds": 30.0,
             "reply_wait_seconds": 10.0,
+            # Tests send many messages at one frozen instant; pacing has its own tests (test_fairness).
+            "sender_rate": 0.0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -13,6 +13,7 @@ import pytest
 from channels.messages import Source
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator, Persona
 from coaching.llm import (
+    CUT_SHORT_NOTICE,
     FallbackGenerator,
     GeneratorUnavailable,
     OllamaGenerator,
@@ -286,16 +287,32 @@ async def test_fallback_stream_switches_to_offline_when_the_primary_fails_before
     assert "".join(pieces) == offline.text
 
 
-async def test_fallback_stream_stops_where_the_primary_failed_midway() -> None:
+@pytest.mark.parametrize("failure", ["error_after_tokens", "drop_after_tokens"])
+async def test_fallback_stream_says_plainly_where_the_primary_failed_midway(failure: str) -> None:
+    """An in-stream error, or the server dropping the connection mid-answer."""
     async with (
-        run_fake_ollama(reply="one two three four five", error_after_tokens=2) as server,
+        run_fake_ollama(reply="one two three four five", **{failure: 2}) as server,
         aclosing(fallback_over(server.url)) as generator,
     ):
         pieces = [piece async for piece in generator.stream(ask("How much sleep?", context=(SLEEP,)))]
 
         assert generator.using_fallback
-    # The pieces already sent stand; nothing from the offline generator is glued onto them.
-    assert pieces == ["one ", "two "]
+    # The pieces already sent stand, nothing from the offline generator is glued onto them, and
+    # the person is told that the answer was cut.
+    assert pieces == ["one ", "two ", CUT_SHORT_NOTICE]
+
+
+async def test_a_dropped_connection_mid_stream_is_unavailable() -> None:
+    async with (
+        run_fake_ollama(reply="one two three four five", drop_after_tokens=3) as server,
+        aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=1.0)) as generator,
+    ):
+        pieces: list[str] = []
+        with pytest.raises(GeneratorUnavailable):
+            async for piece in generator.stream(ask("Count to five.")):
+                pieces.append(piece)
+
+    assert pieces == ["one ", "two ", "three "]
 
 
 async def test_fallback_leaves_a_failed_primary_alone_until_recheck_interval_has_passed() -> None:

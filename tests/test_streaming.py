@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot.models import HistoryMessage
 from bot.runtime import Coachline
 from bot.streaming import ReplyStream
+from coaching.llm import CUT_SHORT_NOTICE
 from tests.fakes.ollama_server import run_fake_ollama
 from tests.support.chat import ChatDriver
 
@@ -91,3 +92,27 @@ async def test_a_model_streaming_slowly_reaches_the_channel_before_it_finishes(
     assert rows[0].created_at < rows[-1].created_at  # the first part was queued while the model still wrote
     assert "\n\n".join(row.text for row in rows) == reply
     assert said == [reply]  # the transcript (the memory) holds the answer once, whole
+
+
+async def test_a_model_dying_mid_answer_leaves_the_person_told_it_was_cut(
+    make_service: Callable[..., Coachline],
+) -> None:
+    reply = "\n\n".join(PARAGRAPHS)
+    words_before_the_drop = len(PARAGRAPHS[0].split()) + 5
+    async with run_fake_ollama(
+        reply=reply, delay_between_tokens=0.02, drop_after_tokens=words_before_the_drop
+    ) as fake:
+        service = make_service(llm="ollama", ollama_url=fake.url, generator=None)
+        await service.start()
+        try:
+            chat = ChatDriver(service, user_id="reader")
+            await chat.send("How do I build better habits?")
+            await chat.expect_reply()
+            rows = await service.outbox.rows_for_inbox(chat._last_inbox_id or 0)
+        finally:
+            await service.stop()
+
+    said = "\n\n".join(row.text for row in rows)
+    assert said.startswith(PARAGRAPHS[0])  # what the model wrote before it died is kept
+    assert PARAGRAPHS[2] not in said
+    assert said.endswith(CUT_SHORT_NOTICE.strip())  # and the person is told the rest is missing

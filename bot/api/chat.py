@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.identity import Principal, creator_scoped_id
+from bot.models import InboxMessage
+from bot.pacing import SLOW_DOWN
 from bot.runtime import Coachline, ReplyOutcome
 from channels.messages import ConversationReference, IncomingMessage
 
@@ -58,7 +62,24 @@ class ChatResponse(BaseModel):
 async def converse(service: Coachline, message: IncomingMessage) -> ReplyOutcome:
     """Put a message through the inbox and wait for its replies (shared by the API and the page)."""
     accepted = await service.receive(message)
-    return await service.wait_for_replies(accepted.inbox_id, service.settings.reply_wait_seconds)
+    outcome = None
+    if not accepted.throttled:
+        outcome = await service.wait_for_replies(accepted.inbox_id, service.settings.reply_wait_seconds)
+    if outcome is None or (outcome.finished and not outcome.replies and await set_aside(service, outcome)):
+        # Kept but not answered: the caller hears it now (the first of a run also gets SLOW_DOWN
+        # in the conversation).
+        retry_after = max(1, math.ceil(service.inbox.rate.interval.total_seconds()))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, SLOW_DOWN, headers={"Retry-After": str(retry_after)}
+        )
+    return outcome
+
+
+async def set_aside(service: Coachline, outcome: ReplyOutcome) -> bool:
+    """Whether the message was set aside over its sender's rate (a repeated id of one, say)."""
+    async with service.sessions() as session:
+        found = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == outcome.inbox_id))
+    return found == "throttled"
 
 
 def join_replies(outcome: ReplyOutcome) -> dict[str, Any]:

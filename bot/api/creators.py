@@ -41,7 +41,9 @@ class CreatorOut(BaseModel):
 async def add_creator(body: CreatorIn, service: Service, _admin: Admin) -> CreatedCreatorOut:
     """Add a creator; the API key and claim code are returned only now."""
     async with service.sessions.begin() as session:
-        new = await create_creator(session, body.name.strip(), service.now())
+        new = await create_creator(
+            session, body.name.strip(), service.now(), claim_code_hours=service.settings.claim_code_hours
+        )
     return CreatedCreatorOut(
         creator_id=new.creator.id, name=new.creator.name, api_key=new.api_key, claim_code=new.claim_code
     )

@@ -1,12 +1,15 @@
-"""`GET /health` (liveness) and `GET /health/integration` (every component, real or degraded, and why)."""
+"""`GET /health` (liveness), `GET /health/integration` (every component, real or degraded, and why)
+and `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from bot.api.deps import Service
+from bot.metrics import CONTENT_TYPE, render_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -26,3 +29,9 @@ async def integration(service: Service) -> dict[str, Any]:
     if components["database"]["state"] != "real":
         overall = "down"
     return {"status": overall, "components": components}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+async def metrics(service: Service) -> Response:
+    """Inbox lag and backlog, throttled messages and the outbox, in Prometheus's text format."""
+    return Response(await render_metrics(service), media_type=CONTENT_TYPE)

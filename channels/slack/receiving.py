@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from channels.messages import IncomingMessage
 from channels.slack.events import BotIdentity, from_action, from_command, from_event
+from channels.slack.quiet_logs import bolt_base_logger
 
 # Hands one parsed message to the core (persisting it); `context` tells the workspace it came from.
 Deliver = Callable[[IncomingMessage, AsyncBoltContext], Awaitable[None]]
@@ -51,6 +52,7 @@ def build_bolt_app(
         # Bolt's annotation omits it, but a None result is how it learns a workspace is unknown.
         authorize=authorize_request,  # type: ignore[arg-type]
         process_before_response=True,
+        logger=bolt_base_logger(),  # keeps request bodies (forged ones included) out of the logs
     )
 
     async def on_event(body: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -50,7 +50,9 @@ class FakeOllama:
     `reply` is the assistant's text, or a function of the chat messages returning it. The reply is
     streamed one word per chunk, like tokens. `delay_before_first_token` holds back the first chunk (a
     model loading); `delay_between_tokens` spaces the rest; `error_after_tokens` makes the stream fail
-    with Ollama's in-stream `{"error": ...}` line after that many chunks.
+    with Ollama's in-stream `{"error": ...}` line after that many chunks; `drop_after_tokens` makes the
+    server drop the connection after that many chunks (a crashed or restarted server), with no
+    `done` line and no end of the chunked body.
     """
 
     reply: ReplySource = "Hello from the fake model."
@@ -58,6 +60,7 @@ class FakeOllama:
     delay_before_first_token: float = 0.0
     delay_between_tokens: float = 0.0
     error_after_tokens: int | None = None
+    drop_after_tokens: int | None = None
     embedding_dim: int = 32
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""
@@ -117,6 +120,9 @@ class FakeOllama:
             if self.error_after_tokens is not None and index >= self.error_after_tokens:
                 yield _line({"error": "an error was encountered while running the model"})
                 return
+            if self.drop_after_tokens is not None and index >= self.drop_after_tokens:
+                # uvicorn closes the connection mid-body when a streaming response raises.
+                raise ConnectionDroppedError("the fake model server went away mid-answer")
             if index and not await self._pause(self.delay_between_tokens):
                 return
             yield _line(_chat_chunk(model, token) | {"done": False})
@@ -147,6 +153,10 @@ class FakeOllama:
             async with asyncio.timeout(seconds):
                 await self.stopping.wait()
         return not self.stopping.is_set()
+
+
+class ConnectionDroppedError(Exception):
+    """Raised inside the fake's stream to make uvicorn drop the connection mid-answer."""
 
 
 def fake_embedding(text: str, dim: int = 32) -> list[float]:

@@ -1,0 +1,86 @@
+"""Each sender's fair share of the inbox: a rate per sender, and the time each message falls due.
+
+A sender may send `burst` messages at once, then `per_minute` a minute (a token bucket, kept as the
+generic cell rate algorithm so that the only state is each message's due time). Every accepted
+message gets a place in the queue at its sender's pace: the first is due at once, the next
+`60 / per_minute` seconds after the previous one's due time, and so on (one second apart when the
+limit is off, so the order stays fair). The inbox claims one message per sender at a time, the
+earliest due first; due times only order the queue, nobody waits for them. So a flood waits behind
+its own sender while everyone else is answered.
+
+A message beyond the burst is kept (`throttled`), never answered, and the first of a run gets one
+polite "slow down" reply; later ones in the same window are not answered again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.models import InboxMessage
+
+SLOW_DOWN = (
+    "You're sending messages faster than I can answer, so I've set the last few aside without "
+    "answering them. Please wait a minute, then send your question again."
+)
+
+# The operator's terminal is never paced.
+UNPACED_CHANNELS = frozenset({"console"})
+# How far apart a sender's messages are placed in the queue when there is no rate to go by.
+FAIR_SPACING = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SenderRate:
+    """`per_minute` messages a minute after a `burst`; `per_minute == 0` switches the limit off."""
+
+    per_minute: float
+    burst: int
+
+    @property
+    def enabled(self) -> bool:
+        """Whether senders are limited at all."""
+        return self.per_minute > 0
+
+    @property
+    def interval(self) -> timedelta:
+        """The time between two messages of one sender at the sustained rate (or `FAIR_SPACING`)."""
+        return timedelta(seconds=60 / self.per_minute) if self.enabled else FAIR_SPACING
+
+    @property
+    def window(self) -> timedelta:
+        """How long a full burst takes to drain: also the quiet time before another "slow down"."""
+        return self.interval * self.burst
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """The verdict on one received message."""
+
+    due_at: datetime | None  # None: over the sender's rate, set aside
+    tell_sender: bool = False  # the first message set aside in a while: answer it with SLOW_DOWN
+
+
+async def pace(session: AsyncSession, rate: SenderRate, channel: str, sender_id: str, now: datetime) -> Pace:
+    """When this sender's new message is due, or that it is over their rate (and whether to say so)."""
+    if channel in UNPACED_CHANNELS:
+        return Pace(due_at=now)
+    of_sender = (InboxMessage.channel == channel, InboxMessage.sender_id == sender_id)
+    latest = await session.scalar(select(func.max(InboxMessage.due_at)).where(*of_sender))
+    due = now if latest is None else max(now, latest + rate.interval)
+    # Conforming while no more than `burst - 1` of the sender's messages are due ahead of this one.
+    if not rate.enabled or due - now <= rate.interval * (rate.burst - 1):
+        return Pace(due_at=due)
+    told_lately = await session.scalar(
+        select(InboxMessage.id)
+        .where(
+            *of_sender,
+            InboxMessage.status == "throttled",
+            InboxMessage.processed_at > now - rate.window,
+        )
+        .limit(1)
+    )
+    return Pace(due_at=None, tell_sender=told_lately is None)

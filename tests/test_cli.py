@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.documents import text_pdf
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -103,13 +105,8 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
     docs.mkdir()
     (docs / "guide.md").write_text("# Sleep\n\nAdults need seven to nine hours of sleep every night.\n")
     (docs / "tool.exe").write_bytes(b"MZ\x90\x00")
-    allen = (
-        Path(__file__).resolve().parents[1].parent
-        / "shared"
-        / "fixtures"
-        / "docs"
-        / "as_a_man_thinketh_james_allen.txt"
-    )
+    allen = tmp_path / "eating_guide.pdf"
+    allen.write_bytes(text_pdf())
     async with run_fake_ollama(models=("nomic-embed-text",)) as ollama:
         env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
         env.update(
@@ -134,7 +131,7 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
         output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
 
     assert process.returncode == 1, output  # one file was refused
-    assert "guide.md: added" in output and "as_a_man_thinketh_james_allen.txt: added" in output
+    assert "guide.md: added" in output and "eating_guide.pdf: added" in output
     assert "tool.exe" in output and "not supported" in output
     assert "2 of 3 documents indexed" in output
     assert any(request.path == "/api/embed" for request in ollama.requests)

@@ -20,12 +20,18 @@ from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.ollama_analyser import OllamaAnalyser
 from coaching.personality.profile import PersonalityProfile
 from coaching.vector_store import InMemoryVectorStore
-from tests.conftest import ADMIN_KEY, FIXTURES
+from tests.conftest import ADMIN_KEY
 from tests.fakes.ollama_server import run_fake_ollama
 from tests.support.asgi_server import serve_asgi
 from tests.support.offline import offline_knowledge
+from tests.support.shared_fixtures import shared_fixture
 
-DOCS = FIXTURES / "docs"
+
+def document_bytes(name: str) -> bytes:
+    """A real document from `../shared/fixtures/docs` (the test is skipped in a clone without it)."""
+    return shared_fixture("docs", name).read_bytes()
+
+
 ALLEN = "as_a_man_thinketh_james_allen.txt"
 NIDDK = "niddk_eating_diabetes_508.pdf"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -34,7 +40,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 @cache
 def document_text(name: str) -> str:
     """A fixture document's text, as the parser reads it."""
-    parsed = parse_document(name, (DOCS / name).read_bytes(), max_bytes=50_000_000)
+    parsed = parse_document(name, document_bytes(name), max_bytes=50_000_000)
     return "\n\n".join(section.text for section in parsed.sections)
 
 
@@ -116,7 +122,7 @@ async def _creator_with(api: httpx.AsyncClient, name: str, document: str) -> str
     uploaded = await api.post(
         "/api/v1/creators/knowledge/upload",
         params={"creator_id": creator},
-        files={"file": (document, (DOCS / document).read_bytes())},
+        files={"file": (document, document_bytes(document))},
         data={"title": document, "creator_id": creator},
     )
     assert uploaded.status_code == 201, uploaded.text
@@ -214,7 +220,7 @@ async def test_a_new_document_refreshes_the_profile_by_itself(
     await api.post(
         "/api/v1/creators/knowledge/upload",
         params={"creator_id": creator},
-        files={"file": (ALLEN, (DOCS / ALLEN).read_bytes())},
+        files={"file": (ALLEN, document_bytes(ALLEN))},
         data={"creator_id": creator},
     )
     await service.personality.settle()
@@ -339,7 +345,7 @@ async def test_the_model_gets_the_profile_the_chunks_and_the_memory(
         try:
             creator = service.default_creator
             assert creator is not None
-            await service.knowledge.ingest(creator.id, NIDDK, (DOCS / NIDDK).read_bytes())
+            await service.knowledge.ingest(creator.id, NIDDK, document_bytes(NIDDK))
             await service.personality.settle()
             twin = await service.twin()
             result = await twin.generate_response("How many vegetables should I eat at dinner?")

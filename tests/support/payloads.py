@@ -93,17 +93,19 @@ def telegram_document(
     file_name: str = "guide.docx",
     *,
     mime_type: str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    file_size: int = 21331,
+    file_size: int | None = 21331,
     file_id: str = "BQACAgIAAxkBAAIBcmY1",
 ) -> dict[str, Any]:
-    """A `Document` as it appears in a message."""
-    return {
+    """A `Document` as it appears in a message (`file_size=None`: Telegram did not say)."""
+    document: dict[str, Any] = {
         "file_name": file_name,
         "mime_type": mime_type,
         "file_id": file_id,
         "file_unique_id": f"AgAD{file_id[-6:]}",
-        "file_size": file_size,
     }
+    if file_size is not None:
+        document["file_size"] = file_size
+    return document
 
 
 def telegram_document_update(

@@ -58,11 +58,19 @@ def _prepare_database(settings: Settings) -> None:
 def default(ctx: typer.Context) -> None:
     """With no command, serve."""
     if ctx.invoked_subcommand is None:
-        serve()
+        serve(demo=False)
 
 
 @cli.command()
-def serve() -> None:
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="load the demo coach (a handbook and the 21-day program); the page at / talks to it",
+        ),
+    ] = False,
+) -> None:
     """Run the API, the web chat page, the enabled channels and the scheduler."""
     import uvicorn
 
@@ -75,10 +83,12 @@ def serve() -> None:
     _prepare_database(settings)
     _provision_embeddings(settings, required=False)
     service = Coachline(settings, channels=build_channels(settings))
-    app = create_app(service)
+    app = create_app(service, demo=demo)
     base = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"Coachline: open {base}/ to chat, {base}/dashboard to manage (Ctrl-C stops).", markup=False
+        f"Coachline: open {base}/ to chat, {base}/dashboard to manage, {base}/docs for the API "
+        "(Ctrl-C stops).",
+        markup=False,
     )
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None

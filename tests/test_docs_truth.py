@@ -22,7 +22,7 @@ PACKAGES = ("config", "channels", "bot", "coaching", "programs")
 
 
 def _subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
+    found: set[type] = set(cls.__subclasses__())
     for sub in list(found):
         found |= _subclasses(sub)
     return found

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
+from bot.demo import handbook_text
 from bot.runtime import Coachline
 from coaching.documents import parse_document
 from coaching.embeddings import HashingEmbedder
@@ -48,6 +49,36 @@ def document_text(name: str) -> str:
 def profile_of(name: str) -> PersonalityProfile:
     """The offline profile of one fixture document's author."""
     return analyse_texts(name, [document_text(name)])
+
+
+# Two voices written for the project, so a clone without ../shared covers the same ground: the demo
+# coach's handbook (short, direct, "you") and a formal, essayistic paragraph in the old self-help manner.
+FORMAL_ESSAY = (
+    "The cultivation of character has long been regarded as the principal object of moral education. "
+    "It is accomplished not by sudden resolution, however earnest, but by the patient accumulation of "
+    "disciplined conduct over many years. The individual who aspires to self-mastery must therefore "
+    "consider with care the habits which govern his ordinary hours, for it is in the ordinary hours that "
+    "character is formed. Industry, temperance and perseverance are not merely admirable qualities; they "
+    "are the foundations upon which every durable achievement has been constructed. History furnishes "
+    "abundant evidence that those who attained distinction did so chiefly through steady application, "
+    "rather than through any exceptional endowment of talent. Adversity, moreover, has frequently proved a "
+    "more instructive teacher than prosperity, since it obliges the mind to examine its principles and to "
+    "strengthen its resolve. It may be concluded, accordingly, that the formation of good habits "
+    "constitutes the most reliable path toward a life of usefulness and honour. "
+) * 4
+
+
+def test_two_written_voices_get_different_profiles_and_sound_like_themselves() -> None:
+    coach, essay = analyse_texts("maya", [handbook_text()]), analyse_texts("essayist", [FORMAL_ESSAY])
+    coach_sample = " ".join(handbook_text().split()[600:900])
+
+    assert essay.trait("formality") > coach.trait("formality") + 0.15
+    assert coach.trait("directness") > essay.trait("directness") + 0.15
+    assert coach.style_features["second_person_rate"] > essay.style_features["second_person_rate"]
+    assert essay.style_features["avg_sentence_words"] > coach.style_features["avg_sentence_words"]
+    assert "Rest and sleep" in coach.key_methodologies
+    assert consistency(coach_sample, coach).score > consistency(coach_sample, essay).score
+    assert consistency(FORMAL_ESSAY, essay).score > consistency(FORMAL_ESSAY, coach).score
 
 
 def test_two_writers_get_different_profiles() -> None:

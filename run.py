@@ -24,6 +24,7 @@ cli = typer.Typer(
 )
 creators_cli = typer.Typer(help="Manage creators (the coaches whose twins answer).")
 cli.add_typer(creators_cli, name="creators")
+CHAT_LOG = "chat.log"  # in the data dir: the terminal chat's log lines
 console = Console(soft_wrap=True)  # the terminal wraps; hard breaks would spoil copy and paste
 
 
@@ -36,9 +37,15 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def _logging(level: str) -> None:
+def _logging(level: str, *, file: Path | None = None) -> None:
+    """Log lines to stderr, or to `file` (the terminal chat keeps them out of the conversation)."""
     # Plain lines rather than a rich handler: logs are read in files and journals as often as on a tty.
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        filename=file,
+        encoding="utf-8" if file else None,
+    )
     # httpx logs every request at INFO; the outbox already says what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -59,11 +66,19 @@ def _prepare_database(settings: Settings) -> None:
 def default(ctx: typer.Context) -> None:
     """With no command, serve."""
     if ctx.invoked_subcommand is None:
-        serve()
+        serve(demo=False)
 
 
 @cli.command()
-def serve() -> None:
+def serve(
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="load the demo coach (a handbook and the 21-day program); the page at / talks to it",
+        ),
+    ] = False,
+) -> None:
     """Run the API, the web chat page, the enabled channels and the scheduler."""
     import uvicorn
 
@@ -76,10 +91,12 @@ def serve() -> None:
     _prepare_database(settings)
     _provision_embeddings(settings, required=False)
     service = Coachline(settings, channels=build_channels(settings))
-    app = create_app(service)
+    app = create_app(service, demo=demo)
     base = f"http://{settings.host}:{settings.port}"
     console.print(
-        f"Coachline: open {base}/ to chat, {base}/dashboard to manage (Ctrl-C stops).", markup=False
+        f"Coachline: open {base}/ to chat, {base}/dashboard to manage, {base}/docs for the API "
+        "(Ctrl-C stops).",
+        markup=False,
     )
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
@@ -92,16 +109,25 @@ def chat(
     creator: Annotated[
         str, typer.Option(help="the creator id to talk to (default: the default creator)")
     ] = "",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="show warnings on stderr (else logs go to DATA_DIR/chat.log)")
+    ] = False,
 ) -> None:
     """Talk with a creator's twin in this terminal."""
     settings = _settings()
-    _logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if verbose:
+        _logging("WARNING")
+    else:
+        # Log lines printed between "you>" and "twin>" would read as part of the conversation.
+        _logging(settings.log_level, file=settings.data_dir / CHAT_LOG)
     _prepare_database(settings)
     _provision_embeddings(settings, required=False)
-    asyncio.run(_chat(settings, user or getpass.getuser(), creator or None))
+    raise typer.Exit(asyncio.run(_chat(settings, user or getpass.getuser(), creator or None)))
 
 
-async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> None:
+async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int:
+    from bot.models import Creator
     from bot.runtime import Coachline
     from channels.console import ConsoleChannel
     from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
@@ -115,15 +141,27 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> Non
     await service.start()
     try:
         llm = (await service.health())["llm"]
-        creator_name = service.default_creator.name if service.default_creator else "the coach"
-        console.print(f"Talking with {creator_name}'s twin as '{user_id}' (model: {llm['detail']}).")
-        console.print("Type /help for commands, Ctrl-D to leave.")
+        async with service.sessions() as session:
+            creator = await session.get(Creator, creator_id) if creator_id else service.default_creator
+        if creator is None:
+            console.print(
+                f"No creator {creator_id!r}; see `run.py creators list`.", style="red", markup=False
+            )
+            return 2
+        creator_id = creator.id
+        console.print(
+            f"Talking with {creator.name}'s twin as '{user_id}' (model: {llm['detail']}).", markup=False
+        )
+        where = (
+            "stderr" if logging.getLogger().handlers and _logs_to_stderr() else settings.data_dir / CHAT_LOG
+        )
+        console.print(f"Type /help for commands, Ctrl-D to leave. Log: {where}", markup=False)
         while True:
             try:
                 text = await asyncio.to_thread(input, "you> ")
             except (EOFError, KeyboardInterrupt):
                 console.print()
-                return
+                return 0
             message = IncomingMessage(
                 channel="console",
                 user_id=user_id,
@@ -139,6 +177,10 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> Non
                 console.print("[yellow](still thinking — the reply will show when it is ready)[/yellow]")
     finally:
         await service.stop()
+
+
+def _logs_to_stderr() -> bool:
+    return any(not isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers)
 
 
 def _console_attachments(text: str) -> tuple[Attachment, ...]:

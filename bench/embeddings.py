@@ -8,7 +8,6 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -25,14 +24,9 @@ from coaching.embeddings import (
     provision_local_model,
 )
 from config import load_settings
+from tests.support.shared_fixtures import SHARED_FIXTURES, shared_fixture_or_exit
 
-BOOK = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "fixtures"
-    / "docs"
-    / "as_a_man_thinketh_james_allen.txt"
-)
+BOOK = SHARED_FIXTURES / "docs" / "as_a_man_thinketh_james_allen.txt"
 NAME = f"embeddings ({MODEL_NAME})"
 CHUNK_TOKENS = 178  # + [CLS] and [SEP] = 180
 CALL_SIZE = 32  # texts per embed() call, as the knowledge base sends them
@@ -46,7 +40,7 @@ async def run(quick: bool) -> list[Row]:
     except EmbeddingsUnavailable as exc:
         return [Row(NAME, "skipped", "-", str(exc))]
     model = await asyncio.to_thread(MiniLMModel, model_dir(models_dir))
-    text = BOOK.read_text(encoding="utf-8")
+    text = shared_fixture_or_exit("docs", BOOK.name).read_text(encoding="utf-8")
     sentences = _sentences(text)
     chunks = _chunks(model, text)
     sizes: dict[Runtime, tuple[int, int]] = {"onnx": (256, 64), "numpy": (128, 16)}

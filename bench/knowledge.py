@@ -20,8 +20,8 @@ from coaching.knowledge import KnowledgeBase
 from coaching.offline import OfflineGenerator
 from coaching.vector_store import ChromaVectorStore, StoredChunk
 from config import load_settings
+from tests.support.shared_fixtures import shared_fixture_or_exit
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 DOCUMENTS = ["as_a_man_thinketh_james_allen.txt", "niddk_eating_diabetes_508.pdf", "docling_word_sample.docx"]
 DECLINE_MARKERS = ("don't cover", "do not cover", "not covered")
 
@@ -50,7 +50,7 @@ async def ingestion(embedder: Embedder) -> list[Row]:
         knowledge, creator, engine = await _knowledge_base(Path(directory), embedder)
         total_chunks, ingest_seconds, embed_seconds = 0, 0.0, 0.0
         for name in DOCUMENTS:
-            data = (FIXTURES / "docs" / name).read_bytes()
+            data = shared_fixture_or_exit("docs", name).read_bytes()
             started = time.perf_counter()
             result = await knowledge.ingest(creator, name, data)
             ingest_seconds += time.perf_counter() - started
@@ -130,7 +130,7 @@ async def search_latency(embedder: Embedder, chunks: int) -> list[Row]:
 
 
 def _squad() -> tuple[list[str], list[tuple[str, int, bool]]]:
-    data = json.loads((FIXTURES / "qa" / "squad_v2_small.json").read_text())
+    data = json.loads(shared_fixture_or_exit("qa", "squad_v2_small.json").read_text())
     paragraphs: list[str] = []
     questions: list[tuple[str, int, bool]] = []
     for article in data["data"]:

@@ -26,8 +26,8 @@ from coaching.generation import Generator
 from coaching.vector_store import InMemoryVectorStore
 from config import LLMMode, Settings, load_settings
 from tests.fakes.ollama_server import run_fake_ollama
+from tests.support.shared_fixtures import shared_fixture_or_exit
 
-DOCS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "docs"
 DOCUMENTS = ("as_a_man_thinketh_james_allen.txt", "niddk_eating_diabetes_508.pdf")
 QUESTIONS = (
     "How many servings of vegetables should I eat?",
@@ -99,7 +99,9 @@ async def _service(
     await service.start()
     assert service.default_creator is not None
     for name in DOCUMENTS:
-        await service.knowledge.ingest(service.default_creator.id, name, (DOCS / name).read_bytes())
+        await service.knowledge.ingest(
+            service.default_creator.id, name, shared_fixture_or_exit("docs", name).read_bytes()
+        )
     await service.personality.analyze(service.default_creator.id)
     return service
 

@@ -29,14 +29,15 @@ from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
 from config import LLMMode, Settings
-from tests.fakes.telegram_server import FakeTelegram, load_payload, run_fake_telegram
+from tests.fakes.telegram_server import FakeTelegram, run_fake_telegram
+from tests.support.payloads import telegram_text_update
 
 PEOPLE = 50  # distinct private chats the updates come from
 BENCH = "Telegram replies (fake Bot API, long polling)"
 
 
 def _queue_updates(telegram: FakeTelegram, count: int) -> None:
-    template = load_payload("aiogram_update_text_private.json")
+    template = telegram_text_update("question")
     for index in range(count):
         person = 10_000 + index % PEOPLE
         message = template["message"] | {

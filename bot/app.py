@@ -15,24 +15,32 @@ from starlette.middleware.sessions import SessionMiddleware
 from bot.api import audience, audit, chat, creators, health, knowledge, personality
 from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
+from bot.demo import load_demo
 from bot.identity import authenticate
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
+from bot.web.docs import mount_docs
 from programs import api as programs_api
 from programs import broadcast_api
 
 log = logging.getLogger(__name__)
 
 
-def create_app(service: Coachline) -> FastAPI:
-    """The HTTP app around one Coachline instance; the lifespan starts and stops it."""
+def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
+    """The HTTP app around one Coachline instance; the lifespan starts and stops it.
+
+    With `demo`, the demo creator (a handbook and the 21-day program) is loaded at start and the page
+    at `/` talks to it.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
-        await report_startup(service)
+        if demo:
+            app.state.home_creator_id = (await load_demo(service)).creator_id
+        await report_startup(service, demo=demo)
         try:
             yield
         finally:
@@ -43,6 +51,8 @@ def create_app(service: Coachline) -> FastAPI:
         summary="An AI twin for coaches on Telegram, Slack and SMS.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by bot.web.docs from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.coachline = service
     secret = (
@@ -75,6 +85,7 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(broadcast_api.router)
     app.include_router(audit.router)
     app.include_router(web_routes.router)
+    mount_docs(app)
     app.include_router(dashboard_routes.router)
     for channel in service.channels.values():
         # Webhooks (`/webhooks/<channel>`) belong to their channel, which verifies and parses them.

@@ -21,7 +21,6 @@ from config import Settings
 from tests.support.databases import fresh_database, migrated_sqlite, postgres_available
 
 ADMIN_KEY = "test-admin-key"
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 _BACKENDS = [
     "sqlite",

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.documents import text_pdf
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,7 +33,7 @@ def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Completed
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=110,  # under the suite's 120 s: a loaded 2-core machine needs most of it
         check=False,
     )
 
@@ -46,6 +48,67 @@ def test_chat_in_the_terminal_answers_each_line(tmp_path: Path) -> None:
     assert "Coach" in replies[1]
     assert "forgotten" in replies[2]
     assert "offline" in result.stdout  # says which generator answers
+
+
+async def _chat_with_a_failing_model(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    """`run.py chat ARGS` against an Ollama whose model fails: the fallback logs a WARNING."""
+    from tests.fakes.ollama_server import run_fake_ollama
+
+    async with run_fake_ollama(models=("llama3.1:8b", "nomic-embed-text"), error_after_tokens=0) as ollama:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
+        env.update(
+            {
+                "COACH_DATA_DIR": str(tmp_path / "data"),
+                "COACH_LLM": "auto",
+                "COACH_OLLAMA_URL": ollama.url,
+                "COACH_EMBEDDINGS": "ollama:nomic-embed-text",
+            }
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "run.py",
+            "chat",
+            "--user",
+            "tess",
+            *args,
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(b"/start\nhow do I sleep better?\n"), 120)
+    assert any(request.path == "/api/chat" for request in ollama.requests)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_chat_names_the_creator_it_was_asked_for_and_keeps_logs_out(tmp_path: Path) -> None:
+    added = run_cli(tmp_path, "creators", "add", "Dana Fit")
+    creator_id = added.stdout.split("creator_id:", 1)[1].split()[0]
+
+    code, out, err = await _chat_with_a_failing_model(tmp_path, "--creator", creator_id)
+
+    assert code == 0, err
+    assert "Talking with Dana Fit's twin" in out
+    assert "AI twin of Dana Fit" in out.split("twin>")[1]
+    assert "WARNING" not in out and "WARNING" not in err  # the conversation stays a conversation
+    log = (tmp_path / "data" / "chat.log").read_text()
+    assert "WARNING coaching.llm: ollama unavailable, answering from offline" in log
+
+
+async def test_chat_with_verbose_shows_warnings_on_stderr_only(tmp_path: Path) -> None:
+    code, out, err = await _chat_with_a_failing_model(tmp_path, "--verbose")
+
+    assert code == 0, err
+    assert "WARNING coaching.llm: ollama unavailable" in err and "INFO" not in err
+    assert "WARNING" not in out
+
+
+def test_chat_with_an_unknown_creator_says_so(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "chat", "--creator", "nobody-1234", stdin="hello\n")
+
+    assert result.returncode == 2
+    assert "No creator 'nobody-1234'" in result.stdout and "creators list" in result.stdout
 
 
 def test_creators_add_then_list(tmp_path: Path) -> None:
@@ -103,13 +166,8 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
     docs.mkdir()
     (docs / "guide.md").write_text("# Sleep\n\nAdults need seven to nine hours of sleep every night.\n")
     (docs / "tool.exe").write_bytes(b"MZ\x90\x00")
-    allen = (
-        Path(__file__).resolve().parents[1].parent
-        / "shared"
-        / "fixtures"
-        / "docs"
-        / "as_a_man_thinketh_james_allen.txt"
-    )
+    allen = tmp_path / "eating_guide.pdf"
+    allen.write_bytes(text_pdf())
     async with run_fake_ollama(models=("nomic-embed-text",)) as ollama:
         env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
         env.update(
@@ -134,7 +192,7 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
         output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
 
     assert process.returncode == 1, output  # one file was refused
-    assert "guide.md: added" in output and "as_a_man_thinketh_james_allen.txt: added" in output
+    assert "guide.md: added" in output and "eating_guide.pdf: added" in output
     assert "tool.exe" in output and "not supported" in output
     assert "2 of 3 documents indexed" in output
     assert any(request.path == "/api/embed" for request in ollama.requests)

@@ -14,8 +14,9 @@ import pytest
 
 from bot.app import create_app
 from bot.runtime import Coachline
-from tests.conftest import ADMIN_KEY, FIXTURES
+from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
+from tests.support.documents import text_pdf
 from tests.support.offline import offline_knowledge
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -81,7 +82,9 @@ async def _shot(page: Any, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-async def test_sign_in_upload_build_run_and_analytics(page: Any, site: tuple[str, Coachline]) -> None:
+async def test_sign_in_upload_build_run_and_analytics(
+    page: Any, site: tuple[str, Coachline], tmp_path: Path
+) -> None:
     url, _ = site
     await page.goto(f"{url}/dashboard")
     await page.fill("#api-key", "wrong-key")
@@ -93,7 +96,9 @@ async def test_sign_in_upload_build_run_and_analytics(page: Any, site: tuple[str
     await _shot(page, "1-signed-in")
 
     # Knowledge: upload with progress, then the search view.
-    await page.set_input_files("#upload-file", str(FIXTURES / "docs" / "niddk_eating_diabetes_508.pdf"))
+    guide = tmp_path / "eating_guide.pdf"
+    guide.write_bytes(text_pdf())
+    await page.set_input_files("#upload-file", str(guide))
     await page.click("#upload-button")
     await page.wait_for_selector("#upload-status:has-text('Learned')", timeout=60_000)
     assert await page.locator("#documents tbody tr").count() == 1

@@ -10,7 +10,6 @@ import struct
 import time
 import zipfile
 from functools import cache
-from pathlib import Path
 
 import pypdf
 import pytest
@@ -24,8 +23,9 @@ from coaching.documents import (
     content_hash,
     parse_document,
 )
+from tests.support.documents import GUIDE_PAGES, guide_docx, make_pdf, text_pdf
+from tests.support.shared_fixtures import shared_fixture
 
-DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "docs"
 PDF = "niddk_eating_diabetes_508.pdf"
 TXT = "as_a_man_thinketh_james_allen.txt"
 WORD_SAMPLE = "docling_word_sample.docx"
@@ -33,10 +33,14 @@ HEADERS = "docling_unit_test_headers.docx"
 LIMIT = 20 * 1024 * 1024
 TARGET, OVERLAP, MIN = 1000, 150, 80
 
+# The real documents (`fixture_bytes`) test the parsers against the wild; the tests below that use
+# `text_pdf`/`guide_docx` (documents written here) cover each format in a clone without `../shared`.
+
 
 @cache
 def fixture_bytes(name: str) -> bytes:
-    return (DOCS / name).read_bytes()
+    """A real document from `../shared/fixtures/docs` (the test is skipped in a clone without it)."""
+    return shared_fixture("docs", name).read_bytes()
 
 
 @cache
@@ -55,35 +59,6 @@ def rejection(filename: str, data: bytes, *, max_bytes: int = LIMIT) -> str:
     assert str(caught.value) == caught.value.reason
     assert "Traceback" not in caught.value.reason
     return caught.value.reason
-
-
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A valid PDF with one Helvetica text line per string; a page with no lines has no text at all."""
-    page_ids = [4 + 2 * index for index in range(len(pages))]
-    kids = " ".join(f"{page_id} 0 R" for page_id in page_ids)
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    for page_id, lines in zip(page_ids, pages, strict=True):
-        shown = " ".join(f"({line}) Tj T*" for line in lines)
-        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode()
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-            f"/Contents {page_id + 1} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def encrypted(pdf: bytes, *, user_password: str) -> bytes:
@@ -420,8 +395,20 @@ def test_chunk_limits_are_checked() -> None:
         chunk_document(doc(Section("text", None, None)), target_chars=200, overlap_chars=150)
 
 
+def test_a_written_pdf_and_docx_keep_their_pages_and_headings() -> None:
+    pdf = parse_document("guide.pdf", text_pdf(), max_bytes=LIMIT)
+    docx = parse_document("guide.docx", guide_docx(), max_bytes=LIMIT)
+
+    assert [section.page for section in pdf.sections] == [1, 2, 3]
+    assert "Fill half of your plate with vegetables" in pdf.sections[0].text
+    assert docx.title == "Eating well with a busy week"
+    assert [section.heading for section in docx.sections] == [heading for heading, _ in GUIDE_PAGES]
+    chunks = chunk_document(docx)
+    assert any("seven to nine hours of sleep" in chunk.text for chunk in chunks)
+
+
 def test_content_hash_is_the_sha256_of_the_bytes() -> None:
-    data = fixture_bytes(HEADERS)
+    data = guide_docx()
 
     assert content_hash(data) == hashlib.sha256(data).hexdigest()
     assert content_hash(data) != content_hash(data + b"\x00")
@@ -452,7 +439,7 @@ def test_empty_files_are_rejected() -> None:
 
 
 def test_a_truncated_pdf_is_rejected_as_damaged() -> None:
-    data = fixture_bytes(PDF)
+    data = text_pdf()
 
     assert rejection("booklet.pdf", data[: len(data) // 2]) == "the PDF could not be read (it may be damaged)"
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
+from bot.demo import handbook_text
 from bot.runtime import Coachline
 from coaching.documents import parse_document
 from coaching.embeddings import HashingEmbedder
@@ -20,12 +21,18 @@ from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.ollama_analyser import OllamaAnalyser
 from coaching.personality.profile import PersonalityProfile
 from coaching.vector_store import InMemoryVectorStore
-from tests.conftest import ADMIN_KEY, FIXTURES
+from tests.conftest import ADMIN_KEY
 from tests.fakes.ollama_server import run_fake_ollama
 from tests.support.asgi_server import serve_asgi
 from tests.support.offline import offline_knowledge
+from tests.support.shared_fixtures import shared_fixture
 
-DOCS = FIXTURES / "docs"
+
+def document_bytes(name: str) -> bytes:
+    """A real document from `../shared/fixtures/docs` (the test is skipped in a clone without it)."""
+    return shared_fixture("docs", name).read_bytes()
+
+
 ALLEN = "as_a_man_thinketh_james_allen.txt"
 NIDDK = "niddk_eating_diabetes_508.pdf"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -34,7 +41,7 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 @cache
 def document_text(name: str) -> str:
     """A fixture document's text, as the parser reads it."""
-    parsed = parse_document(name, (DOCS / name).read_bytes(), max_bytes=50_000_000)
+    parsed = parse_document(name, document_bytes(name), max_bytes=50_000_000)
     return "\n\n".join(section.text for section in parsed.sections)
 
 
@@ -42,6 +49,36 @@ def document_text(name: str) -> str:
 def profile_of(name: str) -> PersonalityProfile:
     """The offline profile of one fixture document's author."""
     return analyse_texts(name, [document_text(name)])
+
+
+# Two voices written for the project, so a clone without ../shared covers the same ground: the demo
+# coach's handbook (short, direct, "you") and a formal, essayistic paragraph in the old self-help manner.
+FORMAL_ESSAY = (
+    "The cultivation of character has long been regarded as the principal object of moral education. "
+    "It is accomplished not by sudden resolution, however earnest, but by the patient accumulation of "
+    "disciplined conduct over many years. The individual who aspires to self-mastery must therefore "
+    "consider with care the habits which govern his ordinary hours, for it is in the ordinary hours that "
+    "character is formed. Industry, temperance and perseverance are not merely admirable qualities; they "
+    "are the foundations upon which every durable achievement has been constructed. History furnishes "
+    "abundant evidence that those who attained distinction did so chiefly through steady application, "
+    "rather than through any exceptional endowment of talent. Adversity, moreover, has frequently proved a "
+    "more instructive teacher than prosperity, since it obliges the mind to examine its principles and to "
+    "strengthen its resolve. It may be concluded, accordingly, that the formation of good habits "
+    "constitutes the most reliable path toward a life of usefulness and honour. "
+) * 4
+
+
+def test_two_written_voices_get_different_profiles_and_sound_like_themselves() -> None:
+    coach, essay = analyse_texts("maya", [handbook_text()]), analyse_texts("essayist", [FORMAL_ESSAY])
+    coach_sample = " ".join(handbook_text().split()[600:900])
+
+    assert essay.trait("formality") > coach.trait("formality") + 0.15
+    assert coach.trait("directness") > essay.trait("directness") + 0.15
+    assert coach.style_features["second_person_rate"] > essay.style_features["second_person_rate"]
+    assert essay.style_features["avg_sentence_words"] > coach.style_features["avg_sentence_words"]
+    assert "Rest and sleep" in coach.key_methodologies
+    assert consistency(coach_sample, coach).score > consistency(coach_sample, essay).score
+    assert consistency(FORMAL_ESSAY, essay).score > consistency(FORMAL_ESSAY, coach).score
 
 
 def test_two_writers_get_different_profiles() -> None:
@@ -116,7 +153,7 @@ async def _creator_with(api: httpx.AsyncClient, name: str, document: str) -> str
     uploaded = await api.post(
         "/api/v1/creators/knowledge/upload",
         params={"creator_id": creator},
-        files={"file": (document, (DOCS / document).read_bytes())},
+        files={"file": (document, document_bytes(document))},
         data={"title": document, "creator_id": creator},
     )
     assert uploaded.status_code == 201, uploaded.text
@@ -214,7 +251,7 @@ async def test_a_new_document_refreshes_the_profile_by_itself(
     await api.post(
         "/api/v1/creators/knowledge/upload",
         params={"creator_id": creator},
-        files={"file": (ALLEN, (DOCS / ALLEN).read_bytes())},
+        files={"file": (ALLEN, document_bytes(ALLEN))},
         data={"creator_id": creator},
     )
     await service.personality.settle()
@@ -339,7 +376,7 @@ async def test_the_model_gets_the_profile_the_chunks_and_the_memory(
         try:
             creator = service.default_creator
             assert creator is not None
-            await service.knowledge.ingest(creator.id, NIDDK, (DOCS / NIDDK).read_bytes())
+            await service.knowledge.ingest(creator.id, NIDDK, document_bytes(NIDDK))
             await service.personality.settle()
             twin = await service.twin()
             result = await twin.generate_response("How many vegetables should I eat at dinner?")

@@ -13,13 +13,13 @@ import pytest
 from bot.app import create_app
 from bot.clock import FakeClock
 from bot.runtime import Coachline
-from tests.conftest import ADMIN_KEY, FIXTURES
+from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
+from tests.support.documents import text_pdf
 from tests.support.offline import offline_knowledge
 
 PROGRAMS = "/api/v1/creators/programs"
-NIDDK = "niddk_eating_diabetes_508.pdf"
 
 
 @pytest.fixture
@@ -225,9 +225,7 @@ async def test_execute_runs_the_integrated_step_with_a_debug_trace(
     api: httpx.AsyncClient, service: Coachline
 ) -> None:
     assert service.default_creator is not None
-    await service.knowledge.ingest(
-        service.default_creator.id, NIDDK, (FIXTURES / "docs" / NIDDK).read_bytes()
-    )
+    await service.knowledge.ingest(service.default_creator.id, "eating_guide.pdf", text_pdf())
     await service.personality.settle()
     program = await _program(api)
 

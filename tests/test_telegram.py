@@ -141,14 +141,9 @@ async def _wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
-def _docx_update(**document: Any) -> dict[str, Any]:
+def _docx_update(*, file_size: int | None = len(DOCX)) -> dict[str, Any]:
     """ "Read my document" with test.docx, as a private message."""
-    fields = {"file_name": "test.docx", "file_size": len(DOCX)} | document
-    file = telegram_document(**{key: value for key, value in fields.items() if key != "file_size"})
-    if fields.get("file_size") is not None:
-        file["file_size"] = fields["file_size"]
-    else:
-        del file["file_size"]
+    file = telegram_document("test.docx", file_size=file_size)
     return telegram_document_update(file, caption="Read my document", update_id=123456790)
 
 
@@ -373,8 +368,7 @@ async def test_a_file_over_telegrams_20_mb_download_limit_is_explained(
 
 
 async def test_telegrams_own_file_is_too_big_answer_is_explained(telegram: FakeTelegram) -> None:
-    update = _docx_update()
-    del update["message"]["document"]["file_size"]  # size unknown: Telegram's getFile refuses
+    update = _docx_update(file_size=None)  # size unknown: Telegram's getFile refuses
     file_id = update["message"]["document"]["file_id"]
     telegram.too_big_files.add(file_id)
     async with started_channel(telegram) as (channel, received):

@@ -1,31 +1,36 @@
-"""Routes of the web chat page: the page itself, sending a message, and reading the transcript."""
+"""Routes of the web chat page: the page at `/` and each creator's shareable page at `/c/<creator_id>`,
+sending a message, and reading the transcript."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from html import escape
 from importlib.resources import files
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bot.api.chat import ChatResponse, converse, join_replies
 from bot.api.deps import Service
-from bot.models import ChannelAccount, Conversation, HistoryMessage
+from bot.models import ChannelAccount, Conversation, Creator, HistoryMessage
+from bot.runtime import Coachline
 from channels.messages import ConversationReference, IncomingMessage
 
 router = APIRouter(tags=["web chat"])
 
 _PAGE = files("bot.web").joinpath("index.html").read_text(encoding="utf-8")
+DEMO_COMMAND = ".venv/bin/python run.py serve --demo"
 
 
 class PageMessage(BaseModel):
-    """A message typed on the page."""
+    """A message typed on a chat page; `creator_id` is the creator whose page it is."""
 
     text: str = Field(max_length=1_000_000)
+    creator_id: str | None = Field(default=None, max_length=64)
 
 
 def browser_user(request: Request) -> str:
@@ -37,19 +42,86 @@ def browser_user(request: Request) -> str:
     return user_id
 
 
+def home_creator_id(request: Request, service: Coachline) -> str | None:
+    """Whose twin `/` talks to: the demo creator when serving with `--demo`, else the default one."""
+    chosen = getattr(request.app.state, "home_creator_id", None)
+    if isinstance(chosen, str):
+        return chosen
+    return service.default_creator.id if service.default_creator else None
+
+
+async def _creator(service: Coachline, creator_id: str | None) -> Creator:
+    if creator_id is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no creator yet")
+    async with service.sessions() as session:
+        creator = await session.get(Creator, creator_id)
+    if creator is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no creator {creator_id!r}")
+    return creator
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(request: Request, service: Service) -> HTMLResponse:
-    """The chat page (every asset inline: it works offline)."""
+    """The chat page of the home creator (every asset inline: it works offline)."""
+    return await _page(request, service, await _creator(service, home_creator_id(request, service)))
+
+
+@router.get("/c/{creator_id}", response_class=HTMLResponse, include_in_schema=False)
+async def creator_page(creator_id: str, request: Request, service: Service) -> HTMLResponse:
+    """A creator's shareable chat page: the same page, talking to that creator's twin."""
+    return await _page(request, service, await _creator(service, creator_id))
+
+
+async def _page(request: Request, service: Coachline, creator: Creator) -> HTMLResponse:
     browser_user(request)
-    name = service.default_creator.name if service.default_creator else "Coach"
+    documents = await service.knowledge.documents(creator.id)
     nonce = secrets.token_urlsafe(12)
-    html = _PAGE.replace("{{creator_name}}", _escape(name)).replace("{{nonce}}", nonce)
+    values = {
+        "creator_name": escape(creator.name),
+        "creator_id": escape(creator.id),
+        "share_url": escape(str(request.url_for("creator_page", creator_id=creator.id))),
+        "knowledge": await _knowledge_html(service, creator, [document.title for document in documents]),
+        "nonce": nonce,
+    }
+    html = _PAGE
+    for name, value in values.items():
+        html = html.replace("{{" + name + "}}", value)
     return HTMLResponse(
         html,
         headers={
             "Content-Security-Policy": f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'",
             "X-Content-Type-Options": "nosniff",
         },
+    )
+
+
+async def _knowledge_html(service: Coachline, creator: Creator, titles: list[str]) -> str:
+    """What the twin knows (its documents' titles), or what to do when it knows nothing yet."""
+    name = escape(creator.name)
+    if titles:
+        items = "".join(f"<li>{escape(title)}</li>" for title in titles[:12])
+        more = f"<li>… and {len(titles) - 12} more</li>" if len(titles) > 12 else ""
+        return (
+            f"<p>I answer from {name}'s own materials and show where each answer comes from. I know:</p>"
+            f'<ul class="titles">{items}{more}</ul>'
+            "<p>Ask me anything about them, or type /help for commands.</p>"
+        )
+    from bot.demo import DEMO_CREATOR_ID  # here: bot.demo pulls in the program importer
+
+    demo = None
+    if creator.id != DEMO_CREATOR_ID:
+        async with service.sessions() as session:
+            demo = await session.get(Creator, DEMO_CREATOR_ID)
+    try_demo = (
+        f'Meanwhile, <a href="/c/{DEMO_CREATOR_ID}">talk to the demo coach, {escape(demo.name)}</a>, who has a handbook.'
+        if demo is not None
+        else f"To see a twin that knows something, start the service with <code>{DEMO_COMMAND}</code>."
+    )
+    return (
+        f"<p>I don't know anything yet: {name} hasn't uploaded any documents. "
+        f'If you are {name}, open the <a href="/dashboard">dashboard</a> and upload your guides, notes '
+        "or PDFs, and I'll answer from them with sources.</p>"
+        f"<p>{try_demo}</p>"
     )
 
 
@@ -61,16 +133,17 @@ async def favicon() -> Response:
 
 @router.post("/web/messages", response_model=ChatResponse)
 async def send_from_page(body: PageMessage, request: Request, service: Service) -> dict[str, Any]:
-    """Send a message from this browser and wait for the reply.
+    """Send a message from this browser to the page's creator and wait for the reply.
 
     Only JSON bodies are parsed (FastAPI refuses others with 422); a cross-site form cannot send JSON
     without a preflight, which is what keeps other sites from posting as this browser.
     """
     user_id = browser_user(request)
+    creator = await _creator(service, body.creator_id or home_creator_id(request, service))
     message = IncomingMessage(
         channel="web",
         user_id=user_id,
-        conversation=ConversationReference("web", user_id),
+        conversation=ConversationReference("web", user_id, creator_id=creator.id),
         message_id=f"page:{user_id}:{uuid.uuid4().hex}",
         text=body.text,
         received_at=service.now(),
@@ -79,9 +152,10 @@ async def send_from_page(body: PageMessage, request: Request, service: Service) 
 
 
 @router.get("/web/messages")
-async def transcript(request: Request, service: Service) -> dict[str, Any]:
-    """The last messages of this browser's conversation, for reloading the page."""
+async def transcript(request: Request, service: Service, creator_id: str | None = None) -> dict[str, Any]:
+    """The last messages of this browser's conversation with a creator, for reloading the page."""
     user_id = browser_user(request)
+    creator = await _creator(service, creator_id or home_creator_id(request, service))
     async with service.sessions() as session:
         account = await session.scalar(
             select(ChannelAccount).where(
@@ -93,13 +167,13 @@ async def transcript(request: Request, service: Service) -> dict[str, Any]:
         rows = await session.scalars(
             select(HistoryMessage)
             .join(Conversation, Conversation.id == HistoryMessage.conversation_id)
-            .where(Conversation.user_id == account.user_id, Conversation.channel == "web")
+            .where(
+                Conversation.user_id == account.user_id,
+                Conversation.channel == "web",
+                Conversation.creator_id == creator.id,
+            )
             .order_by(HistoryMessage.id.desc())
             .limit(50)
         )
         messages = [{"role": item.role, "text": item.text, "sources": item.sources} for item in rows]
     return {"messages": list(reversed(messages))}
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from collections.abc import Sequence
 
 from docx import Document
 
@@ -40,45 +41,47 @@ def _pdf_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def text_pdf(pages: tuple[tuple[str, str], ...] = GUIDE_PAGES, *, title: str = GUIDE_TITLE) -> bytes:
-    """A small, valid PDF with a real text layer: one page per (heading, body), Helvetica, wrapped lines.
+def make_pdf(pages: Sequence[Sequence[str]]) -> bytes:
+    """A valid PDF with one Helvetica text line per string; a page with no lines has no text at all.
 
-    Written by hand (objects, content streams, an exact xref table) because the project depends on
-    pypdf, which reads text PDFs but does not lay text out.
+    Written by hand (objects, content streams, an exact xref table): the project depends on pypdf,
+    which reads text PDFs but does not lay text out.
     """
-    objects: list[bytes] = []
     page_ids = [4 + 2 * index for index in range(len(pages))]
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = " ".join(f"{page_id} 0 R" for page_id in page_ids)
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    for number, (heading, body) in enumerate(pages, start=1):
-        lines = [f"{title} - page {number}", "", heading, "", *textwrap.wrap(body, 80)]
-        commands = ["BT", "/F1 11 Tf", "15 TL", "72 740 Td"]
-        for line in lines:
-            commands.append(f"({_pdf_text(line)}) Tj T*")
-        commands.append("ET")
-        stream = "\n".join(commands).encode("cp1252")
-        content_id = page_ids[number - 1] + 1
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for page_id, lines in zip(page_ids, pages, strict=True):
+        shown = " ".join(f"({_pdf_text(line)}) Tj T*" for line in lines)
+        content = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET".encode("cp1252")
         objects.append(
-            (
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content_id} 0 R >>"
-            ).encode()
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+            f"/Contents {page_id + 1} 0 R >>".encode()
         )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+    out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def text_pdf(pages: tuple[tuple[str, str], ...] = GUIDE_PAGES, *, title: str = GUIDE_TITLE) -> bytes:
+    """The guide as a PDF: one page per (heading, body), the body wrapped at 80 characters."""
+    return make_pdf(
+        [
+            [f"{title} - page {number}", heading, *textwrap.wrap(body, 80)]
+            for number, (heading, body) in enumerate(pages, 1)
+        ]
+    )
 
 
 def guide_docx(pages: tuple[tuple[str, str], ...] = GUIDE_PAGES, *, title: str = GUIDE_TITLE) -> bytes:

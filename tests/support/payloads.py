@@ -3,16 +3,13 @@
 The real captured payloads in `../shared/fixtures/payloads/` check the parsers against the platforms;
 these builders drive every feature test, so a clone of the project (which has no `../shared`) still
 covers Telegram, Slack and SMS end to end. Signatures use the platforms' own algorithms through their
-SDKs: Slack's `SignatureVerifier` (HMAC-SHA256 over `v0:timestamp:body`) and twilio's `RequestValidator`.
+SDKs: twilio's `RequestValidator` here, Slack's `SignatureVerifier` in `tests.fakes.slack_server`.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
-from urllib.parse import urlencode
 
-from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
 # --- Telegram (Bot API `Update` objects) ---------------------------------------------------------------
@@ -93,17 +90,19 @@ def telegram_document(
     file_name: str = "guide.docx",
     *,
     mime_type: str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    file_size: int = 21331,
+    file_size: int | None = 21331,
     file_id: str = "BQACAgIAAxkBAAIBcmY1",
 ) -> dict[str, Any]:
-    """A `Document` as it appears in a message."""
-    return {
+    """A `Document` as it appears in a message (`file_size=None`: Telegram did not say)."""
+    document: dict[str, Any] = {
         "file_name": file_name,
         "mime_type": mime_type,
         "file_id": file_id,
         "file_unique_id": f"AgAD{file_id[-6:]}",
-        "file_size": file_size,
     }
+    if file_size is not None:
+        document["file_size"] = file_size
+    return document
 
 
 def telegram_document_update(
@@ -269,14 +268,6 @@ def slack_url_verification(
     return {"token": "legacy-verification-token", "challenge": challenge, "type": "url_verification"}
 
 
-def slack_signature(secret: str, body: bytes, timestamp: int | None = None) -> tuple[str, str]:
-    """(timestamp, `v0=` signature) for a body, by the Slack SDK's own signer."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
-    assert signature is not None
-    return stamp, signature
-
-
 # --- Twilio (SMS webhooks) ----------------------------------------------------------------------------
 
 TWILIO_ACCOUNT = "AC" + "0" * 31 + "1"
@@ -315,11 +306,6 @@ def twilio_sms_form(
     }
     form.update(extra)
     return form
-
-
-def twilio_form_body(form: dict[str, str]) -> str:
-    """The urlencoded body Twilio sends."""
-    return urlencode(form)
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:

@@ -34,4 +34,9 @@ def shared_fixture(*parts: str) -> Path:
     return path
 
 
-needs_shared_fixtures = pytest.mark.skipif(not shared_fixtures_present(), reason=SKIP_REASON)
+def shared_fixture_or_exit(*parts: str) -> Path:
+    """For benchmarks (no pytest to skip): the path, or exit with the reason when it is not there."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        raise SystemExit(f"this benchmark {SKIP_REASON}: {path} (set COACHLINE_SHARED_FIXTURES)")
+    return path

@@ -24,8 +24,8 @@ from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.separability import separability_report
 from coaching.personality.signature import passages_of
 from coaching.personality.voice import persona_from_profile
+from tests.support.shared_fixtures import SHARED_FIXTURES as FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 WRITERS = {
     "Allen": "as_a_man_thinketh_james_allen.txt",
     "Smiles": "self_help_samuel_smiles.txt",

@@ -18,7 +18,7 @@ from channels.messages import Attachment
 from config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
-    help="Coachline: an AI twin for coaches on Telegram, Slack, SMS and the web.",
+    help="Coachline: an AI twin for coaches on their chat channels and the web.",
     no_args_is_help=False,
     add_completion=False,
 )

@@ -152,6 +152,7 @@ async def _serve() -> None:
     from bot.models import InboxMessage
     from bot.runtime import Coachline
     from channels.slack.adapter import SlackChannel
+    from channels.slack.settings import SlackSettings
     from coaching.embeddings import HashingEmbedder
     from coaching.fake_generator import ScriptedGenerator
     from coaching.vector_store import InMemoryVectorStore
@@ -167,13 +168,11 @@ async def _serve() -> None:
                 api_key="bench-admin-key",
                 llm=LLMMode.OFFLINE,
                 log_level="WARNING",
-                slack_bot_token=slack.bot_token,
-                slack_signing_secret=SECRET,
-                slack_api_url=slack.api_url,
             )
+            own = SlackSettings.of(bot_token=slack.bot_token, signing_secret=SECRET, api_url=slack.api_url)
             service = Coachline(
                 settings,
-                channels={"slack": SlackChannel(settings)},
+                channels={"slack": SlackChannel(own)},
                 generator=ScriptedGenerator(delay_seconds=MODEL_SECONDS),
                 embedder=HashingEmbedder(),
                 vector_store=InMemoryVectorStore(),

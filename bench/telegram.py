@@ -24,7 +24,7 @@ from bot.runtime import Coachline
 from channels.base import Accepted
 from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
-from channels.telegram import TelegramChannel
+from channels.telegram.adapter import TelegramChannel
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore

@@ -37,7 +37,7 @@ def create_app(service: Coachline) -> FastAPI:
 
     app = FastAPI(
         title="Coachline",
-        summary="An AI twin for coaches on Telegram, Slack and SMS.",
+        summary="An AI twin for coaches on their chat channels.",
         version="0.1.0",
         lifespan=lifespan,
     )

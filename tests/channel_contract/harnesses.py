@@ -1,4 +1,5 @@
-"""The built-in channels' harnesses: each adapter against the fake of its platform."""
+"""The channels' harnesses: each built-in adapter against the fake of its platform, and the recipe's
+example channel (`example_channel.py`), which is not built in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from channels import registry
+from channels.base import Channel
 from channels.messages import ConversationReference
 from channels.slack.adapter import SlackChannel
 from channels.slack.settings import SlackSettings
@@ -16,6 +19,10 @@ from channels.sms.adapter import SmsChannel, SmsConfig
 from channels.telegram.adapter import TelegramChannel
 from channels.twilio.channel import TwilioAccount, TwilioChannel
 from channels.whatsapp.adapter import WhatsAppChannel, WhatsAppConfig
+from config import Settings
+from tests.channel_contract import example_channel as hookchat
+from tests.channel_contract.example_channel import FakeHookchat, run_fake_hookchat
+from tests.channel_contract.example_channel import sign as hookchat_sign
 from tests.channel_contract.harness import ChannelHarness, RecordingInbox, Refusal, harness, started
 from tests.fakes.slack_server import FakeSlack, run_fake_slack, slack_request_headers
 from tests.fakes.telegram_server import (
@@ -240,3 +247,50 @@ async def whatsapp_harness() -> AsyncIterator[ChannelHarness]:
         )
         async with started(running_harness) as running:
             yield running
+
+
+class HookchatHarness(ChannelHarness):
+    """The recipe's example channel against its fake API."""
+
+    name = "hookchat"
+    secret = "hookchat-secret"
+
+    def __init__(self, channel: Channel, inbox: RecordingInbox, fake: FakeHookchat) -> None:
+        super().__init__(channel, inbox)
+        self.fake = fake
+        self.opt_out_text = "UNSUBSCRIBE"
+
+    def address(self) -> ConversationReference:
+        return ConversationReference(self.name, "hc-user-1")
+
+    async def deliver(self, message_id: str, text: str, *, signed: bool = True) -> httpx.Response:
+        body = json.dumps({"id": message_id, "from": "hc-user-1", "text": text}).encode()
+        signature = hookchat_sign(self.secret if signed else "guess", body)
+        return await self.http.post(
+            "/webhooks/hookchat", content=body, headers={"X-Hookchat-Signature": signature}
+        )
+
+    def refuse_next_send(self, refusal: Refusal) -> None:
+        status = {Refusal.RATE_LIMITED: 429, Refusal.RECIPIENT_GONE: 403, Refusal.REJECTED: 400}[refusal]
+        self.fake.refusals.append((status, {"Retry-After": "3"}))
+
+    def sent(self) -> list[str]:
+        return [str(message["text"]) for message in self.fake.sent]
+
+
+@asynccontextmanager
+async def hookchat_harness() -> AsyncIterator[ChannelHarness]:
+    """The example channel, registered in-process as an installed plugin would be, on its fake API."""
+    registry.register(hookchat.plugin)
+    try:
+        async with run_fake_hookchat() as (fake, url):
+            own = hookchat.HookchatSettings.of(token=fake.token, secret=HookchatHarness.secret, api_url=url)
+            core = Settings(_env_file=None)  # type: ignore[call-arg]
+            channel = registry.build_channels(core, ["hookchat"], channel_settings={"hookchat": own})
+            async with started(HookchatHarness(channel["hookchat"], RecordingInbox(), fake)) as running:
+                yield running
+    finally:
+        registry.unregister(hookchat.plugin.name)
+
+
+harness("hookchat")(hookchat_harness)

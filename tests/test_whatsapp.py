@@ -14,18 +14,20 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from bot.app import create_app
 from bot.clock import FakeClock
 from bot.models import InboxMessage, OutboxMessage
 from bot.runtime import Coachline
-from channels.base import PermanentSendError
+from channels.base import DeliveryReport, PermanentSendError
 from channels.messages import ConversationReference, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.settings import SmsSettings
 from channels.twilio.channel import EMPTY_TWIML, TwilioAccount
 from channels.whatsapp.adapter import WEBHOOK_PATH, WhatsAppChannel, WhatsAppConfig
+from channels.whatsapp.session import Window
 from channels.whatsapp.settings import WhatsAppSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
@@ -300,7 +302,9 @@ async def make_channel(twilio: FakeTwilio) -> AsyncIterator[Callable[..., WhatsA
 
     def make(clock: FakeClock, **config: Any) -> WhatsAppChannel:
         channel = WhatsAppChannel(
-            WhatsAppConfig(TwilioAccount(ACCOUNT_SID, AUTH_TOKEN, twilio.url), WHATSAPP_NUMBER, **config),
+            WhatsAppConfig(
+                TwilioAccount(ACCOUNT_SID, AUTH_TOKEN, twilio.url, PUBLIC_URL), WHATSAPP_NUMBER, **config
+            ),
             now=clock.now,
         )
         made.append(channel)
@@ -409,3 +413,38 @@ def test_whatsapp_settings(make_settings: Callable[..., Settings]) -> None:
         WhatsAppSettings.of(whatsapp_from_number="whatsapp:+14155238886")
     with pytest.raises(ValueError, match="content SID"):
         WhatsAppSettings.of(WHATSAPP_TEMPLATE_SID="my-template")
+
+
+async def test_a_63016_status_callback_closes_the_window_and_reports_why(
+    make_channel: Callable[..., WhatsAppChannel], twilio: FakeTwilio
+) -> None:
+    channel = make_channel(FakeClock())
+    channel.windows.wrote(CLIENT)
+    reports: list[DeliveryReport] = []
+
+    async def record(report: DeliveryReport) -> bool:
+        reports.append(report)
+        return True
+
+    channel.delivery_reports = record
+    app = FastAPI()
+    app.include_router(channel.router())
+    params = {
+        "MessageSid": "SM1",
+        "MessageStatus": "undelivered",
+        "ErrorCode": "63016",
+        "To": f"whatsapp:{CLIENT}",
+        "From": WHATSAPP_NUMBER,
+    }
+    url = f"{PUBLIC_URL}/webhooks/whatsapp/status"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        response = await http.post(
+            "/webhooks/whatsapp/status", data=params, headers={"X-Twilio-Signature": twilio.sign(url, params)}
+        )
+
+    assert response.status_code == 204
+    assert channel.windows.state(CLIENT) is Window.CLOSED
+    (report,) = reports
+    assert report.status == "undelivered" and report.error is not None and "24-hour window" in report.error

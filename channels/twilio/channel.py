@@ -195,7 +195,12 @@ class TwilioChannel(Channel):
         message = self.parse(form, datetime.now(UTC))
         if message is None:
             return Response("not an inbound message", status_code=400)
-        accepted = await sink(message)
+        try:
+            accepted = await sink(message)
+        except Exception:
+            # Not acknowledged: Twilio records the failure (and retries where the webhook asks it to).
+            log.exception("%s message %s could not be stored", self.name, message.message_id)
+            return Response("could not store the message", status_code=500)
         self.received(message)
         if accepted.duplicate:
             log.info("%s %s received again; answered once", self.name, message.message_id)

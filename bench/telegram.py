@@ -25,6 +25,7 @@ from channels.base import Accepted
 from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
+from channels.telegram.settings import TelegramSettings
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
@@ -75,14 +76,13 @@ async def coachline_rate(count: int) -> float:
                 data_dir=Path(data_dir),
                 api_key="bench-admin-key",
                 llm=LLMMode.OFFLINE,
-                telegram_bot_token=telegram.token,
-                telegram_api_url=telegram.url,
-                telegram_chat_rate=1_000_000.0,
-                telegram_global_rate=1_000_000.0,
+            )
+            own = TelegramSettings.of(
+                bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
             )
             service = Coachline(
                 settings,
-                channels=build_channels(settings, ["telegram"]),
+                channels=build_channels(settings, ["telegram"], channel_settings={"telegram": own}),
                 generator=ScriptedGenerator(),
                 embedder=HashingEmbedder(),
                 vector_store=InMemoryVectorStore(),

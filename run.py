@@ -8,17 +8,18 @@ import logging
 import shlex
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from channels.base import Channel
 from channels.messages import Attachment
 from config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
-    help="Coachline: an AI twin for coaches on Telegram, Slack, SMS and the web.",
+    help="Coachline: an AI twin for coaches on their chat channels and the web.",
     no_args_is_help=False,
     add_completion=False,
 )
@@ -32,9 +33,23 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        console.print(str(exc), style="red", markup=False, highlight=False)
-        console.print("See config/.env.example for every setting.")
-        raise typer.Exit(2) from None
+        _refuse(exc)
+
+
+def _channels(settings: Settings) -> dict[str, Channel]:
+    """The channels the settings switch on; each reads its own settings, which may be wrong too."""
+    from channels.registry import build_channels
+
+    try:
+        return build_channels(settings)
+    except SettingsError as exc:
+        _refuse(exc)
+
+
+def _refuse(exc: SettingsError) -> NoReturn:
+    console.print(str(exc), style="red", markup=False, highlight=False)
+    console.print("See config/.env.example for every setting.")
+    raise typer.Exit(2) from None
 
 
 def _logging(level: str, *, file: Path | None = None) -> None:
@@ -84,13 +99,13 @@ def serve(
 
     from bot.app import create_app
     from bot.runtime import Coachline
-    from channels.registry import build_channels
 
     settings = _settings()
+    channels = _channels(settings)
     _logging(settings.log_level)
     _prepare_database(settings)
     _provision_embeddings(settings, required=False)
-    service = Coachline(settings, channels=build_channels(settings))
+    service = Coachline(settings, channels=channels)
     app = create_app(service, demo=demo)
     base = f"http://{settings.host}:{settings.port}"
     console.print(

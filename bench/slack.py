@@ -152,6 +152,7 @@ async def _serve() -> None:
     from bot.models import InboxMessage
     from bot.runtime import Coachline
     from channels.slack.adapter import SlackChannel
+    from channels.slack.settings import SlackSettings
     from coaching.embeddings import HashingEmbedder
     from coaching.fake_generator import ScriptedGenerator
     from coaching.vector_store import InMemoryVectorStore
@@ -168,13 +169,11 @@ async def _serve() -> None:
                 llm=LLMMode.OFFLINE,
                 sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
                 log_level="WARNING",
-                slack_bot_token=slack.bot_token,
-                slack_signing_secret=SECRET,
-                slack_api_url=slack.api_url,
             )
+            own = SlackSettings.of(bot_token=slack.bot_token, signing_secret=SECRET, api_url=slack.api_url)
             service = Coachline(
                 settings,
-                channels={"slack": SlackChannel(settings)},
+                channels={"slack": SlackChannel(own)},
                 generator=ScriptedGenerator(delay_seconds=MODEL_SECONDS),
                 embedder=HashingEmbedder(),
                 vector_store=InMemoryVectorStore(),

@@ -20,6 +20,7 @@ from bot.app import create_app
 from bot.runtime import Coachline
 from channels.messages import ConversationReference, OutgoingMessage
 from channels.registry import build_channels
+from channels.sms.settings import SmsSettings
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
@@ -40,15 +41,17 @@ def _service(twilio: FakeTwilio, data_dir: str, rate: float) -> Coachline:
         llm=LLMMode.OFFLINE,
         sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
         public_url=PUBLIC_URL,
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM_NUMBER,
-        twilio_api_url=twilio.url,
-        sms_segments_per_second=rate,
+    )
+    sms = SmsSettings.of(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM_NUMBER,
+        api_url=twilio.url,
+        segments_per_second=rate,
     )
     return Coachline(
         settings,
-        channels=build_channels(settings, ["sms"]),
+        channels=build_channels(settings, ["sms"], channel_settings={"sms": sms}),
         generator=ScriptedGenerator(),
         # No documents are involved: keep the embedding model and the vector database out of it.
         embedder=HashingEmbedder(),

@@ -24,7 +24,8 @@ from bot.runtime import Coachline
 from channels.base import Accepted
 from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
-from channels.telegram import TelegramChannel
+from channels.telegram.adapter import TelegramChannel
+from channels.telegram.settings import TelegramSettings
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
@@ -77,14 +78,13 @@ async def coachline_rate(count: int) -> float:
                 api_key="bench-admin-key",
                 llm=LLMMode.OFFLINE,
                 sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
-                telegram_bot_token=telegram.token,
-                telegram_api_url=telegram.url,
-                telegram_chat_rate=1_000_000.0,
-                telegram_global_rate=1_000_000.0,
+            )
+            own = TelegramSettings.of(
+                bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
             )
             service = Coachline(
                 settings,
-                channels=build_channels(settings, ["telegram"]),
+                channels=build_channels(settings, ["telegram"], channel_settings={"telegram": own}),
                 generator=ScriptedGenerator(),
                 embedder=HashingEmbedder(),
                 vector_store=InMemoryVectorStore(),

@@ -141,7 +141,7 @@ async def _prepare(ctx: CommandContext) -> list[Reply]:
     channels = ctx.services.messaging_channels()
     if not channels:
         raise CommandError(
-            "No messaging channel (Telegram, Slack or SMS) is on, so a broadcast would reach no one."
+            "No messaging channel is switched on (see config/.env.example), so a broadcast would reach no one."
         )
     async with ctx.services.sessions.begin() as session:
         reach = await _reach(session, ctx.sender.creator.id, channels)
@@ -312,7 +312,7 @@ async def enroll(ctx: CommandContext) -> list[Reply]:
         words = ctx.args.split()
     if len(words) < 2:
         raise CommandError(
-            f"Usage: {ctx.form('enroll USER PROGRAM')} — USER is channel:id (telegram:42), #id or a name; "
+            f"Usage: {ctx.form('enroll USER PROGRAM')} — USER is channel:id as /users shows it, #id or a name; "
             'put quotes around names with spaces ("Sam Lee").'
         )
     term, program_name = words[0], " ".join(words[1:])
@@ -467,7 +467,7 @@ def _role_and_person(ctx: CommandContext, verb: str) -> tuple[Role, str]:
     if role is None or not term.strip():
         raise CommandError(
             f"Usage: {ctx.form(verb + ' creator USER')} or {ctx.form(verb + ' admin USER')} — "
-            "USER is channel:id (telegram:42), #id or a name."
+            "USER is channel:id as /users shows it, #id or a name."
         )
     return role, term.strip()
 

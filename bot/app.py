@@ -48,7 +48,7 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
 
     app = FastAPI(
         title="Coachline",
-        summary="An AI twin for coaches on Telegram, Slack and SMS.",
+        summary="An AI twin for coaches on their chat channels.",
         version="0.1.0",
         lifespan=lifespan,
         docs_url=None,  # served by bot.web.docs from local files instead of a CDN

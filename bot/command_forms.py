@@ -1,31 +1,25 @@
 """How a command is typed on each channel, so that help and prompts show what works there.
 
-- Telegram, the web page and the terminal: `/stats` (Telegram also lists the commands in its menu).
-- Slack: `/coach stats` — the app's one slash command, which the Slack adapter turns into `/stats`.
-  (In a direct message Slack itself takes anything starting with `/` as a slash command.)
-- SMS: `#stats` — the SMS adapter turns it into `/stats`. STOP, START and HELP stay the carriers'
-  bare keywords (opt out, opt in, help), never prefixed.
+Each channel declares its own syntax (`channels.plugin.CommandSyntax`: a prefix such as `/`, or a
+slash command, or a character easy to type on a phone, and what its help adds); this module only
+asks the channel registry for it by name.
 """
 
 from __future__ import annotations
 
-from channels.sms.keywords import COMMAND_PREFIX
-
-SLACK_SLASH_COMMAND = "/coach"
+from channels.registry import command_syntax
 
 
 def command_form(command: str, channel: str) -> str:
     """`command` ("join NAME", without its slash) as it is typed on `channel`."""
-    command = command.lstrip("/")
-    if channel == "sms":
-        return f"{COMMAND_PREFIX}{command}"
-    if channel == "slack":
-        return f"{SLACK_SLASH_COMMAND} {command}"
-    return f"/{command}"
+    return command_syntax(channel).form(command)
 
 
 def help_footer(channel: str) -> str:
-    """What a channel's help adds: on SMS, the compliance keywords."""
-    if channel == "sms":
-        return "Text STOP to stop all messages, START to get them again, HELP for this list."
-    return ""
+    """What a channel's help adds (the compliance keywords where carriers require them)."""
+    return command_syntax(channel).help_footer
+
+
+def opted_in_text(channel: str) -> str:
+    """The confirmation of /optin on `channel` (naming its opt-out keyword or command)."""
+    return command_syntax(channel).opted_in

@@ -7,11 +7,9 @@ people use the keywords, which carriers and Twilio announce.
 
 from __future__ import annotations
 
+from bot.command_forms import opted_in_text
 from bot.commands import CommandContext, CommandRegistry, Reply
 from bot.roles import EVERYONE
-
-OPTED_IN_SMS = "You're subscribed again. Reply HELP for help, STOP to opt out."
-OPTED_IN = "You're subscribed again. Send /optout to stop all messages from me."
 
 
 def register_consent_commands(registry: CommandRegistry) -> None:
@@ -34,4 +32,4 @@ async def opt_in(ctx: CommandContext) -> list[Reply]:
     account = ctx.sender.account
     account.opted_out_at = None
     ctx.db.add(account)
-    return [Reply(OPTED_IN_SMS if ctx.message.channel == "sms" else OPTED_IN)]
+    return [Reply(opted_in_text(ctx.message.channel))]

@@ -21,7 +21,7 @@ async def find_person(session: AsyncSession, creator_id: str, term: str) -> User
     or account id that only they match."""
     term = term.strip()
     if not term:
-        raise CommandError("Name a person: channel:id (e.g. telegram:42), #id from the user list, or a name.")
+        raise CommandError("Name a person: channel:id or #id as the user list shows them, or a name.")
     if term.startswith("#") and term[1:].isdigit():
         user = await session.get(User, int(term[1:]))
         if user is None or user.creator_id != creator_id:

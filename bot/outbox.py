@@ -42,6 +42,7 @@ def to_payload(message: OutgoingMessage) -> dict[str, Any]:
         "sources": [source.to_dict() for source in message.sources],
         "buttons": [{"label": button.label, "value": button.value} for button in message.buttons],
         "reply_to_message_id": message.reply_to_message_id,
+        "media_urls": list(message.media_urls),
     }
 
 
@@ -54,6 +55,7 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
         sources=tuple(Source.from_dict(item) for item in payload.get("sources", [])),
         buttons=tuple(Button(item["label"], item["value"]) for item in payload.get("buttons", [])),
         reply_to_message_id=payload.get("reply_to_message_id"),
+        media_urls=tuple(payload.get("media_urls", [])),
     )
 
 

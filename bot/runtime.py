@@ -56,9 +56,6 @@ from programs.scheduler import ProgramSchedule, create_scheduler, job_store_url,
 
 log = logging.getLogger(__name__)
 
-# The page, the chat API and the terminal only show replies to their own requests: no broadcasts there.
-LOCAL_CHANNELS = frozenset({"web", "console"})
-
 
 @dataclass(frozen=True, slots=True)
 class ReplyOutcome:
@@ -224,9 +221,8 @@ class Coachline:
         menu = self.commands.menu([Role.USER])
         for channel in self.channels.values():
             channel.delivery_reports = self.outbox.record_delivery
-            set_command_menu = getattr(channel, "set_command_menu", None)
-            if callable(set_command_menu):
-                set_command_menu(menu)
+            if channel.capabilities.command_menu:
+                channel.set_command_menu(menu)
             await channel.start(self.receive)
         self._tasks = [
             asyncio.create_task(self.inbox_worker.run(), name="inbox-worker"),
@@ -266,7 +262,8 @@ class Coachline:
 
     def messaging_channels(self) -> list[str]:
         """The channels this instance sends to that reach people by themselves (not the local ones)."""
-        return [name for name in self.channels if name not in LOCAL_CHANNELS]
+        # The page, the chat API and the terminal only show replies to their own requests.
+        return [name for name, channel in self.channels.items() if channel.capabilities.speaks_first]
 
     async def twin(self, creator_id: str | None = None) -> CreatorDigitalTwin:
         """The digital twin of a creator (the default creator when none is named)."""
@@ -288,7 +285,7 @@ class Coachline:
 
     async def _indicate_typing(self, conversation: ConversationReference) -> None:
         channel = self.channels.get(conversation.channel)
-        if channel is None:
+        if channel is None or not channel.capabilities.typing:
             return
         try:
             await channel.indicate_typing(conversation)

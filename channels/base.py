@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from channels.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
+from channels.plugin import Capabilities
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -50,17 +51,16 @@ DeliveryReportSink = Callable[[DeliveryReport], Awaitable[bool]]
 
 @dataclass(frozen=True, slots=True)
 class ChannelLimits:
-    """A platform's limits, which the outbox respects when sending.
+    """A channel's rates as configured, which the outbox respects when sending.
 
     Rates are in send units per second (messages, or SMS segments: see `Channel.send_cost`);
     `None` means unlimited. `reply_chars_target` asks the responder for answers about that long
-    (SMS wants them concise); `None` leaves the length to the model.
+    (SMS wants them concise); `None` leaves the length to the model. What the platform can show
+    (buttons, a menu, its longest message) is in `Channel.capabilities`.
     """
 
-    max_message_chars: int | None = None
     per_chat_rate: float | None = None
     overall_rate: float | None = None
-    supports_buttons: bool = False
     reply_chars_target: int | None = None
 
 
@@ -128,6 +128,8 @@ class Channel(ABC):
     """
 
     name: str
+    # What the platform can show; the same object as the channel plugin's (`channels.plugin`).
+    capabilities: Capabilities = Capabilities()
     limits: ChannelLimits = ChannelLimits()
     # Set by the core before `start` when the platform reports deliveries after accepting a message.
     delivery_reports: DeliveryReportSink | None = None
@@ -161,8 +163,14 @@ class Channel(ABC):
         return 1
 
     async def indicate_typing(self, conversation: ConversationReference) -> None:
-        """Show that an answer is being written (Telegram's "typing…"); a no-op where there is none.
+        """Show that an answer is being written (Telegram's "typing…").
 
-        Called by the core when it starts answering; failures are logged and ignored.
+        Called by the core when it starts answering, on channels whose capabilities say `typing`;
+        failures are logged and ignored.
         """
+        return None
+
+    def set_command_menu(self, commands: Sequence[tuple[str, str]]) -> None:
+        """The commands to list in the platform's menu, (name, description) each; called before
+        `start` on channels whose capabilities say `command_menu`."""
         return None

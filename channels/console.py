@@ -8,12 +8,16 @@ from pathlib import Path
 
 from channels.base import AttachmentError, Channel, ChannelStatus, MessageSink, SendResult
 from channels.messages import Attachment, OutgoingMessage
+from channels.plugin import Capabilities, ChannelPlugin
+
+CAPABILITIES = Capabilities(speaks_first=False)
 
 
 class ConsoleChannel(Channel):
     """Prints replies through a writer (the terminal UI); input comes from the chat loop."""
 
     name = "console"
+    capabilities = CAPABILITIES
 
     def __init__(self, write: Callable[[OutgoingMessage], None]) -> None:
         self._write = write
@@ -50,3 +54,12 @@ def _read_local_file(name: str, max_bytes: int) -> bytes:
             f"{path.name} is {size / 1024 / 1024:.1f} MB; the upload limit is {max_bytes / 1024 / 1024:g} MB"
         )
     return path.read_bytes()
+
+
+def _build(settings: object, own: object) -> None:
+    # Never switched on by settings: `run.py chat` makes the channel with its terminal writer.
+    return None
+
+
+# Registered so that `COACH_ADMINS=console:you` and the command syntax know the channel.
+plugin = ChannelPlugin(name="console", build=_build, capabilities=CAPABILITIES)

@@ -137,3 +137,5 @@ class OutgoingMessage:
     sources: tuple[Source, ...] = ()
     buttons: tuple[Button, ...] = ()
     reply_to_message_id: str | None = None  # the platform id of the message this answers, if any
+    # Files to attach, by a URL the platform can fetch (channels that cannot attach show the links).
+    media_urls: tuple[str, ...] = ()

@@ -1,22 +1,26 @@
 """The local web channel: the chat page at `/` and `POST /api/v1/chat`.
 
 Replies are collected, not pushed: the HTTP request that asked waits for them, and the page reads the
-transcript. So `send` only has to accept the message.
+transcript. So `send` only has to accept the message, and nothing is sent to it unasked.
 """
 
 from __future__ import annotations
 
-from channels.base import Channel, ChannelLimits, ChannelStatus, MessageSink, SendResult
+from typing import Any
+
+from channels.base import Channel, ChannelStatus, MessageSink, SendResult
 from channels.messages import OutgoingMessage
-from channels.registry import register_channel
+from channels.plugin import Capabilities, ChannelPlugin
 from config import Settings
+
+CAPABILITIES = Capabilities(buttons=True, speaks_first=False)
 
 
 class WebChannel(Channel):
     """The browser page and the chat API."""
 
     name = "web"
-    limits = ChannelLimits(supports_buttons=True)
+    capabilities = CAPABILITIES
 
     async def start(self, sink: MessageSink) -> None:
         """Nothing to start: requests arrive through the app's routes."""
@@ -33,6 +37,8 @@ class WebChannel(Channel):
         return ChannelStatus("real", "web chat page at / and POST /api/v1/chat")
 
 
-@register_channel("web")
-def _web(settings: Settings) -> Channel:
+def _build(settings: Settings, own: Any) -> Channel:
     return WebChannel()
+
+
+plugin = ChannelPlugin(name="web", build=_build, capabilities=CAPABILITIES)

@@ -1,17 +1,18 @@
-"""Coachline settings, read from the environment (and `.env`) with the names fixed in DESIGN.md."""
+"""Coachline settings, read from the environment (and `.env`) with the names fixed in DESIGN.md.
+
+These are the core's. Each channel declares its own settings in its package (see
+`channels.plugin.ChannelSettings`).
+"""
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-KNOWN_CHANNELS = ("telegram", "slack", "sms", "web", "console")
 
 
 class LLMMode(StrEnum):
@@ -24,11 +25,6 @@ class LLMMode(StrEnum):
 
 class SettingsError(ValueError):
     """Raised when the configuration is invalid; its message lists every problem by variable name."""
-
-
-def _env(name: str) -> Any:
-    """A field alias: the exact environment variable name, whatever the field is called."""
-    return Field(validation_alias=AliasChoices(name, name.lower()))
 
 
 class Settings(BaseSettings):
@@ -158,56 +154,6 @@ class Settings(BaseSettings):
         description="Seconds a creator's personality profile is cached before it is looked up again.",
     )
 
-    telegram_bot_token: str = Field("", validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN"))
-    telegram_api_url: str = Field(
-        "https://api.telegram.org", validation_alias=AliasChoices("TELEGRAM_API_URL")
-    )
-    telegram_webhook_secret: str = Field("", validation_alias=AliasChoices("TELEGRAM_WEBHOOK_SECRET"))
-    telegram_chat_rate: float = Field(
-        1.0,
-        gt=0,
-        validation_alias=AliasChoices("TELEGRAM_CHAT_RATE"),
-        description="Messages a second the bot sends to one Telegram chat.",
-    )
-    telegram_global_rate: float = Field(
-        30.0,
-        gt=0,
-        validation_alias=AliasChoices("TELEGRAM_GLOBAL_RATE"),
-        description="Messages a second the bot sends on Telegram overall.",
-    )
-    slack_bot_token: str = Field("", validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
-    slack_signing_secret: str = Field("", validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
-    slack_app_token: str = Field("", validation_alias=AliasChoices("SLACK_APP_TOKEN"))
-    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
-    slack_channel_rate: float = Field(
-        1.0,
-        gt=0,
-        validation_alias=AliasChoices("SLACK_CHANNEL_RATE"),
-        description="Messages a second the bot posts to one Slack channel (Slack allows ~1).",
-    )
-    twilio_account_sid: str = Field("", validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))
-    twilio_auth_token: str = Field("", validation_alias=AliasChoices("TWILIO_AUTH_TOKEN"))
-    twilio_from_number: str = Field("", validation_alias=AliasChoices("TWILIO_FROM_NUMBER"))
-    twilio_api_url: str = Field("https://api.twilio.com", validation_alias=AliasChoices("TWILIO_API_URL"))
-    sms_segments_per_second: float = Field(
-        1.0,
-        gt=0,
-        validation_alias=AliasChoices("SMS_SEGMENTS_PER_SECOND"),
-        description="SMS segments sent per second from TWILIO_FROM_NUMBER (a long code manages ~1).",
-    )
-    sms_max_segments: int = Field(
-        10,
-        ge=1,
-        validation_alias=AliasChoices("SMS_MAX_SEGMENTS"),
-        description="Most segments one SMS reply may use; longer replies are cut at a sentence.",
-    )
-    sms_reply_chars: int = Field(
-        480,
-        ge=70,
-        validation_alias=AliasChoices("SMS_REPLY_CHARS"),
-        description="The answer length the model is asked for on SMS.",
-    )
-
     @field_validator("admins", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
@@ -223,35 +169,31 @@ class Settings(BaseSettings):
     @field_validator("admins")
     @classmethod
     def _check_admins(cls, value: list[str]) -> list[str]:
+        # The channel registry is the one list of channel names (any installed channel plugin counts).
+        # Imported here, not above: channels import this module for their own settings.
+        from channels.registry import check_channel_name
+
         for entry in value:
             channel, sep, user_id = entry.partition(":")
             if not sep or not user_id:
-                raise ValueError(f"{entry!r} is not channel:user_id (e.g. telegram:42)")
-            if channel not in KNOWN_CHANNELS:
-                raise ValueError(
-                    f"{entry!r}: unknown channel {channel!r}; use one of {', '.join(KNOWN_CHANNELS)}"
-                )
+                raise ValueError(f"{entry!r} is not channel:user_id (e.g. web:alice)")
+            try:
+                check_channel_name(channel)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r}: {exc}") from None
         return value
 
-    @field_validator("ollama_url", "telegram_api_url", "slack_api_url", "twilio_api_url")
+    @field_validator("ollama_url")
     @classmethod
     def _check_http_url(cls, value: str) -> str:
-        _require_http_url(value)
-        return value
-
-    @field_validator("telegram_webhook_secret")
-    @classmethod
-    def _check_telegram_secret(cls, value: str) -> str:
-        # Telegram refuses other secrets in setWebhook; better to say so at start.
-        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
-            raise ValueError("use 1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        require_http_url(value)
         return value
 
     @field_validator("public_url", "chroma_url")
     @classmethod
     def _check_optional_url(cls, value: str) -> str:
         if value:
-            _require_http_url(value)
+            require_http_url(value)
         return value.rstrip("/")
 
     @field_validator("database_url")
@@ -279,19 +221,6 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("use DEBUG, INFO, WARNING or ERROR")
         return level
-
-    @model_validator(mode="after")
-    def _check_pairs(self) -> Settings:
-        if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from_number):
-            raise ValueError(
-                "TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are needed too"
-            )
-        if self.slack_bot_token and not self.slack_signing_secret and not self.slack_app_token:
-            raise ValueError(
-                "SLACK_BOT_TOKEN is set: SLACK_SIGNING_SECRET (Events API) or SLACK_APP_TOKEN "
-                "(Socket Mode) is needed too"
-            )
-        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -325,7 +254,8 @@ class Settings(BaseSettings):
         return {(entry.split(":", 1)[0], entry.split(":", 1)[1]) for entry in self.admins}
 
 
-def _require_http_url(value: str) -> None:
+def require_http_url(value: str) -> None:
+    """`ValueError` unless `value` is an http(s) URL (for settings that name a server)."""
     parsed = urlparse(value)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
         raise ValueError(f"{value!r} is not an http(s) URL")
@@ -341,16 +271,20 @@ def _env_names() -> dict[str, str]:
     return names
 
 
+def describe_errors(exc: ValidationError, env_names: dict[str, str]) -> str:
+    """A validation error as one line per problem, each naming the variable the operator sets."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        variable = env_names.get(location, location) if location else "configuration"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"  {variable}: {message}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise `SettingsError` naming every bad variable."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        env_names = _env_names()
-        lines = []
-        for error in exc.errors():
-            location = ".".join(str(part) for part in error["loc"])
-            variable = env_names.get(location, location) if location else "configuration"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"  {variable}: {message}")
-        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+        raise SettingsError(describe_errors(exc, _env_names())) from None

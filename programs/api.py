@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.api.deps import Caller, Service, acting_creator
 from bot.models import Creator
 from bot.runtime import Coachline
-from config.settings import KNOWN_CHANNELS
+from channels.registry import check_channel_name
 from programs.analytics import program_analytics
 from programs.conditions import ConditionError, parse_condition
 from programs.diagram import mermaid
@@ -111,9 +111,7 @@ class EnrollIn(BaseModel):
     @field_validator("channel")
     @classmethod
     def _known_channel(cls, value: str) -> str:
-        if value not in KNOWN_CHANNELS:
-            raise ValueError(f"unknown channel {value!r}; use one of {', '.join(KNOWN_CHANNELS)}")
-        return value
+        return check_channel_name(value)
 
 
 def step_out(step: ProgramStep) -> dict[str, Any]:

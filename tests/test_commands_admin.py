@@ -23,7 +23,9 @@ from tests.support.asgi_server import serve_asgi
 from tests.support.command_rig import CHANNELS, Rig, account_id, running_rig
 
 # Each channel's admin account; the terminal's user is an admin without being listed.
-ADMINS = [f"{channel}:{account_id(channel, 'boss')}" for channel in ("web", "telegram", "slack", "sms")]
+ADMINS = [
+    f"{channel}:{account_id(channel, 'boss')}" for channel in ("web", "telegram", "slack", "sms", "whatsapp")
+]
 
 
 @pytest.fixture

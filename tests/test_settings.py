@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from channels.registry import missing_settings, plugins
+from channels.slack.settings import SlackSettings
+from channels.sms.settings import SmsSettings
+from channels.telegram.settings import TelegramSettings
+from channels.whatsapp.settings import WhatsAppSettings
 from config import LLMMode, SettingsError, load_settings
 
 
@@ -23,9 +28,10 @@ def test_defaults_match_the_design(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert settings.embeddings == "local"
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.admins == [] and settings.api_key == ""
-    assert settings.telegram_api_url == "https://api.telegram.org"
-    assert settings.slack_api_url == "https://slack.com/api/"
-    assert settings.twilio_api_url == "https://api.twilio.com"
+    assert TelegramSettings.load().api_url == "https://api.telegram.org"
+    assert SlackSettings.load().api_url == "https://slack.com/api/"
+    assert SmsSettings.load().api_url == "https://api.twilio.com"
+    assert WhatsAppSettings.load().api_url == "https://api.twilio.com"
 
 
 def test_variables_are_read_by_their_design_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -50,14 +56,22 @@ def test_variables_are_read_by_their_design_names(monkeypatch: pytest.MonkeyPatc
     }
     assert settings.resolved_database_url == "postgresql+asyncpg://u@db/coach"
     assert not settings.is_sqlite
-    assert settings.telegram_bot_token == "123:abc"
+    assert TelegramSettings.load().bot_token == "123:abc"
 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("COACH_OLLAMA_MODEL=qwen2.5:7b\n")
+    (tmp_path / ".env").write_text(
+        "COACH_OLLAMA_MODEL=qwen2.5:7b\nTWILIO_ACCOUNT_SID=AC1\nTWILIO_AUTH_TOKEN=t\n"
+        "WHATSAPP_FROM_NUMBER=whatsapp:+14155238886\nSLACK_BOT_TOKEN=xoxb-1\nSLACK_APP_TOKEN=xapp-1\n"
+    )
 
     assert load_settings().ollama_model == "qwen2.5:7b"
+    # Channels read their own variables from the same file.
+    assert WhatsAppSettings.load().whatsapp_from_number == "whatsapp:+14155238886"
+    assert missing_settings("whatsapp") == []
+    assert missing_settings("sms") == ["TWILIO_FROM_NUMBER"]
+    assert SlackSettings.load().app_token == "xapp-1" and missing_settings("slack") == []
 
 
 @pytest.mark.parametrize(
@@ -103,7 +117,8 @@ def test_env_example_documents_every_setting() -> None:
 
     from config.settings import _env_names
 
-    assert set(_env_names().values()) == documented
+    channel_names = {name for plugin in plugins().values() for name in plugin.settings.env_names().values()}
+    assert set(_env_names().values()) | channel_names == documented
 
 
 def test_env_example_copied_to_dotenv_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

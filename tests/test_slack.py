@@ -29,6 +29,7 @@ from channels.base import (
 )
 from channels.messages import Button, ConversationReference, OutgoingMessage
 from channels.slack.adapter import SlackChannel
+from channels.slack.settings import SlackSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.slack_server import (
@@ -127,12 +128,10 @@ def start_rig(
         **fake_knobs: Any,
     ) -> AsyncIterator[SlackRig]:
         async with run_fake_slack(**fake_knobs) as slack:
-            settings = make_settings(
-                slack_bot_token=bot_token or slack.bot_token,
-                slack_signing_secret=SECRET,
-                slack_api_url=slack.api_url,
+            own = SlackSettings.of(
+                bot_token=bot_token or slack.bot_token, signing_secret=SECRET, api_url=slack.api_url
             )
-            channel = SlackChannel(settings, clock=clock)
+            channel = SlackChannel(own, clock=clock)
             service = make_service(
                 channels={"slack": channel},
                 generator=generator or ScriptedGenerator(),
@@ -215,11 +214,12 @@ class _FrozenClock(Clock):
 def test_the_channel_is_on_when_its_token_is_set(make_settings: Callable[..., Settings]) -> None:
     from channels.registry import build_channels
 
-    on = build_channels(make_settings(slack_bot_token="xoxb-1", slack_signing_secret=SECRET), ["slack"])
-    off = build_channels(make_settings(), ["slack"])
+    own = SlackSettings.of(bot_token="xoxb-1", signing_secret=SECRET)
+    on = build_channels(make_settings(), ["slack"], channel_settings={"slack": own})
+    off = build_channels(make_settings(), ["slack"], channel_settings={"slack": SlackSettings.of()})
 
     assert isinstance(on["slack"], SlackChannel) and off == {}
-    assert on["slack"].limits.per_chat_rate == 1.0 and on["slack"].limits.supports_buttons
+    assert on["slack"].limits.per_chat_rate == 1.0 and on["slack"].capabilities.buttons
 
 
 async def test_a_bad_token_degrades_the_channel_and_events_are_left_for_slack_to_retry(

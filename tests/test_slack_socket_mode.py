@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.runtime import Coachline
 from channels.slack.adapter import SlackChannel
+from channels.slack.settings import SlackSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.slack_server import FakeSlack, coach_command, dm_event, run_fake_slack
@@ -29,10 +30,9 @@ async def test_socket_mode_receives_acknowledges_and_answers(
     make_service: Callable[..., Coachline], make_settings: Callable[..., Settings]
 ) -> None:
     async with run_fake_slack(socket_mode=True) as slack:
-        settings = make_settings(
-            slack_bot_token=slack.bot_token, slack_app_token=slack.app_token, slack_api_url=slack.api_url
+        channel = SlackChannel(
+            SlackSettings.of(bot_token=slack.bot_token, app_token=slack.app_token, api_url=slack.api_url)
         )
-        channel = SlackChannel(settings)
         service = make_service(channels={"slack": channel}, generator=ScriptedGenerator(delay_seconds=0.5))
         await service.start()
         try:

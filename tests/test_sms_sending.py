@@ -16,6 +16,7 @@ from channels.base import (
 from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.adapter import SmsChannel, SmsConfig
+from channels.sms.settings import SmsSettings
 from config import Settings
 from tests.fakes.twilio_server import (
     ACCOUNT_SID,
@@ -219,28 +220,32 @@ async def test_wrong_credentials_fail_and_degrade_the_status(
 
 
 def test_the_channel_is_built_from_the_settings(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number=FROM_NUMBER,
-        sms_segments_per_second=3.0,
-        sms_reply_chars=300,
+    own = SmsSettings.of(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM_NUMBER,
+        segments_per_second=3.0,
+        reply_chars=300,
     )
 
-    channel = build_channels(settings, ["sms"])["sms"]
+    channel = build_channels(make_settings(), ["sms"], channel_settings={"sms": own})["sms"]
 
     assert isinstance(channel, SmsChannel)
     assert channel.limits.overall_rate == 3.0 and channel.limits.per_chat_rate is None
     assert channel.limits.reply_chars_target == 300
-    assert channel.limits.max_message_chars == 1600 and not channel.limits.supports_buttons
-    assert build_channels(make_settings(), ["sms"]) == {}  # off without TWILIO_ACCOUNT_SID
+    assert channel.capabilities.max_message_chars == 1600 and not channel.capabilities.buttons
+    # Off without TWILIO_FROM_NUMBER, even with the account's credentials (WhatsApp may use them).
+    credentials_only = SmsSettings.of(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+    assert build_channels(make_settings(), ["sms"], channel_settings={"sms": credentials_only}) == {}
 
 
-def test_sms_settings_are_validated(make_settings: Callable[..., Settings]) -> None:
-    with pytest.raises(ValueError, match="sms_max_segments"):
-        make_settings(sms_max_segments=0)
-    with pytest.raises(ValueError, match="sms_segments_per_second"):
-        make_settings(sms_segments_per_second=0)
+def test_sms_settings_are_validated() -> None:
+    with pytest.raises(ValueError, match="SMS_MAX_SEGMENTS"):
+        SmsSettings.of(SMS_MAX_SEGMENTS=0)
+    with pytest.raises(ValueError, match="SMS_SEGMENTS_PER_SECOND"):
+        SmsSettings.of(SMS_SEGMENTS_PER_SECOND=0)
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
+        SmsSettings.of(from_number=FROM_NUMBER, account_sid=ACCOUNT_SID)
 
 
 async def test_a_send_after_stop_is_retried_later_without_leaking_a_session(channel: SmsChannel) -> None:

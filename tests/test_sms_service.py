@@ -24,6 +24,7 @@ from channels.messages import Attachment, ConversationReference, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.adapter import EMPTY_TWIML, STATUS_PATH, WEBHOOK_PATH, SmsChannel
 from channels.sms.formatting import CUT_NOTE
+from channels.sms.settings import SmsSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, run_fake_twilio
@@ -31,6 +32,8 @@ from tests.support.asgi_server import serve_asgi
 from tests.support.documents import long_text, text_pdf
 from tests.support.payloads import twilio_sms_form
 from tests.support.shared_fixtures import shared_fixture
+from tests.support.channel_settings import own_settings
+from tests.support.settle import settled
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+15550001111"
@@ -85,19 +88,7 @@ class Sms:
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every received message is answered and every queued message sent or failed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            async with self.service.sessions() as session:
-                open_inbox = await session.scalar(
-                    select(func.count()).where(InboxMessage.status.not_in(("done", "failed")))
-                )
-                open_outbox = await session.scalar(
-                    select(func.count()).where(OutboxMessage.status.not_in(("sent", "failed")))
-                )
-            if open_inbox == 0 and open_outbox == 0:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("messages did not settle")
+        await settled(self.service, timeout)
 
     async def account(self, number: str = CLIENT) -> ChannelAccount:
         """The channel account of a phone number."""
@@ -148,7 +139,8 @@ def run_sms(
             "admins": [f"sms:{CREATOR}"],
         }
         values.update(overrides)
-        channels = build_channels(make_settings(**values), ["sms"])
+        own = own_settings(SmsSettings, values, "twilio_", "sms_")
+        channels = build_channels(make_settings(**values), ["sms"], channel_settings={"sms": own})
         channel = channels["sms"]
         assert isinstance(channel, SmsChannel)
         service = make_service(channels=channels, generator=generator or ScriptedGenerator(), **values)

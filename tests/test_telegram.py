@@ -29,7 +29,8 @@ from channels.base import (
 )
 from channels.messages import Button, ConversationReference, IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
-from channels.telegram import TelegramChannel
+from channels.telegram.adapter import TelegramChannel
+from channels.telegram.settings import TelegramSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.telegram_server import (
@@ -50,6 +51,8 @@ from tests.support.payloads import (
     telegram_group_update,
     telegram_text_update,
 )
+from tests.support.channel_settings import own_settings
+from tests.test_telegram_updates import group_update
 
 # python-telegram-bot 22's own RetryAfter.__init__ reads its deprecated int `retry_after` and warns
 # (the default filters hide it outside tests); the channel reads it in either form.
@@ -97,7 +100,9 @@ def telegram_service(
         *, generator: ScriptedGenerator | None = None, clock: FakeClock | None = None, **settings: Any
     ) -> AsyncIterator[Coachline]:
         values = {"telegram_bot_token": telegram.token, "telegram_api_url": telegram.url} | settings
-        channel = TelegramChannel.from_settings(make_settings(**values))
+        channel = TelegramChannel.from_settings(
+            make_settings(**values), own_settings(TelegramSettings, values, "telegram_")
+        )
         service = make_service(
             channels={"telegram": channel}, generator=generator or ScriptedGenerator(), clock=clock, **values
         )
@@ -601,7 +606,9 @@ async def _webhook_app(
     settings: dict[str, Any],
 ) -> AsyncIterator[tuple[Coachline, httpx.AsyncClient]]:
     values = {"telegram_bot_token": telegram.token, "telegram_api_url": telegram.url} | settings
-    channel = TelegramChannel.from_settings(make_settings(**values))
+    channel = TelegramChannel.from_settings(
+        make_settings(**values), own_settings(TelegramSettings, values, "telegram_")
+    )
     service = make_service(channels={"telegram": channel}, generator=ScriptedGenerator(), **values)
     async with serve_asgi(create_app(service)) as url, httpx.AsyncClient(base_url=url, timeout=15) as client:
         yield service, client
@@ -637,20 +644,17 @@ async def test_a_rejected_token_degrades_the_channel_without_leaking_it(telegram
 
 
 def test_the_factory_follows_the_settings(make_settings: Callable[..., Settings]) -> None:
-    off = build_channels(make_settings(), ["telegram"])
-    polling = build_channels(make_settings(telegram_bot_token="1:A"), ["telegram"])["telegram"]
-    webhook = build_channels(
-        make_settings(
-            telegram_bot_token="1:A", telegram_webhook_secret=SECRET, public_url="https://coach.example.com/"
-        ),
-        ["telegram"],
-    )["telegram"]
-    secret_only = build_channels(
-        make_settings(telegram_bot_token="1:A", telegram_webhook_secret=SECRET), ["telegram"]
-    )["telegram"]
-    rates = build_channels(
-        make_settings(telegram_bot_token="1:A", telegram_chat_rate=0.5, telegram_global_rate=20), ["telegram"]
-    )["telegram"]
+    def build(core: Settings, **own: Any) -> Any:
+        return build_channels(core, ["telegram"], channel_settings={"telegram": TelegramSettings.of(**own)})
+
+    off = build(make_settings())
+    polling = build(make_settings(), bot_token="1:A")["telegram"]
+    webhook = build(
+        make_settings(public_url="https://coach.example.com/"), bot_token="1:A", webhook_secret=SECRET
+    )
+    secret_only = build(make_settings(), bot_token="1:A", webhook_secret=SECRET)["telegram"]
+    rates = build(make_settings(), bot_token="1:A", chat_rate=0.5, global_rate=20)["telegram"]
+    webhook = webhook["telegram"]
 
     assert off == {}
     assert isinstance(polling, TelegramChannel) and polling.mode == "polling"
@@ -658,7 +662,7 @@ def test_the_factory_follows_the_settings(make_settings: Callable[..., Settings]
     assert webhook.webhook_url == "https://coach.example.com/webhooks/telegram"
     assert isinstance(secret_only, TelegramChannel) and secret_only.mode == "polling"
     assert polling.limits.per_chat_rate == 1.0 and polling.limits.overall_rate == 30.0
-    assert polling.limits.max_message_chars == 4096 and polling.limits.supports_buttons
+    assert polling.capabilities.max_message_chars == 4096 and polling.capabilities.buttons
     assert rates.limits.per_chat_rate == 0.5 and rates.limits.overall_rate == 20
 
 
@@ -668,4 +672,4 @@ def test_a_webhook_secret_telegram_would_refuse_is_a_settings_error(
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="Telegram's rule"):
-        make_settings(telegram_webhook_secret="has spaces and !")
+        TelegramSettings.of(webhook_secret="has spaces and !")

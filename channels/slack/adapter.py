@@ -32,13 +32,14 @@ from channels.base import (
     TemporarySendError,
 )
 from channels.messages import Attachment, IncomingMessage, OutgoingMessage
+from channels.slack import CAPABILITIES
 from channels.slack.errors import APP_PROBLEMS, send_error
 from channels.slack.files import download, too_big, trusted_file_host
-from channels.slack.formatting import PART_CHARS, render
+from channels.slack.formatting import render
 from channels.slack.names import UserNames
 from channels.slack.receiving import build_bolt_app
+from channels.slack.settings import SlackSettings
 from channels.slack.workspaces import StaticWorkspaces, Workspace, WorkspaceDirectory
-from config import Settings
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -60,24 +61,23 @@ class SlackChannel(Channel):
     """
 
     name = "slack"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SlackSettings,
         *,
         clock: Clock | None = None,
         workspaces: WorkspaceDirectory | None = None,
     ) -> None:
         self.limits = ChannelLimits(
-            max_message_chars=PART_CHARS,
-            per_chat_rate=settings.slack_channel_rate,
+            per_chat_rate=settings.channel_rate,
             overall_rate=None,  # Slack's workspace-wide ceiling is not published: its 429s tell us
-            supports_buttons=True,
         )
-        self._bot_token = settings.slack_bot_token
-        self._signing_secret = settings.slack_signing_secret
-        self._app_token = settings.slack_app_token
-        self._api_url = settings.slack_api_url
+        self._bot_token = settings.bot_token
+        self._signing_secret = settings.signing_secret
+        self._app_token = settings.app_token
+        self._api_url = settings.api_url
         self._clock: Clock = clock or SystemClock()
         self._single: StaticWorkspaces | None = None
         if workspaces is None:

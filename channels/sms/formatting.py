@@ -68,7 +68,8 @@ def _join(*blocks: str) -> str:
     return "\n\n".join(block for block in blocks if block)
 
 
-def _as_parts(body: str) -> tuple[str, ...]:
+def as_parts(body: str) -> tuple[str, ...]:
+    """`body` as Twilio messages of at most 1,600 characters, numbered "1/2 " when several."""
     parts = split_message(body, MAX_MESSAGE_UNITS)
     if len(parts) <= 1:
         return tuple(parts)
@@ -77,7 +78,7 @@ def _as_parts(body: str) -> tuple[str, ...]:
 
 
 def _segments(body: str) -> int:
-    return SmsText(_as_parts(body)).segments
+    return SmsText(as_parts(body)).segments
 
 
 def render(message: OutgoingMessage, *, max_segments: int) -> SmsText:
@@ -87,8 +88,8 @@ def render(message: OutgoingMessage, *, max_segments: int) -> SmsText:
     sources = plain_typography(sources_line(message.sources))
     for body in (_join(text, buttons, sources), _join(text, buttons)):
         if _segments(body) <= max_segments:
-            return SmsText(_as_parts(body))
-    return SmsText(_as_parts(_cut(text, buttons, max_segments)))
+            return SmsText(as_parts(body))
+    return SmsText(as_parts(_cut(text, buttons, max_segments)))
 
 
 def _cut(text: str, buttons: str, max_segments: int) -> str:

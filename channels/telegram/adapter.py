@@ -44,14 +44,16 @@ from channels.base import (
     SendResult,
 )
 from channels.messages import Attachment, Button, ConversationReference, OutgoingMessage
+from channels.telegram import CAPABILITIES
 from channels.telegram.errors import to_send_error
 from channels.telegram.files import download
-from channels.telegram.formatting import MAX_MESSAGE_CHARS, render
+from channels.telegram.formatting import render
 from channels.telegram.typing_indicator import TypingIndicator, chat_address
 from channels.telegram.updates import BotIdentity, parse_update, reply_target
 from channels.telegram.webhook import WEBHOOK_PATH, read_update, secret_matches, webhook_router
 
 if TYPE_CHECKING:
+    from channels.telegram.settings import TelegramSettings
     from config import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class TelegramChannel(Channel):
     """A Telegram bot, over long polling (the default) or a webhook."""
 
     name = "telegram"
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -80,12 +83,7 @@ class TelegramChannel(Channel):
     ) -> None:
         api = api_url.rstrip("/")
         self._bot = Bot(token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
-        self.limits = ChannelLimits(
-            max_message_chars=MAX_MESSAGE_CHARS,
-            per_chat_rate=chat_rate,
-            overall_rate=global_rate,
-            supports_buttons=True,
-        )
+        self.limits = ChannelLimits(per_chat_rate=chat_rate, overall_rate=global_rate)
         self.mode = "webhook" if webhook_secret and public_url else "polling"
         self.webhook_url = f"{public_url.rstrip('/')}{WEBHOOK_PATH}" if self.mode == "webhook" else ""
         self._secret = webhook_secret
@@ -106,17 +104,17 @@ class TelegramChannel(Channel):
         self._delivered_parts: OrderedDict[str, int] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TelegramChannel:
-        """The channel as the settings describe it."""
-        if settings.telegram_webhook_secret and not settings.public_url:
+    def from_settings(cls, settings: Settings, own: TelegramSettings) -> TelegramChannel:
+        """The channel as the core settings (the public URL) and its own describe it."""
+        if own.webhook_secret and not settings.public_url:
             log.warning("TELEGRAM_WEBHOOK_SECRET is set but COACH_PUBLIC_URL is not: using long polling")
         return cls(
-            settings.telegram_bot_token,
-            api_url=settings.telegram_api_url,
-            webhook_secret=settings.telegram_webhook_secret,
+            own.bot_token,
+            api_url=own.api_url,
+            webhook_secret=own.webhook_secret,
             public_url=settings.public_url,
-            chat_rate=settings.telegram_chat_rate,
-            global_rate=settings.telegram_global_rate,
+            chat_rate=own.chat_rate,
+            global_rate=own.global_rate,
         )
 
     @property

@@ -10,6 +10,11 @@ auth, form fields and JSON shapes are checked for real:
 Knobs: `opted_out` numbers get error 21610 like a number that texted STOP; `errors` are answered, one
 per request, before anything else; `redirect_media_to` sends media downloads to another host, as
 Twilio redirects them to its storage.
+
+WhatsApp: messages from `whatsapp_number` go to `whatsapp:+…` addresses. A free-form message (no
+`ContentSid`) is refused with error 63016 unless the person's 24-hour window is open, which
+`send_inbound` opens (as their message does) and `close_window` closes; `templates` are the approved
+content templates (content SID → text with `{{1}}`-style variables).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -38,6 +44,8 @@ from tests.support.asgi_server import serve_asgi
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
 FROM_NUMBER = "+15005550006"
+WHATSAPP_NUMBER = "whatsapp:+14155238886"
+WHATSAPP_PREFIX = "whatsapp:"
 API_VERSION = "2010-04-01"
 
 # Twilio's own tables, written out again here (not imported from the adapter) so that the fake's
@@ -81,6 +89,12 @@ UNSUBSCRIBED = FakeError(400, 21610, "Attempt to send to unsubscribed recipient"
 TOO_MANY_REQUESTS = FakeError(429, 20429, "Too Many Requests", {"Retry-After": "7"})
 SERVER_ERROR = FakeError(500, 20500, "Internal Server Error")
 INVALID_NUMBER = FakeError(400, 21211, "Invalid 'To' Phone Number")
+OUTSIDE_WINDOW = FakeError(
+    400,
+    63016,
+    "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +108,9 @@ class SentMessage:
     status_callback: str | None
     num_segments: int
     at: float  # time.monotonic() when it arrived
+    content_sid: str | None = None
+    content_variables: dict[str, str] = field(default_factory=dict)
+    media_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,9 @@ class FakeTwilio:
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     from_number: str = FROM_NUMBER
+    whatsapp_number: str = WHATSAPP_NUMBER
+    open_windows: set[str] = field(default_factory=set)  # whatsapp:+… addresses that wrote within 24 h
+    templates: dict[str, str] = field(default_factory=dict)
     messages: list[SentMessage] = field(default_factory=list)
     errors: list[FakeError] = field(default_factory=list)
     opted_out: set[str] = field(default_factory=set)
@@ -141,6 +161,24 @@ class FakeTwilio:
         return (
             f"{self.url}/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
         )
+
+    def close_window(self, address: str) -> None:
+        """24 hours passed since `address` (whatsapp:+…) last wrote."""
+        self.open_windows.discard(address)
+
+    async def send_inbound(
+        self, params: Mapping[str, str], *, signed_for: str, deliver_to: str, signature: str | None = None
+    ) -> httpx.Response:
+        """POST an inbound message webhook as Twilio does: signed for `signed_for` (the public URL it
+        calls), delivered to `deliver_to` (the app's real address). A WhatsApp sender's window opens."""
+        sender = params.get("From", "")
+        if sender.startswith(WHATSAPP_PREFIX):
+            self.open_windows.add(sender)
+        headers = {
+            "X-Twilio-Signature": signature if signature is not None else self.sign(signed_for, params)
+        }
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await client.post(deliver_to, data=dict(params), headers=headers)
 
     def sign(self, url: str, params: Mapping[str, str]) -> str:
         """The X-Twilio-Signature Twilio would send for a POST of `params` to `url`."""
@@ -203,11 +241,22 @@ class FakeTwilio:
             return self._error(self.errors.pop(0))
         form = await request.form()
         to, from_, body = str(form.get("To", "")), str(form.get("From", "")), str(form.get("Body", ""))
-        if not to.lstrip("+").isdigit() or not to.startswith("+"):
+        media_urls = tuple(str(url) for url in form.getlist("MediaUrl"))
+        content_sid = str(form.get("ContentSid", "")) or None
+        variables: dict[str, str] = json.loads(str(form.get("ContentVariables") or "{}"))
+        whatsapp = from_.startswith(WHATSAPP_PREFIX)
+        number = to.removeprefix(WHATSAPP_PREFIX) if whatsapp and to.startswith(WHATSAPP_PREFIX) else to
+        if not number.lstrip("+").isdigit() or not number.startswith("+"):
             return self._error(INVALID_NUMBER)
-        if from_ != self.from_number:
+        if from_ != (self.whatsapp_number if whatsapp else self.from_number):
             return self._error(FakeError(400, 21606, "The 'From' phone number provided is not valid"))
-        if not body:
+        if content_sid is not None:
+            if content_sid not in self.templates:
+                return self._error(FakeError(404, 20404, f"Content {content_sid} was not found"))
+            body = self.templates[content_sid]
+            for name, value in variables.items():
+                body = body.replace("{{" + name + "}}", value)
+        if not body and not media_urls:
             return self._error(FakeError(400, 21602, "Message body is required."))
         if len(body) > 1600:
             return self._error(
@@ -215,10 +264,21 @@ class FakeTwilio:
             )
         if to in self.opted_out:
             return self._error(UNSUBSCRIBED)
-        sid = f"SM{next(self._sid_numbers):032x}"
+        if whatsapp and content_sid is None and to not in self.open_windows:
+            return self._error(OUTSIDE_WINDOW)
+        sid = f"{'MM' if media_urls else 'SM'}{next(self._sid_numbers):032x}"
         callback = form.get("StatusCallback")
         message = SentMessage(
-            sid, to, from_, body, str(callback) if callback else None, twilio_segments(body), time.monotonic()
+            sid,
+            to,
+            from_,
+            body,
+            str(callback) if callback else None,
+            twilio_segments(body),
+            time.monotonic(),
+            content_sid=content_sid,
+            content_variables=variables,
+            media_urls=media_urls,
         )
         self.messages.append(message)
         now = format_datetime(datetime.now(UTC), usegmt=False)
@@ -235,7 +295,7 @@ class FakeTwilio:
             "error_message": None,
             "from": from_,
             "messaging_service_sid": None,
-            "num_media": "0",
+            "num_media": str(len(media_urls)),
             "num_segments": str(message.num_segments),
             "price": None,
             "price_unit": "USD",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from channels.base import Channel, ChannelStatus, MessageSink, SendError, SendResult
 from channels.messages import OutgoingMessage
+from channels.plugin import Capabilities
+from channels.registry import plugins
 
 
 class RecordingChannel(Channel):
@@ -11,6 +13,9 @@ class RecordingChannel(Channel):
 
     def __init__(self, name: str = "test") -> None:
         self.name = name
+        # What the real channel of that name can show (the core reads it), else the defaults.
+        plugin = plugins().get(name)
+        self.capabilities = plugin.capabilities if plugin is not None else Capabilities()
         self.sent: list[OutgoingMessage] = []
         self.failures: list[SendError] = []
         self.attempts = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,23 +18,25 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.command_forms import SLACK_SLASH_COMMAND, command_form
+from bot.command_forms import command_form
 from bot.commands import parse_command
 from bot.models import AuditEntry
 from bot.runtime import Coachline
 from channels.base import AttachmentError
 from channels.messages import Attachment
+from channels.slack import SLASH_COMMAND as SLACK_SLASH_COMMAND
 from channels.slack.events import from_command
 from channels.sms.keywords import keyword_command
+from channels.twilio.keywords import compliance_command
 from programs.api import ProgramIn
 from programs.importer import import_program
 from programs.models import Program
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
 
-CHANNELS = ("web", "console", "telegram", "slack", "sms")
+CHANNELS = ("web", "console", "telegram", "slack", "sms", "whatsapp")
 # Channels where a person can be a plain user: everyone in the terminal is the operator (an admin).
-USER_CHANNELS = ("web", "telegram", "slack", "sms")
+USER_CHANNELS = ("web", "telegram", "slack", "sms", "whatsapp")
 
 
 def account_id(channel: str, who: str) -> str:
@@ -44,6 +46,7 @@ def account_id(channel: str, who: str) -> str:
         "telegram": str(420_000 + number),
         "slack": f"U{who.upper()}",
         "sms": f"+1555{number:07d}",
+        "whatsapp": f"+3161{number:07d}",
     }.get(channel, who)
 
 
@@ -62,7 +65,7 @@ class FileChannel(RecordingChannel):
             raise AttachmentError("no such file")
         return data
 
-    def set_command_menu(self, commands: list[tuple[str, str]]) -> None:
+    def set_command_menu(self, commands: Sequence[tuple[str, str]]) -> None:
         """Keep the menu the service publishes (as Telegram's setMyCommands would)."""
         self.menu = list(commands)
 
@@ -75,6 +78,8 @@ def as_delivered(channel: str, text: str, user_id: str) -> str:
     typed = command_form(f"{parsed.name} {parsed.args}".strip(), channel)
     if channel == "sms":
         return keyword_command(typed) or typed
+    if channel == "whatsapp":
+        return compliance_command(typed) or typed
     if channel == "slack":
         assert typed.startswith(SLACK_SLASH_COMMAND + " ")
         body = {

@@ -1,4 +1,4 @@
-"""MMS media: what kind of file a content type is, and downloading it from Twilio.
+"""Message media (MMS, WhatsApp): what kind of file a content type is, and downloading it from Twilio.
 
 Twilio hosts inbound media at `https://api.twilio.com/.../Media/ME…` and, when the account enforces
 HTTP authentication on media URLs, wants the account SID and auth token as basic auth; the URL then
@@ -35,10 +35,10 @@ def media_kind(content_type: str) -> str:
     return family if family in ("image", "audio", "video") else "file"
 
 
-def media_file_name(message_sid: str, index: int, content_type: str) -> str | None:
-    """A name for a document (MMS carries none), e.g. "mms-SM123-0.pdf"; None for other media."""
+def media_file_name(message_sid: str, index: int, content_type: str, prefix: str = "mms") -> str | None:
+    """A name for a document (Twilio passes none), e.g. "mms-SM123-0.pdf"; None for other media."""
     extension = DOCUMENT_EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower())
-    return f"mms-{message_sid}-{index}.{extension}" if extension else None
+    return f"{prefix}-{message_sid}-{index}.{extension}" if extension else None
 
 
 def is_twilio_hosted(url: str, api_url: str) -> bool:

@@ -1,0 +1,1 @@
+"""The channel contract: one suite every channel that reaches people passes, built in or new."""

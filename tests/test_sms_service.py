@@ -29,11 +29,11 @@ from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, run_fake_twilio
 from tests.support.asgi_server import serve_asgi
+from tests.support.channel_settings import own_settings
 from tests.support.documents import long_text, text_pdf
 from tests.support.payloads import twilio_sms_form
-from tests.support.shared_fixtures import shared_fixture
-from tests.support.channel_settings import own_settings
 from tests.support.settle import settled
+from tests.support.shared_fixtures import shared_fixture
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+15550001111"

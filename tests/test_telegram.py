@@ -41,6 +41,7 @@ from tests.fakes.telegram_server import (
     run_fake_telegram,
 )
 from tests.support.asgi_server import serve_asgi
+from tests.support.channel_settings import own_settings
 from tests.support.documents import guide_docx
 from tests.support.payloads import (
     TELEGRAM_SECRET_HEADER,
@@ -51,8 +52,6 @@ from tests.support.payloads import (
     telegram_group_update,
     telegram_text_update,
 )
-from tests.support.channel_settings import own_settings
-from tests.test_telegram_updates import group_update
 
 # python-telegram-bot 22's own RetryAfter.__init__ reads its deprecated int `retry_after` and warns
 # (the default filters hide it outside tests); the channel reads it in either form.

@@ -31,7 +31,7 @@ from channels.whatsapp.session import Window
 from channels.whatsapp.settings import WhatsAppSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
-from tests.conftest import ADMIN_KEY, FIXTURES
+from tests.conftest import ADMIN_KEY
 from tests.fakes.twilio_server import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -41,21 +41,21 @@ from tests.fakes.twilio_server import (
     run_fake_twilio,
 )
 from tests.support.asgi_server import serve_asgi
+from tests.support.documents import long_text
 from tests.support.settle import settled
+from tests.support.shared_fixtures import shared_fixture
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+31612345678"  # the sender of the real inbound fixtures
 CREATOR = "+15550002222"
 TEMPLATE_SID = "HX" + "b" * 32
 TEMPLATE = "Your coach has a message for you: {{1}} (reply to keep chatting)"
-TWILIO_FIXTURES = FIXTURES / "payloads" / "twilio"
-DOCS = FIXTURES / "docs"
 
 
 def _fixture(name: str) -> dict[str, str]:
-    path = TWILIO_FIXTURES / f"botbuilder_community_whatsapp_inbound_{name}.form-urlencoded.txt"
-    if not path.exists():
-        pytest.skip(f"fixtures not present ({path})")
+    path = shared_fixture(
+        "payloads", "twilio", f"botbuilder_community_whatsapp_inbound_{name}.form-urlencoded.txt"
+    )
     return dict(parse_qsl(path.read_text().strip(), keep_blank_values=True))
 
 
@@ -224,8 +224,7 @@ async def test_a_chat_runs_over_whatsapp(
 async def test_a_creators_document_sent_on_whatsapp_is_learned(
     run_whatsapp: Callable[..., AbstractAsyncContextManager[WhatsApp]],
 ) -> None:
-    text = DOCS / "as_a_man_thinketh_james_allen.txt"
-    data = text.read_bytes() if text.exists() else b"Calm comes from steady habits.\n" * 20
+    data = long_text(4_000)
     async with run_whatsapp() as whatsapp:
         sid = f"MM{uuid.uuid4().hex}"
         media_url = whatsapp.twilio.add_media(sid, data, "text/plain")

@@ -1,7 +1,7 @@
 """per-sender pacing of the inbox, settled send attempts, expiring claim codes and claim attempts
 
 Revision ID: i16a_hardening
-Revises: 0006
+Revises: i18_lexical_index
 Create Date: 2026-12-04 17:20:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import bot.models
 
 revision: str = "i16a_hardening"
-down_revision: str | None = "0006"
+down_revision: str | None = "i18_lexical_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -312,3 +312,29 @@ def load_settings(**overrides: Any) -> Settings:
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"  {variable}: {message}")
         raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+# The settings each channel needs before it can send; any one of a tuple's names will do.
+_CHANNEL_REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "telegram": (("TELEGRAM_BOT_TOKEN",),),
+    "slack": (("SLACK_BOT_TOKEN",), ("SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")),
+    "sms": (("TWILIO_ACCOUNT_SID",), ("TWILIO_AUTH_TOKEN",), ("TWILIO_FROM_NUMBER",)),
+    "whatsapp": (
+        ("WHATSAPP_FROM_NUMBER",),
+        ("TWILIO_ACCOUNT_SID",),
+        ("TWILIO_AUTH_TOKEN",),
+    ),
+}
+
+
+def missing_channel_settings(settings: Settings, channel: str) -> list[str]:
+    """The environment variables `channel` still needs to be switched on (empty: it is configured).
+
+    The one place that answers "is channel X configured, and what is missing" for enrolment and the
+    dashboard; alternatives are written "A or B". The local channels (web, console) need nothing.
+    """
+    return [
+        " or ".join(choices)
+        for choices in _CHANNEL_REQUIREMENTS.get(channel, ())
+        if not any(getattr(settings, name.lower(), "") for name in choices)
+    ]

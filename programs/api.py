@@ -25,10 +25,11 @@ from config.settings import KNOWN_CHANNELS
 from programs.analytics import program_analytics
 from programs.conditions import ConditionError, parse_condition
 from programs.diagram import mermaid
+from programs.eligibility import EnrollmentError, EnrollmentRefusedError
 from programs.engine import facts_for
 from programs.executor import DebugTrace, StepContext
 from programs.models import Enrollment, Program, ProgramStep
-from programs.runner import EnrollmentError, program_spec, state_of
+from programs.runner import program_spec, state_of
 from programs.spec import ConfigError, load_config, validate_step
 
 router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"])
@@ -561,13 +562,19 @@ async def diagram(
 
 @router.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED)
 async def enroll(program_id: str, body: EnrollIn, service: Service, principal: Caller) -> dict[str, Any]:
-    """Enrol a person by their id on a channel; the program starts at once."""
+    """Enrol a person by their id on a channel; the program starts at once.
+
+    Only people who have talked to this creator's twin (or joined with its link) can be enrolled, and
+    only on a channel this instance runs: anyone else is refused with 422 saying why."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
     try:
         row = await service.programs.enroll(
             program_id, body.channel, body.user_id, display_name=body.user_name
         )
+    except EnrollmentRefusedError as exc:
+        # Someone who never talked to this creator, or a channel this instance cannot send on.
+        raise _unprocessable(str(exc)) from None
     except EnrollmentError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return enrollment_out(row)

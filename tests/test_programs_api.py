@@ -17,6 +17,7 @@ from tests.conftest import ADMIN_KEY, FIXTURES
 from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
 from tests.support.offline import offline_knowledge
+from tests.support.people import known_person
 
 PROGRAMS = "/api/v1/creators/programs"
 NIDDK = "niddk_eating_diabetes_508.pdf"
@@ -287,6 +288,7 @@ async def test_enrolment_answers_from_chat_analytics_and_the_diagram(
 ) -> None:
     program = await _program(api)
     url = f"{PROGRAMS}/{program['id']}"
+    await known_person(service, "web", "sam")
 
     enrolled = await api.post(
         f"{url}/enrollments", json={"channel": "web", "user_id": "sam", "user_name": "Sam"}

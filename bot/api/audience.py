@@ -9,6 +9,8 @@ from sqlalchemy import case, func, select
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.models import ChannelAccount, Creator, User
+from config.settings import missing_channel_settings
+from programs.eligibility import channel_refusal
 from programs.models import Enrollment, Program, UserTag
 
 router = APIRouter(prefix="/api/v1/creators", tags=["audience"])
@@ -88,19 +90,28 @@ async def audience(
         )
         if status is not None:
             entry["enrollments"][status] = count
-    return {
-        "creator_id": creator,
-        "users": users or 0,
-        "channels": [
+    channels = []
+    for channel, total, opted_out, blocked, reachable in rows:
+        # People on a channel this instance cannot send on are not reachable, whatever their account says.
+        refusal = channel_refusal(channel, service.channels, service.settings)
+        channels.append(
             {
                 "channel": channel,
                 "accounts": total,
                 "opted_out": opted_out,
                 "blocked": int(blocked or 0),
-                "reachable": int(reachable or 0),
+                "reachable": 0 if refusal else int(reachable or 0),
+                "configured": refusal is None,
+                "missing_settings": []
+                if refusal is None
+                else missing_channel_settings(service.settings, channel),
+                "not_reachable_reason": refusal,
             }
-            for channel, total, opted_out, blocked, reachable in rows
-        ],
+        )
+    return {
+        "creator_id": creator,
+        "users": users or 0,
+        "channels": channels,
         "messaging_channels": service.messaging_channels(),
         "tags": [{"tag": tag, "people": count} for tag, count in tags],
         "programs": list(per_program.values()),

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.api import audience, audit, chat, creators, health, knowledge, personality
@@ -17,6 +18,7 @@ from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
+from channels.messages import storable
 from programs import api as programs_api
 from programs import broadcast_api
 
@@ -55,6 +57,7 @@ def create_app(service: Coachline) -> FastAPI:
         max_age=60 * 60 * 24 * 365,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(audience.router)
@@ -75,19 +78,35 @@ def create_app(service: Coachline) -> FastAPI:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one readable sentence per problem, plus FastAPI's usual list."""
-    problems = []
+    """422 in the documented `ErrorOut` shape: one readable sentence per problem in `detail`, and the
+    problems one by one in `errors` (without the echoed input, which may be anything)."""
+    problems, errors = [], []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-        problems.append(f"{where}: {error['msg']}")
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": "; ".join(problems) or "invalid request", "errors": _jsonable(exc.errors())},
-    )
+        loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        where = ".".join(str(part) for part in loc if part != "body") or "body"
+        message = str(error.get("msg", "invalid value"))
+        problems.append(f"{where}: {message}")
+        errors.append({"loc": loc, "msg": message, "type": str(error.get("type", "value_error"))})
+    # A lone surrogate in the request can be echoed in a message: UTF-8 cannot write it.
+    content = storable({"detail": "; ".join(problems) or "invalid request", "errors": errors})
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content=content)
 
 
-def _jsonable(errors: object) -> object:
-    # Validation errors can carry exception objects in "ctx", which JSON cannot hold.
-    from fastapi.encoders import jsonable_encoder
+# PostgreSQL's "character not in repertoire" and "untranslatable character" (a NUL in text or jsonb).
+_UNSTORABLE_SQLSTATES = {"22021", "22P05"}
 
-    return jsonable_encoder(errors, custom_encoder={Exception: str})
+
+async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    """The last guard for text the database refuses (the edge checks should have caught it): 422,
+    not 500. Any other database error is not the caller's fault and stays a server error."""
+    original = exc.orig
+    codes = {
+        getattr(original, "sqlstate", None),
+        getattr(getattr(original, "__cause__", None), "sqlstate", None),
+    }
+    if codes & _UNSTORABLE_SQLSTATES:
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": "the request contains text that cannot be stored (a NUL character?)"},
+        )
+    raise exc

@@ -11,38 +11,46 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, WithJsonSchema, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.strict import RequestModel
 from bot.models import Creator
 from bot.runtime import Coachline
+from channels.messages import UNSTORABLE
 from config.settings import KNOWN_CHANNELS
 from programs.analytics import program_analytics
 from programs.conditions import ConditionError, parse_condition
 from programs.diagram import mermaid
 from programs.eligibility import EnrollmentError, EnrollmentRefusedError
-from programs.engine import facts_for
+from programs.engine import ProgramSpec, facts_for
 from programs.executor import DebugTrace, StepContext
 from programs.models import Enrollment, Program, ProgramStep
 from programs.runner import program_spec, state_of
-from programs.spec import ConfigError, load_config, validate_step
+from programs.spec import ConfigError, load_config, normal_clock, read_quiet_hours, validate_step
 
 router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"])
 
 
-class QuietHoursIn(BaseModel):
-    """A daily window, local to each user, in which no step is sent."""
+class QuietHoursIn(RequestModel):
+    """A daily window, local to each user, in which no step is sent (`HH:MM`; `7:30` is read as `07:30`)."""
 
-    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$", examples=["22:00"])
+    end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$", examples=["07:30"])
+
+    @field_validator("start", "end")
+    @classmethod
+    def _two_digit_hours(cls, value: str) -> str:
+        # Stored as HH:MM, the one form every reader of it expects.
+        return normal_clock(value)
 
 
-class StepIn(BaseModel):
+class StepIn(RequestModel):
     """A step in the seed's shape."""
 
     step_name: str = Field(min_length=1, max_length=120)
@@ -54,7 +62,7 @@ class StepIn(BaseModel):
     order: int | None = Field(None, ge=0)
 
 
-class ProgramIn(BaseModel):
+class ProgramIn(RequestModel):
     """A new program (active unless `status` says draft)."""
 
     title: str = Field(min_length=1, max_length=200)
@@ -67,33 +75,57 @@ class ProgramIn(BaseModel):
     creator_id: str | None = None
 
 
-class ProgramUpdate(BaseModel):
-    """Fields to change."""
+class ProgramUpdate(RequestModel):
+    """Fields to change; those left out keep their value. `description` and `quiet_hours` may be
+    null (to clear them); the others may not."""
 
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: Annotated[str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200})] = (
+        Field(None, min_length=1, max_length=200)
+    )
     description: str | None = None
-    enable_personality: bool | None = None
-    enable_analytics: bool | None = None
-    status: Literal["draft", "active", "archived"] | None = None
+    enable_personality: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+    enable_analytics: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+    status: Annotated[
+        Literal["draft", "active", "archived"] | None,
+        WithJsonSchema({"type": "string", "enum": ["draft", "active", "archived"]}),
+    ] = None
     quiet_hours: QuietHoursIn | None = None
 
+    @field_validator("title", "enable_personality", "enable_analytics", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # The columns cannot be empty: leave the field out to keep its value.
+        if value is None:
+            raise ValueError("may be left out to keep its value, but not null")
+        return value
 
-class ReorderIn(BaseModel):
+
+class ReorderIn(RequestModel):
     """Every step id, in the new order."""
 
     step_ids: list[str]
 
 
-class ExecuteIn(BaseModel):
-    """Run one step for a test user."""
+class ExecuteIn(RequestModel):
+    """Run one step for a test user.
+
+    `user_context` is an object (`user_name`, `day`, `answers: {name: answer}`, and any variables) or,
+    as in the seed, a sentence about the user, which the step sees as the variable `user_context`.
+    """
 
     step_id: str | None = None
     step_name: str | None = None
-    user_context: dict[str, Any] = Field(default_factory=dict)
+    user_context: dict[str, Any] | str = Field(
+        default_factory=dict,
+        examples=[
+            "User wants morning motivation",
+            {"user_name": "Sam", "day": 3, "answers": {"goal": "sleep"}},
+        ],
+    )
     debug_mode: bool = False
 
 
-class ConditionsIn(BaseModel):
+class ConditionsIn(RequestModel):
     """Conditions to try against a context."""
 
     condition: str | None = None
@@ -102,7 +134,7 @@ class ConditionsIn(BaseModel):
     user_context: dict[str, Any] = Field(default_factory=dict)
 
 
-class EnrollIn(BaseModel):
+class EnrollIn(RequestModel):
     """Whom to enrol: their id on a channel."""
 
     channel: str = Field(min_length=1, max_length=32)
@@ -135,11 +167,8 @@ def step_out(step: ProgramStep) -> dict[str, Any]:
 
 def program_out(program: Program, steps: list[ProgramStep], enrollments: int = 0) -> dict[str, Any]:
     """A program as the API returns it."""
-    quiet = (
-        {"start": program.quiet_hours_start, "end": program.quiet_hours_end}
-        if program.quiet_hours_start and program.quiet_hours_end
-        else None
-    )
+    window = read_quiet_hours(program.quiet_hours_start, program.quiet_hours_end)
+    quiet = {"start": window[0].strftime("%H:%M"), "end": window[1].strftime("%H:%M")} if window else None
     return {
         "id": program.id,
         "program_id": program.id,
@@ -200,7 +229,8 @@ def _new_step(program_id: str, body: StepIn, position: int, names: set[str], now
 
 
 async def _owned(session: AsyncSession, service: Coachline, principal: Caller, program_id: str) -> Program:
-    program = await session.get(Program, program_id)
+    # An id no database could hold is simply not found (PostgreSQL would refuse to look it up).
+    program = None if UNSTORABLE.search(program_id) else await session.get(Program, program_id)
     if program is None or (not principal.is_admin and program.creator_id != principal.creator_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
     return program
@@ -221,6 +251,14 @@ async def _enrollment_count(session: AsyncSession, program_id: str) -> int:
         )
         or 0
     )
+
+
+def _spec(program: Program, steps: list[ProgramStep]) -> ProgramSpec:
+    """The engine's view of a stored program; 409 saying what is wrong if its steps no longer agree."""
+    try:
+        return program_spec(program, steps)
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the program's steps need fixing: {exc}") from None
 
 
 def _check_branches(steps: list[ProgramStep]) -> None:
@@ -267,7 +305,7 @@ def new_program(creator_id: str, body: ProgramIn, now: datetime) -> tuple[Progra
     return program, steps
 
 
-class StepCheckIn(BaseModel):
+class StepCheckIn(RequestModel):
     """A step being edited, to validate as it is typed (the dashboard's builder)."""
 
     step_type: str
@@ -276,7 +314,7 @@ class StepCheckIn(BaseModel):
     step_names: list[str] = Field(default_factory=list)
 
 
-class ConditionCheckIn(BaseModel):
+class ConditionCheckIn(RequestModel):
     """A condition being typed."""
 
     condition: str = Field(max_length=2000)
@@ -415,6 +453,7 @@ async def update_step(
         replacement = _new_step(program_id, body, step.position, names, step.created_at)
         step.step_name, step.step_type = replacement.step_name, replacement.step_type
         step.trigger_config, step.action_config = replacement.trigger_config, replacement.action_config
+        _check_branches(steps)  # a rename must not leave a CONDITION pointing at the old name
         return step_out(step)
 
 
@@ -446,14 +485,14 @@ async def execute_step(
         creator = await session.get_one(Creator, program.creator_id)
     if not steps:
         raise _unprocessable("the program has no steps yet")
-    spec = program_spec(program, steps)
+    spec = _spec(program, steps)
     wanted = next(
         (step for step in spec.steps if step.id == body.step_id or step.name == body.step_name),
         None if (body.step_id or body.step_name) else spec.steps[0],
     )
     if wanted is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
-    context = body.user_context
+    context = _test_user(body.user_context)
     debug = DebugTrace(enabled=True)
     debug.log_milestone("execution_started", {"program": program.title, "step": wanted.name})
     output = await service.programs.executor.execute(
@@ -463,10 +502,10 @@ async def execute_step(
             creator_name=creator.name,
             program_title=program.title,
             enable_personality=program.enable_personality,
-            user_name=str(context.get("user_name") or "there"),
-            day=int(context.get("day") or 1),
-            answers=dict(context.get("answers") or {}),
-            variables={key: value for key, value in context.items() if key not in ("answers", "user_name")},
+            user_name=context.user_name,
+            day=context.day,
+            answers=context.answers,
+            variables=context.variables,
         ),
         debug,
     )
@@ -490,6 +529,31 @@ async def execute_step(
     if body.debug_mode:
         result["debug_info"] = {"milestones": debug.milestones, "total_ms": debug.total_ms}
     return result
+
+
+class _TestUser(BaseModel):
+    """The test user an executed step is written for, read from `user_context`."""
+
+    user_name: str = Field("there", max_length=200)
+    day: int = Field(1, ge=1, le=100_000)
+    answers: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+def _test_user(given: dict[str, Any] | str) -> _TestUser:
+    """`user_context` as a test user; 422 naming the field when a known one has the wrong type."""
+    context: dict[str, Any] = {"user_context": given} if isinstance(given, str) else given
+    known = {"user_name", "day", "answers"}
+    fields = {key: value for key, value in context.items() if key in known and value is not None}
+    try:
+        return _TestUser.model_validate(
+            {**fields, "variables": {key: value for key, value in context.items() if key not in known}}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"user_context.{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        raise _unprocessable(problems) from None
 
 
 @router.post("/{program_id}/test-conditions")
@@ -554,7 +618,7 @@ async def diagram(
     async with service.sessions() as session:
         program = await _owned(session, service, principal, program_id)
         steps = await _steps(session, program_id)
-    text = mermaid(program_spec(program, steps))
+    text = mermaid(_spec(program, steps))
     if format == "mermaid":
         return Response(text, media_type="text/plain; charset=utf-8")
     return {"program_id": program_id, "format": "mermaid", "diagram": text}

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.strict import RequestModel
 from programs.broadcasts import Audience, BroadcastError
 from programs.models import Broadcast, Program
 
 router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"])
 
 
-class BroadcastIn(BaseModel):
+class BroadcastIn(RequestModel):
     """The message and its audience: everyone (default), a `tag`, or a `program_id`'s enrolments."""
 
     text: str = Field(min_length=1, max_length=4000)

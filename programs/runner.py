@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,7 +45,7 @@ from programs.engine import (
 )
 from programs.executor import DebugTrace, StepContext, StepExecutor, StepOutput
 from programs.models import Enrollment, Program, ProgramEvent, ProgramStep, UserTag
-from programs.spec import validate_step
+from programs.spec import read_quiet_hours, validate_step
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,8 @@ def program_spec(program: Program, steps: Sequence[ProgramStep]) -> ProgramSpec:
     for step in sorted(steps, key=lambda s: s.position):
         kind, trigger, action = validate_step(step.step_type, step.trigger_config, step.action_config, names)
         specs.append(StepSpec(step.id, step.step_name, kind, trigger, action))
-    quiet = None
-    if program.quiet_hours_start and program.quiet_hours_end:
-        quiet = QuietHours(
-            time.fromisoformat(program.quiet_hours_start), time.fromisoformat(program.quiet_hours_end)
-        )
+    window = read_quiet_hours(program.quiet_hours_start, program.quiet_hours_end)
+    quiet = QuietHours(*window) if window else None
     return ProgramSpec(program.id, program.title, tuple(specs), quiet)
 
 

@@ -20,8 +20,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,6 +31,8 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from programs.conditions import ConditionError, parse_condition
+
+log = logging.getLogger(__name__)
 
 
 class StepType(StrEnum):
@@ -160,6 +163,32 @@ class ActionConfig(BaseModel):
         if isinstance(value, list):
             return [{"label": item, "value": item} if isinstance(item, str) else item for item in value]
         return value
+
+
+def clock_time(text: str) -> time:
+    """`HH:MM` (or `H:MM`) on a 24-hour clock as a time; `ValueError` saying the form otherwise."""
+    match = _TIME.match(text.strip())
+    if match is None:
+        raise ValueError("use HH:MM on a 24-hour clock, e.g. 07:30")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def normal_clock(text: str) -> str:
+    """The one stored form of a clock time: `1:00` becomes `01:00`."""
+    return clock_time(text).strftime("%H:%M")
+
+
+def read_quiet_hours(start: str | None, end: str | None) -> tuple[time, time] | None:
+    """A program's stored quiet hours, read leniently: a value saved before the API checked them
+    (`1:00`) still works, and one that cannot be read is ignored (logged), so that enrolled people
+    keep getting their steps."""
+    if not (start and end):
+        return None
+    try:
+        return clock_time(start), clock_time(end)
+    except ValueError:
+        log.warning("quiet hours %r-%r cannot be read; ignoring them", start, end)
+        return None
 
 
 def load_config(value: Any, field: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.api.personality import personality_context
+from bot.api.strict import RequestModel
 from coaching.documents import DocumentRejected
 from coaching.knowledge import SearchHit
 from coaching.models import KnowledgeDocument
@@ -69,7 +70,7 @@ class DocumentListOut(BaseModel):
     page_size: int
 
 
-class ContextQuery(BaseModel):
+class ContextQuery(RequestModel):
     """A question to find material for."""
 
     query: str = Field(min_length=1, max_length=4000)

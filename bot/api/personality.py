@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.strict import RequestModel
 from bot.models import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.voice import personality_prompt
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/v1/creators/knowledge/personality", tags=["perso
 CONSISTENCY_THRESHOLD = 0.6
 
 
-class PersonalityAnalysisRequest(BaseModel):
+class PersonalityAnalysisRequest(RequestModel):
     """The seed's analysis request."""
 
     creator_id: str | None = None
@@ -27,7 +28,7 @@ class PersonalityAnalysisRequest(BaseModel):
     include_documents: bool = True  # accepted for the seed's sake: documents are always the source
 
 
-class ConsistencyMonitoringRequest(BaseModel):
+class ConsistencyMonitoringRequest(RequestModel):
     """A text to compare with the creator's profile (`response_text`, or `text`)."""
 
     creator_id: str | None = None

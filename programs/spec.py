@@ -3,6 +3,7 @@
 `trigger_config` (when a step runs, relative to the one before):
 
     {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"}     next 08:00, user's time
+    {"trigger_type": "TIME_BASED", "schedule": "daily"}                      next 09:00 (the default time)
     {"trigger_type": "TIME_BASED", "cron": "0 8 * * 1-5"}                    next cron time, user's time
     {"trigger_type": "TIME_BASED", "delay_seconds": 3600, "after": "enrollment" | "previous_step"}
     {"trigger_type": "EVENT", "event": "enrollment" | "reply" | "keyword", "keywords": [...]}
@@ -49,6 +50,8 @@ class ConfigError(ValueError):
     """A step's configuration is wrong; the message names the field and the problem."""
 
 
+# A daily step with no `time` (the seed's own example has none) runs at this local time.
+DEFAULT_DAILY_TIME = "09:00"
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 PLACEHOLDERS = (
     "user_name",
@@ -95,6 +98,8 @@ class TriggerConfig(BaseModel):
     @model_validator(mode="after")
     def _check_shape(self) -> TriggerConfig:
         if self.trigger_type == "TIME_BASED":
+            if self.schedule == "daily" and self.time is None:
+                self.time = DEFAULT_DAILY_TIME
             forms = [
                 self.schedule is not None or self.time is not None,
                 self.cron is not None,

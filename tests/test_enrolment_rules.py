@@ -16,7 +16,7 @@ from bot.models import ChannelAccount
 from bot.runtime import Coachline
 from channels.web import WebChannel
 from config.settings import missing_channel_settings
-from programs.api import ProgramIn
+from programs.api_models import ProgramIn
 from programs.importer import import_program
 from programs.models import Enrollment
 from tests.conftest import ADMIN_KEY

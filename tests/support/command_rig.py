@@ -26,7 +26,7 @@ from channels.base import AttachmentError
 from channels.messages import Attachment
 from channels.slack.events import from_command
 from channels.sms.keywords import keyword_command
-from programs.api import ProgramIn
+from programs.api_models import ProgramIn
 from programs.importer import import_program
 from programs.models import Program
 from tests.support.channels import RecordingChannel

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,7 @@ from programs.api_models import (
     TestResultOut,
     enrollment_out,
     program_out,
+    read_test_user,
     step_out,
 )
 from programs.conditions import ConditionError, parse_condition
@@ -60,6 +61,7 @@ from programs.engine import ProgramSpec
 from programs.executor import DebugTrace, StepContext
 from programs.models import Enrollment, Program, ProgramStep
 from programs.runner import program_spec
+from programs.seed_shapes import seed_analytics, step_execution
 from programs.spec import ConfigError, load_config, validate_step
 
 router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"], responses=COMMON_ERRORS)
@@ -375,7 +377,7 @@ async def execute_step(
     )
     if wanted is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
-    context = _test_user(body.user_context)
+    context = read_test_user(body.user_context)
     debug = DebugTrace(enabled=True)
     debug.log_milestone("execution_started", {"program": program.title, "step": wanted.name})
     output = await service.programs.executor.execute(
@@ -408,35 +410,11 @@ async def execute_step(
             **output.detail,
         },
         "execution_time_ms": debug.total_ms,
+        "step_execution": step_execution(wanted.id, wanted.action.context_query, output, debug.total_ms),
     }
     if body.debug_mode:
         result["debug_info"] = {"milestones": debug.milestones, "total_ms": debug.total_ms}
     return result
-
-
-class _TestUser(BaseModel):
-    """The test user an executed step is written for, read from `user_context`."""
-
-    user_name: str = Field("there", max_length=200)
-    day: int = Field(1, ge=1, le=100_000)
-    answers: dict[str, Any] = Field(default_factory=dict)
-    variables: dict[str, Any] = Field(default_factory=dict)
-
-
-def _test_user(given: dict[str, Any] | str) -> _TestUser:
-    """`user_context` as a test user; 422 naming the field when a known one has the wrong type."""
-    context: dict[str, Any] = {"user_context": given} if isinstance(given, str) else given
-    known = {"user_name", "day", "answers"}
-    fields = {key: value for key, value in context.items() if key in known and value is not None}
-    try:
-        return _TestUser.model_validate(
-            {**fields, "variables": {key: value for key, value in context.items() if key not in known}}
-        )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"user_context.{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
-        )
-        raise _unprocessable(problems) from None
 
 
 @router.post("/{program_id}/test-conditions", response_model=ConditionsOut, response_model_exclude_unset=True)
@@ -530,13 +508,14 @@ async def analytics(
     """Enrolments, completion, drop-off, engagement, knowledge use, voice and topics (see `definitions`)."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
-        return await program_analytics(
+        flat = await program_analytics(
             session,
             program_id,
             service.now(),
             time_range_days=time_range_days,
             engagement_hours=engagement_hours,
         )
+    return {**flat, "analytics": seed_analytics(flat)}
 
 
 @router.get(

@@ -6,7 +6,8 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from fastapi import HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from bot.api.strict import RequestModel
 from config.settings import KNOWN_CHANNELS
@@ -141,6 +142,31 @@ class EnrollIn(RequestModel):
         return value
 
 
+class TestUser(BaseModel):
+    """The test user an executed step is written for, read from `user_context`."""
+
+    user_name: str = Field("there", max_length=200)
+    day: int = Field(1, ge=1, le=100_000)
+    answers: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+def read_test_user(given: dict[str, Any] | str) -> TestUser:
+    """`user_context` as a test user; 422 naming the field when a known one has the wrong type."""
+    context: dict[str, Any] = {"user_context": given} if isinstance(given, str) else given
+    known = {"user_name", "day", "answers"}
+    fields = {key: value for key, value in context.items() if key in known and value is not None}
+    try:
+        return TestUser.model_validate(
+            {**fields, "variables": {key: value for key, value in context.items() if key not in known}}
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"user_context.{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems) from None
+
+
 # --- responses -----------------------------------------------------------------------------------
 
 
@@ -267,6 +293,9 @@ class ExecuteOut(BaseModel):
     step_type: str
     execution_result: ExecutionResultOut
     execution_time_ms: float
+    step_execution: dict[str, Any] = Field(
+        description="the seed's shape: step_id, integrations_applied, final_output (null where unmeasured)"
+    )
     debug_info: DebugInfoOut | None = None
 
 
@@ -326,6 +355,9 @@ class AnalyticsOut(BaseModel):
     enrollments: int
     completion_rate: float | None
     definitions: dict[str, Any]
+    analytics: dict[str, Any] = Field(
+        description="the seed's shape: knowledge_integration, personality_consistency, program_effectiveness"
+    )
 
 
 class EnrollmentOut(BaseModel):

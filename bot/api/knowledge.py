@@ -121,7 +121,9 @@ class EnhancedContextOut(BaseModel):
 
     knowledge_chunks: list[ChunkOut]
     personality_info: dict[str, Any] | None
-    personality_prompt: str | None
+    personality_prompt: dict[str, Any] | None = Field(
+        description="the seed's {personalized_prompt, confidence_score, ...}; null without a profile"
+    )
 
 
 class EnhancedKnowledgeOut(BaseModel):

@@ -23,7 +23,7 @@ class TraitOut(BaseModel):
     """The seed's trait: a dimension, its level and how sure the analysis is."""
 
     dimension: str
-    value: str
+    value: float | str  # a level in [0, 1] (the seed wrote words: "high")
     confidence: float
 
 
@@ -53,7 +53,9 @@ class CurrentProfileOut(BaseModel):
 
     creator_id: str
     personality_profile: PersonalityProfileOut
-    personality_prompt: str
+    personality_prompt: dict[str, Any] = Field(
+        description="the seed's {personalized_prompt, confidence_score, ...}"
+    )
 
 
 class VersionsOut(BaseModel):

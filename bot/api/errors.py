@@ -30,7 +30,7 @@ class ErrorOut(BaseModel):
 
 
 _MEANINGS = {
-    400: "The request cannot be read",
+    400: "The body cannot be read (not the encoding or format it says it is)",
     401: "No API key, or not a valid one (send 'Authorization: Bearer <key>')",
     403: "The key may not do this (a creator's key acts only for its creator; some routes need the admin key)",
     404: "Not found, or not this creator's",
@@ -48,4 +48,4 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 # What every authenticated route can answer besides its own success.
-COMMON_ERRORS = error_responses(401, 403, 404, 422, 503)
+COMMON_ERRORS = error_responses(400, 401, 403, 404, 422, 503)

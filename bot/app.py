@@ -10,9 +10,11 @@ from functools import partial
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.api import audience, audit, chat, creators, health, knowledge, personality
+from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
 from bot.demo import load_demo
@@ -22,6 +24,7 @@ from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
 from bot.web.docs import mount_docs
+from channels.messages import storable
 from programs import api as programs_api
 from programs import broadcast_api
 
@@ -75,8 +78,10 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
         upload_limit=service.settings.max_upload_bytes,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database_error)  # type: ignore[arg-type]
     app.include_router(health.router)
-    app.include_router(chat.router)
+    # The chat router's errors, documented in the one error shape without touching its module.
+    app.include_router(chat.router, responses={**COMMON_ERRORS, **error_responses(413, 504)})
     app.include_router(audience.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
@@ -84,7 +89,7 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     app.include_router(programs_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(audit.router)
-    app.include_router(web_routes.router)
+    app.include_router(web_routes.router, responses=error_responses(413, 422, 504))
     mount_docs(app)
     app.include_router(dashboard_routes.router)
     for channel in service.channels.values():
@@ -102,19 +107,35 @@ async def key_is_valid(service: Coachline, key: str) -> bool:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with one readable sentence per problem, plus FastAPI's usual list."""
-    problems = []
+    """422 in the documented `ErrorOut` shape: one readable sentence per problem in `detail`, and the
+    problems one by one in `errors` (without the echoed input, which may be anything)."""
+    problems, errors = [], []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"] if part != "body") or "body"
-        problems.append(f"{where}: {error['msg']}")
-    return JSONResponse(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": "; ".join(problems) or "invalid request", "errors": _jsonable(exc.errors())},
-    )
+        loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+        where = ".".join(str(part) for part in loc if part != "body") or "body"
+        message = str(error.get("msg", "invalid value"))
+        problems.append(f"{where}: {message}")
+        errors.append({"loc": loc, "msg": message, "type": str(error.get("type", "value_error"))})
+    # A lone surrogate in the request can be echoed in a message: UTF-8 cannot write it.
+    content = storable({"detail": "; ".join(problems) or "invalid request", "errors": errors})
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content=content)
 
 
-def _jsonable(errors: object) -> object:
-    # Validation errors can carry exception objects in "ctx", which JSON cannot hold.
-    from fastapi.encoders import jsonable_encoder
+# PostgreSQL's "character not in repertoire" and "untranslatable character" (a NUL in text or jsonb).
+_UNSTORABLE_SQLSTATES = {"22021", "22P05"}
 
-    return jsonable_encoder(errors, custom_encoder={Exception: str})
+
+async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    """The last guard for text the database refuses (the edge checks should have caught it): 422,
+    not 500. Any other database error is not the caller's fault and stays a server error."""
+    original = exc.orig
+    codes = {
+        getattr(original, "sqlstate", None),
+        getattr(getattr(original, "__cause__", None), "sqlstate", None),
+    }
+    if codes & _UNSTORABLE_SQLSTATES:
+        return JSONResponse(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            content={"detail": "the request contains text that cannot be stored (a NUL character?)"},
+        )
+    raise exc

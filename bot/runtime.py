@@ -50,6 +50,7 @@ from coaching.twin import CreatorDigitalTwin
 from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
 from programs.broadcasts import Broadcaster
+from programs.eligibility import channel_refusal
 from programs.executor import default_executor
 from programs.runner import ProgramRunner
 from programs.scheduler import ProgramSchedule, create_scheduler, job_store_url, scheduler_status
@@ -138,6 +139,7 @@ class Coachline:
             default_executor(self.knowledge, self.responder, self.personality),
             self.clock,
             misfire_grace_seconds=settings.misfire_grace_seconds,
+            channel_refusal=lambda channel: channel_refusal(channel, self.channels),
         )
         self.broadcasts = Broadcaster(self.sessions, self.outbox, self.clock)
         self.dispatcher = Dispatcher(

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+# What no database here can store: NUL (PostgreSQL text and jsonb refuse it) and lone UTF-16
+# surrogates (valid in JSON escapes and Python strings, but no encoding can write them).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` (text, or JSON-like data) with NULs dropped and lone surrogates replaced by U+FFFD.
+
+    Channels call this through the normalised messages, so a NUL a person sends is dropped rather
+    than failing the webhook (which the platform would retry forever)."""
+    if isinstance(value, str):
+        if UNSTORABLE.search(value) is None:
+            return value
+        return UNSTORABLE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable(item) for item in value)
+    return value
+
+
+def _store_cleanly(instance: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(instance, name)
+        cleaned = storable(value)
+        if cleaned is not value:
+            object.__setattr__(instance, name, cleaned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +48,9 @@ class ConversationReference:
     chat_id: str
     creator_id: str | None = None
     thread_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _store_cleanly(self, ("channel", "chat_id", "creator_id", "thread_id"))
 
     def to_dict(self) -> dict[str, str | None]:
         """A JSON-ready form, stored with outbox rows and scheduled jobs."""
@@ -85,6 +117,9 @@ class IncomingMessage:
     user_name: str | None = None
     attachments: tuple[Attachment, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _store_cleanly(self, ("channel", "user_id", "message_id", "text", "user_name", "raw"))
 
     @property
     def creator_id(self) -> str | None:

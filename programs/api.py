@@ -8,151 +8,63 @@ names the field and the problem.
 
 from __future__ import annotations
 
-import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.errors import COMMON_ERRORS, error_responses
+from bot.api.strict import RequestModel
 from bot.models import Creator
 from bot.runtime import Coachline
-from channels.registry import check_channel_name
+from channels.messages import UNSTORABLE
 from programs.analytics import program_analytics
+from programs.api_models import (
+    AnalyticsOut,
+    ConditionCheckOut,
+    ConditionResultOut,
+    ConditionsIn,
+    ConditionsOut,
+    DiagramOut,
+    EnrollIn,
+    EnrollmentListOut,
+    EnrollmentOut,
+    ExecuteIn,
+    ExecuteOut,
+    ProgramDeletedOut,
+    ProgramIn,
+    ProgramListOut,
+    ProgramOut,
+    ProgramUpdate,
+    ReorderIn,
+    ReorderOut,
+    StepCheckOut,
+    StepDeletedOut,
+    StepIn,
+    StepOut,
+    TestResultOut,
+    enrollment_out,
+    program_out,
+    read_test_user,
+    step_out,
+)
 from programs.conditions import ConditionError, parse_condition
 from programs.diagram import mermaid
-from programs.engine import facts_for
+from programs.eligibility import EnrollmentError, EnrollmentRefusedError
+from programs.engine import ProgramSpec
 from programs.executor import DebugTrace, StepContext
 from programs.models import Enrollment, Program, ProgramStep
-from programs.runner import EnrollmentError, program_spec, state_of
+from programs.runner import program_spec
+from programs.seed_shapes import seed_analytics, step_execution
 from programs.spec import ConfigError, load_config, validate_step
 
-router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"])
-
-
-class QuietHoursIn(BaseModel):
-    """A daily window, local to each user, in which no step is sent."""
-
-    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-
-
-class StepIn(BaseModel):
-    """A step in the seed's shape."""
-
-    step_name: str = Field(min_length=1, max_length=120)
-    step_type: str
-    trigger_config: dict[str, Any] | None = None
-    action_config: dict[str, Any] | None = None
-    trigger_config_json: str | None = None
-    action_config_json: str | None = None
-    order: int | None = Field(None, ge=0)
-
-
-class ProgramIn(BaseModel):
-    """A new program (active unless `status` says draft)."""
-
-    title: str = Field(min_length=1, max_length=200)
-    description: str | None = None
-    enable_personality: bool = True
-    enable_analytics: bool = True
-    status: Literal["draft", "active", "archived"] = "active"
-    quiet_hours: QuietHoursIn | None = None
-    steps: list[StepIn] = Field(default_factory=list)
-    creator_id: str | None = None
-
-
-class ProgramUpdate(BaseModel):
-    """Fields to change."""
-
-    title: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
-    enable_personality: bool | None = None
-    enable_analytics: bool | None = None
-    status: Literal["draft", "active", "archived"] | None = None
-    quiet_hours: QuietHoursIn | None = None
-
-
-class ReorderIn(BaseModel):
-    """Every step id, in the new order."""
-
-    step_ids: list[str]
-
-
-class ExecuteIn(BaseModel):
-    """Run one step for a test user."""
-
-    step_id: str | None = None
-    step_name: str | None = None
-    user_context: dict[str, Any] = Field(default_factory=dict)
-    debug_mode: bool = False
-
-
-class ConditionsIn(BaseModel):
-    """Conditions to try against a context."""
-
-    condition: str | None = None
-    conditions: list[str] = Field(default_factory=list)
-    context: dict[str, Any] = Field(default_factory=dict)
-    user_context: dict[str, Any] = Field(default_factory=dict)
-
-
-class EnrollIn(BaseModel):
-    """Whom to enrol: their id on a channel."""
-
-    channel: str = Field(min_length=1, max_length=32)
-    user_id: str = Field(min_length=1, max_length=255)
-    user_name: str | None = None
-
-    @field_validator("channel")
-    @classmethod
-    def _known_channel(cls, value: str) -> str:
-        return check_channel_name(value)
-
-
-def step_out(step: ProgramStep) -> dict[str, Any]:
-    """A step as the API returns it."""
-    return {
-        "id": step.id,
-        "step_id": step.id,
-        "program_id": step.program_id,
-        "step_name": step.step_name,
-        "step_type": step.step_type,
-        "order": step.position,
-        "trigger_config": step.trigger_config,
-        "action_config": step.action_config,
-        "trigger_config_json": json.dumps(step.trigger_config),
-        "action_config_json": json.dumps(step.action_config),
-    }
-
-
-def program_out(program: Program, steps: list[ProgramStep], enrollments: int = 0) -> dict[str, Any]:
-    """A program as the API returns it."""
-    quiet = (
-        {"start": program.quiet_hours_start, "end": program.quiet_hours_end}
-        if program.quiet_hours_start and program.quiet_hours_end
-        else None
-    )
-    return {
-        "id": program.id,
-        "program_id": program.id,
-        "creator_id": program.creator_id,
-        "title": program.title,
-        "description": program.description,
-        "enable_personality": program.enable_personality,
-        "enable_analytics": program.enable_analytics,
-        "status": program.status,
-        "quiet_hours": quiet,
-        "steps": [step_out(step) for step in sorted(steps, key=lambda s: s.position)],
-        "step_count": len(steps),
-        "enrollment_count": enrollments,
-        "created_at": program.created_at,
-        "updated_at": program.updated_at,
-    }
+router = APIRouter(prefix="/api/v1/creators/programs", tags=["programs"], responses=COMMON_ERRORS)
 
 
 def _unprocessable(message: str) -> HTTPException:
@@ -197,7 +109,8 @@ def _new_step(program_id: str, body: StepIn, position: int, names: set[str], now
 
 
 async def _owned(session: AsyncSession, service: Coachline, principal: Caller, program_id: str) -> Program:
-    program = await session.get(Program, program_id)
+    # An id no database could hold is simply not found (PostgreSQL would refuse to look it up).
+    program = None if UNSTORABLE.search(program_id) else await session.get(Program, program_id)
     if program is None or (not principal.is_admin and program.creator_id != principal.creator_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
     return program
@@ -220,6 +133,14 @@ async def _enrollment_count(session: AsyncSession, program_id: str) -> int:
     )
 
 
+def _spec(program: Program, steps: list[ProgramStep]) -> ProgramSpec:
+    """The engine's view of a stored program; 409 saying what is wrong if its steps no longer agree."""
+    try:
+        return program_spec(program, steps)
+    except ConfigError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the program's steps need fixing: {exc}") from None
+
+
 def _check_branches(steps: list[ProgramStep]) -> None:
     names = {step.step_name for step in steps}
     for step in steps:
@@ -229,9 +150,9 @@ def _check_branches(steps: list[ProgramStep]) -> None:
             raise _unprocessable(f"step {step.step_name!r}: {exc}") from None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-@router.post("/", status_code=status.HTTP_201_CREATED, include_in_schema=False)
-async def create_program(body: ProgramIn, service: Service, principal: Caller) -> dict[str, Any]:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProgramOut)
+@router.post("/", status_code=status.HTTP_201_CREATED, include_in_schema=False, response_model=ProgramOut)
+async def create_program(body: ProgramIn, service: Service, principal: Caller) -> ProgramOut:
     """Create a program, with its steps if given."""
     creator_id = await acting_creator(service, principal, body.creator_id)
     program, steps = new_program(creator_id, body, service.now())
@@ -264,7 +185,7 @@ def new_program(creator_id: str, body: ProgramIn, now: datetime) -> tuple[Progra
     return program, steps
 
 
-class StepCheckIn(BaseModel):
+class StepCheckIn(RequestModel):
     """A step being edited, to validate as it is typed (the dashboard's builder)."""
 
     step_type: str
@@ -273,39 +194,39 @@ class StepCheckIn(BaseModel):
     step_names: list[str] = Field(default_factory=list)
 
 
-class ConditionCheckIn(BaseModel):
+class ConditionCheckIn(RequestModel):
     """A condition being typed."""
 
     condition: str = Field(max_length=2000)
 
 
-@router.post("/validate-step")
-async def validate_step_config(body: StepCheckIn, principal: Caller) -> dict[str, Any]:
+@router.post("/validate-step", response_model=StepCheckOut)
+async def validate_step_config(body: StepCheckIn, principal: Caller) -> StepCheckOut:
     """Whether a step's type and configs are valid, with the same checks (and messages) as saving it."""
     try:
         trigger = load_config(body.trigger_config, "trigger_config")
         action = load_config(body.action_config, "action_config")
         kind, parsed_trigger, _ = validate_step(body.step_type, trigger, action, set(body.step_names) or None)
     except ConfigError as exc:
-        return {"valid": False, "error": str(exc)}
-    return {"valid": True, "error": None, "step_type": kind.value, "trigger": parsed_trigger.describe()}
+        return StepCheckOut(valid=False, error=str(exc), trigger=None)
+    return StepCheckOut(valid=True, error=None, step_type=kind.value, trigger=parsed_trigger.describe())
 
 
-@router.post("/validate-condition")
-async def validate_condition(body: ConditionCheckIn, principal: Caller) -> dict[str, Any]:
+@router.post("/validate-condition", response_model=ConditionCheckOut)
+async def validate_condition(body: ConditionCheckIn, principal: Caller) -> ConditionCheckOut:
     """Whether a condition parses, and where it does not (the same parser as the engine)."""
     try:
         condition = parse_condition(body.condition)
     except ConditionError as exc:
-        return {"valid": False, "error": exc.message, "position": exc.position}
-    return {"valid": True, "error": None, "position": None, "variables": condition.variables}
+        return ConditionCheckOut(valid=False, error=exc.message, position=exc.position)
+    return ConditionCheckOut(valid=True, error=None, position=None, variables=condition.variables)
 
 
-@router.get("")
-@router.get("/", include_in_schema=False)
+@router.get("", response_model=ProgramListOut)
+@router.get("/", include_in_schema=False, response_model=ProgramListOut)
 async def list_programs(
     service: Service, principal: Caller, creator_id: str | None = Query(None)
-) -> dict[str, Any]:
+) -> ProgramListOut:
     """The creator's programs with their enrolment counts."""
     creator = await acting_creator(service, principal, creator_id)
     async with service.sessions() as session:
@@ -320,11 +241,11 @@ async def list_programs(
             )
             for program in programs
         ]
-    return {"programs": out, "total": len(out)}
+    return ProgramListOut(programs=out, total=len(out))
 
 
-@router.get("/{program_id}")
-async def get_program(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+@router.get("/{program_id}", response_model=ProgramOut)
+async def get_program(program_id: str, service: Service, principal: Caller) -> ProgramOut:
     """One program with its steps."""
     async with service.sessions() as session:
         program = await _owned(session, service, principal, program_id)
@@ -333,11 +254,11 @@ async def get_program(program_id: str, service: Service, principal: Caller) -> d
         )
 
 
-@router.put("/{program_id}")
-@router.patch("/{program_id}", include_in_schema=False)
+@router.put("/{program_id}", response_model=ProgramOut)
+@router.patch("/{program_id}", include_in_schema=False, response_model=ProgramOut)
 async def update_program(
     program_id: str, body: ProgramUpdate, service: Service, principal: Caller
-) -> dict[str, Any]:
+) -> ProgramOut:
     """Change a program's fields (activate, archive, rename, quiet hours ...)."""
     async with service.sessions.begin() as session:
         program = await _owned(session, service, principal, program_id)
@@ -352,17 +273,17 @@ async def update_program(
         return program_out(program, steps, await _enrollment_count(session, program_id))
 
 
-@router.delete("/{program_id}")
-async def delete_program(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+@router.delete("/{program_id}", response_model=ProgramDeletedOut)
+async def delete_program(program_id: str, service: Service, principal: Caller) -> ProgramDeletedOut:
     """Delete a program, its steps, enrolments and events."""
     async with service.sessions.begin() as session:
         program = await _owned(session, service, principal, program_id)
         await session.delete(program)
-    return {"message": "Program deleted successfully", "program_id": program_id}
+    return ProgramDeletedOut(message="Program deleted successfully", program_id=program_id)
 
 
-@router.post("/{program_id}/steps", status_code=status.HTTP_201_CREATED)
-async def add_step(program_id: str, body: StepIn, service: Service, principal: Caller) -> dict[str, Any]:
+@router.post("/{program_id}/steps", status_code=status.HTTP_201_CREATED, response_model=StepOut)
+async def add_step(program_id: str, body: StepIn, service: Service, principal: Caller) -> StepOut:
     """Add a step at the end, or at `order`."""
     async with service.sessions.begin() as session:
         await _owned(session, service, principal, program_id)
@@ -379,11 +300,9 @@ async def add_step(program_id: str, body: StepIn, service: Service, principal: C
         return step_out(step)
 
 
-@router.put("/{program_id}/steps/reorder")
-@router.post("/{program_id}/steps/reorder", include_in_schema=False)
-async def reorder_steps(
-    program_id: str, body: ReorderIn, service: Service, principal: Caller
-) -> dict[str, Any]:
+@router.put("/{program_id}/steps/reorder", response_model=ReorderOut)
+@router.post("/{program_id}/steps/reorder", include_in_schema=False, response_model=ReorderOut)
+async def reorder_steps(program_id: str, body: ReorderIn, service: Service, principal: Caller) -> ReorderOut:
     """Put the steps in the given order (every step id, once)."""
     async with service.sessions.begin() as session:
         await _owned(session, service, principal, program_id)
@@ -392,13 +311,15 @@ async def reorder_steps(
             raise _unprocessable("step_ids: list every step of the program exactly once")
         for position, step_id in enumerate(body.step_ids):
             steps[step_id].position = position
-        return {"program_id": program_id, "steps": [step_out(steps[step_id]) for step_id in body.step_ids]}
+        return ReorderOut(
+            program_id=program_id, steps=[step_out(steps[step_id]) for step_id in body.step_ids]
+        )
 
 
-@router.put("/{program_id}/steps/{step_id}")
+@router.put("/{program_id}/steps/{step_id}", response_model=StepOut)
 async def update_step(
     program_id: str, step_id: str, body: StepIn, service: Service, principal: Caller
-) -> dict[str, Any]:
+) -> StepOut:
     """Replace a step's name, type and configs."""
     async with service.sessions.begin() as session:
         await _owned(session, service, principal, program_id)
@@ -412,11 +333,12 @@ async def update_step(
         replacement = _new_step(program_id, body, step.position, names, step.created_at)
         step.step_name, step.step_type = replacement.step_name, replacement.step_type
         step.trigger_config, step.action_config = replacement.trigger_config, replacement.action_config
+        _check_branches(steps)  # a rename must not leave a CONDITION pointing at the old name
         return step_out(step)
 
 
-@router.delete("/{program_id}/steps/{step_id}")
-async def delete_step(program_id: str, step_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+@router.delete("/{program_id}/steps/{step_id}", response_model=StepDeletedOut)
+async def delete_step(program_id: str, step_id: str, service: Service, principal: Caller) -> StepDeletedOut:
     """Remove a step (refused while a CONDITION still branches to it)."""
     async with service.sessions.begin() as session:
         await _owned(session, service, principal, program_id)
@@ -429,10 +351,15 @@ async def delete_step(program_id: str, step_id: str, service: Service, principal
         await session.delete(step)
         for position, item in enumerate(remaining):
             item.position = position
-    return {"message": "Step deleted successfully", "step_id": step_id}
+    return StepDeletedOut(message="Step deleted successfully", step_id=step_id)
 
 
-@router.post("/{program_id}/execute")
+@router.post(
+    "/{program_id}/execute",
+    response_model=ExecuteOut,
+    response_model_exclude_unset=True,
+    responses=error_responses(409),
+)
 async def execute_step(
     program_id: str, body: ExecuteIn, service: Service, principal: Caller
 ) -> dict[str, Any]:
@@ -443,14 +370,14 @@ async def execute_step(
         creator = await session.get_one(Creator, program.creator_id)
     if not steps:
         raise _unprocessable("the program has no steps yet")
-    spec = program_spec(program, steps)
+    spec = _spec(program, steps)
     wanted = next(
         (step for step in spec.steps if step.id == body.step_id or step.name == body.step_name),
         None if (body.step_id or body.step_name) else spec.steps[0],
     )
     if wanted is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
-    context = body.user_context
+    context = read_test_user(body.user_context)
     debug = DebugTrace(enabled=True)
     debug.log_milestone("execution_started", {"program": program.title, "step": wanted.name})
     output = await service.programs.executor.execute(
@@ -460,10 +387,10 @@ async def execute_step(
             creator_name=creator.name,
             program_title=program.title,
             enable_personality=program.enable_personality,
-            user_name=str(context.get("user_name") or "there"),
-            day=int(context.get("day") or 1),
-            answers=dict(context.get("answers") or {}),
-            variables={key: value for key, value in context.items() if key not in ("answers", "user_name")},
+            user_name=context.user_name,
+            day=context.day,
+            answers=context.answers,
+            variables=context.variables,
         ),
         debug,
     )
@@ -483,47 +410,94 @@ async def execute_step(
             **output.detail,
         },
         "execution_time_ms": debug.total_ms,
+        "step_execution": step_execution(wanted.id, wanted.action.context_query, output, debug.total_ms),
     }
     if body.debug_mode:
         result["debug_info"] = {"milestones": debug.milestones, "total_ms": debug.total_ms}
     return result
 
 
-@router.post("/{program_id}/test-conditions")
+@router.post("/{program_id}/test-conditions", response_model=ConditionsOut, response_model_exclude_unset=True)
 async def test_conditions(
     program_id: str, body: ConditionsIn, service: Service, principal: Caller
-) -> dict[str, Any]:
-    """Evaluate conditions (given, or the program's CONDITION steps) against a context."""
+) -> ConditionsOut:
+    """Evaluate conditions against a context: the seed's `test_expressions` (each with its
+    `expected_result`) against `variables`, answered in `test_results` with `success_rate`; or
+    `condition`/`conditions` (by default the program's CONDITION steps) answered in `results`."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
         steps = await _steps(session, program_id)
-    context = {**body.user_context, **body.context}
+    context = {**body.user_context, **body.variables, **body.context}
     sources = [body.condition] if body.condition else []
     sources += body.conditions
-    labelled: list[tuple[str | None, str]] = [(None, source) for source in sources] or [
-        (step.step_name, str(step.action_config.get("condition", "")))
-        for step in steps
-        if step.step_type == "CONDITION"
+    labelled: list[tuple[str | None, str]] = [(None, source) for source in sources]
+    if not labelled and not body.test_expressions:
+        labelled = [
+            (step.step_name, str(step.action_config.get("condition", "")))
+            for step in steps
+            if step.step_type == "CONDITION"
+        ]
+    results = [_condition_result(step_name, source, context) for step_name, source in labelled]
+    tests = [
+        _test_result(test.expression, test.expected_result, test.description, context)
+        for test in body.test_expressions
     ]
-    results = []
-    for step_name, source in labelled:
-        entry: dict[str, Any] = {"condition": source, "step_name": step_name}
-        try:
-            condition = parse_condition(source)
-        except ConditionError as exc:
-            entry |= {"valid": False, "result": None, "error": exc.message, "position": exc.position}
-        else:
-            entry |= {
-                "valid": True,
-                "result": condition.evaluate(context),
-                "variables": condition.variables,
-                "missing_variables": condition.missing(context),
-            }
-        results.append(entry)
-    return {"program_id": program_id, "context": context, "results": results}
+    rate = round(sum(test.test_passed for test in tests) / len(tests), 4) if tests else None
+    return ConditionsOut(
+        program_id=program_id, context=context, results=results, test_results=tests, success_rate=rate
+    )
 
 
-@router.get("/{program_id}/analytics")
+def _condition_result(step_name: str | None, source: str, context: dict[str, Any]) -> ConditionResultOut:
+    try:
+        condition = parse_condition(source)
+    except ConditionError as exc:
+        return ConditionResultOut(
+            condition=source,
+            step_name=step_name,
+            valid=False,
+            result=None,
+            error=exc.message,
+            position=exc.position,
+        )
+    return ConditionResultOut(
+        condition=source,
+        step_name=step_name,
+        valid=True,
+        result=condition.evaluate(context),
+        variables=condition.variables,
+        missing_variables=condition.missing(context),
+    )
+
+
+def _test_result(
+    expression: str, expected: bool | None, description: str | None, context: dict[str, Any]
+) -> TestResultOut:
+    """One seed test: passed when the result is the expected one (or, with none expected, when it
+    evaluates at all)."""
+    started = time.perf_counter()
+    try:
+        condition = parse_condition(expression)
+        result: bool | None = condition.evaluate(context)
+        error, missing = None, condition.missing(context)
+    except ConditionError as exc:
+        result, error, missing = None, f"{exc.message} (at {exc.position})", []
+    elapsed = round((time.perf_counter() - started) * 1000, 3)
+    passed = error is None and (expected is None or result == expected)
+    return TestResultOut(
+        expression=expression,
+        result=result,
+        test_passed=passed,
+        execution_time_ms=elapsed,
+        expected_result=expected,
+        description=description,
+        valid=error is None,
+        error=error,
+        missing_variables=missing,
+    )
+
+
+@router.get("/{program_id}/analytics", response_model=AnalyticsOut)
 async def analytics(
     program_id: str,
     service: Service,
@@ -534,16 +508,24 @@ async def analytics(
     """Enrolments, completion, drop-off, engagement, knowledge use, voice and topics (see `definitions`)."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
-        return await program_analytics(
+        flat = await program_analytics(
             session,
             program_id,
             service.now(),
             time_range_days=time_range_days,
             engagement_hours=engagement_hours,
         )
+    return {**flat, "analytics": seed_analytics(flat)}
 
 
-@router.get("/{program_id}/diagram")
+@router.get(
+    "/{program_id}/diagram",
+    response_model=DiagramOut,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(409),
+    },
+)
 async def diagram(
     program_id: str, service: Service, principal: Caller, format: Literal["json", "mermaid"] = "json"
 ) -> Any:
@@ -551,28 +533,39 @@ async def diagram(
     async with service.sessions() as session:
         program = await _owned(session, service, principal, program_id)
         steps = await _steps(session, program_id)
-    text = mermaid(program_spec(program, steps))
+    text = mermaid(_spec(program, steps))
     if format == "mermaid":
         return Response(text, media_type="text/plain; charset=utf-8")
-    return {"program_id": program_id, "format": "mermaid", "diagram": text}
+    return DiagramOut(program_id=program_id, format="mermaid", diagram=text)
 
 
-@router.post("/{program_id}/enrollments", status_code=status.HTTP_201_CREATED)
-async def enroll(program_id: str, body: EnrollIn, service: Service, principal: Caller) -> dict[str, Any]:
-    """Enrol a person by their id on a channel; the program starts at once."""
+@router.post(
+    "/{program_id}/enrollments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnrollmentOut,
+    responses=error_responses(409),
+)
+async def enroll(program_id: str, body: EnrollIn, service: Service, principal: Caller) -> EnrollmentOut:
+    """Enrol a person by their id on a channel; the program starts at once.
+
+    Only people who have talked to this creator's twin (or joined with its link) can be enrolled, and
+    only on a channel this instance runs: anyone else is refused with 422 saying why."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
     try:
         row = await service.programs.enroll(
             program_id, body.channel, body.user_id, display_name=body.user_name
         )
+    except EnrollmentRefusedError as exc:
+        # Someone who never talked to this creator, or a channel this instance cannot send on.
+        raise _unprocessable(str(exc)) from None
     except EnrollmentError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return enrollment_out(row)
 
 
-@router.get("/{program_id}/enrollments")
-async def list_enrollments(program_id: str, service: Service, principal: Caller) -> dict[str, Any]:
+@router.get("/{program_id}/enrollments", response_model=EnrollmentListOut)
+async def list_enrollments(program_id: str, service: Service, principal: Caller) -> EnrollmentListOut:
     """Everyone enrolled, with where they are."""
     async with service.sessions() as session:
         await _owned(session, service, principal, program_id)
@@ -581,32 +574,6 @@ async def list_enrollments(program_id: str, service: Service, principal: Caller)
                 select(Enrollment).where(Enrollment.program_id == program_id).order_by(Enrollment.enrolled_at)
             )
         )
-    return {
-        "program_id": program_id,
-        "enrollments": [enrollment_out(row) for row in rows],
-        "total": len(rows),
-    }
-
-
-def enrollment_out(row: Enrollment) -> dict[str, Any]:
-    """An enrolment as the API returns it."""
-    state = state_of(row, None)
-    facts = facts_for(state, row.updated_at)
-    return {
-        "id": row.id,
-        "enrollment_id": row.id,
-        "program_id": row.program_id,
-        "user_id": row.user_id,
-        "channel": row.conversation_ref.get("channel"),
-        "channel_user_id": row.conversation_ref.get("chat_id"),
-        "status": row.status,
-        "current_step": row.position,
-        "awaiting_answer": row.awaiting_answer,
-        "answers": row.answers,
-        "variables": row.variables,
-        "steps_delivered": facts["steps_delivered"],
-        "user_engagement_score": facts["user_engagement_score"],
-        "next_step_due_at": row.due_at,
-        "enrolled_at": row.enrolled_at,
-        "completed_at": row.completed_at,
-    }
+    return EnrollmentListOut(
+        program_id=program_id, enrollments=[enrollment_out(row) for row in rows], total=len(rows)
+    )

@@ -2,20 +2,50 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.errors import COMMON_ERRORS
+from bot.api.strict import RequestModel
 from programs.broadcasts import Audience, BroadcastError
 from programs.models import Broadcast, Program
 
-router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"])
+router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"], responses=COMMON_ERRORS)
 
 
-class BroadcastIn(BaseModel):
+class BroadcastReportOut(BaseModel):
+    """A broadcast and what came of it; i16a's reconciliation may add fields beside these."""
+
+    model_config = ConfigDict(extra="allow")
+
+    broadcast_id: str
+    creator_id: str
+    text: str
+    audience: dict[str, Any]
+    status: str
+    recipients: int
+    sent: int
+    failed: int
+    opted_out: int
+    blocked: int
+    queued: int
+    by_channel: dict[str, dict[str, int]]
+    skipped_channels: dict[str, Any]
+    created_at: datetime
+
+
+class BroadcastListOut(BaseModel):
+    """The creator's broadcasts, newest first."""
+
+    broadcasts: list[BroadcastReportOut]
+
+
+class BroadcastIn(RequestModel):
     """The message and its audience: everyone (default), a `tag`, or a `program_id`'s enrolments."""
 
     text: str = Field(min_length=1, max_length=4000)
@@ -24,7 +54,7 @@ class BroadcastIn(BaseModel):
     creator_id: str | None = None
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastReportOut)
 async def create_broadcast(body: BroadcastIn, service: Service, principal: Caller) -> dict[str, Any]:
     """Queue the message for everyone in the audience; the report follows its delivery."""
     creator_id = await acting_creator(service, principal, body.creator_id)
@@ -50,7 +80,7 @@ async def create_broadcast(body: BroadcastIn, service: Service, principal: Calle
     return report
 
 
-@router.get("")
+@router.get("", response_model=BroadcastListOut)
 async def list_broadcasts(
     service: Service, principal: Caller, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
@@ -68,7 +98,7 @@ async def list_broadcasts(
     return {"broadcasts": [report for report in reports if report is not None]}
 
 
-@router.get("/{broadcast_id}")
+@router.get("/{broadcast_id}", response_model=BroadcastReportOut)
 async def broadcast_report(broadcast_id: str, service: Service, principal: Caller) -> dict[str, Any]:
     """Progress and the final report: sent, failed, opted out, blocked, still queued."""
     report = await service.broadcasts.report(

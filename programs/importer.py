@@ -15,7 +15,8 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from programs.api import ProgramIn, new_program
+from programs.api import new_program
+from programs.api_models import ProgramIn
 from programs.models import Program
 
 

@@ -10,18 +10,20 @@ queued once however often this runs, on however many instances.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.models import ChannelAccount, Creator, User
+from bot.models import Creator, User
 from bot.outbox import Outbox
 from channels.messages import ConversationReference, OutgoingMessage
+from programs.eligibility import EnrollmentError as EnrollmentError
+from programs.eligibility import EnrollmentRefusedError, enrollable_user
 from programs.engine import (
     CaptureAnswer,
     Completed,
@@ -43,13 +45,9 @@ from programs.engine import (
 )
 from programs.executor import DebugTrace, StepContext, StepExecutor, StepOutput
 from programs.models import Enrollment, Program, ProgramEvent, ProgramStep, UserTag
-from programs.spec import validate_step
+from programs.spec import read_quiet_hours, validate_step
 
 log = logging.getLogger(__name__)
-
-
-class EnrollmentError(ValueError):
-    """An enrolment that cannot be made; the message says why."""
 
 
 def program_spec(program: Program, steps: Sequence[ProgramStep]) -> ProgramSpec:
@@ -59,11 +57,8 @@ def program_spec(program: Program, steps: Sequence[ProgramStep]) -> ProgramSpec:
     for step in sorted(steps, key=lambda s: s.position):
         kind, trigger, action = validate_step(step.step_type, step.trigger_config, step.action_config, names)
         specs.append(StepSpec(step.id, step.step_name, kind, trigger, action))
-    quiet = None
-    if program.quiet_hours_start and program.quiet_hours_end:
-        quiet = QuietHours(
-            time.fromisoformat(program.quiet_hours_start), time.fromisoformat(program.quiet_hours_end)
-        )
+    window = read_quiet_hours(program.quiet_hours_start, program.quiet_hours_end)
+    quiet = QuietHours(*window) if window else None
     return ProgramSpec(program.id, program.title, tuple(specs), quiet)
 
 
@@ -113,12 +108,15 @@ class ProgramRunner:
         clock: Clock,
         *,
         misfire_grace_seconds: float | None = None,
+        channel_refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self.executor = executor
         self._clock = clock
         self._grace = timedelta(seconds=misfire_grace_seconds) if misfire_grace_seconds else None
+        # Why a channel cannot carry a program here (not configured), None when it can.
+        self._channel_refusal = channel_refusal or (lambda channel: None)
 
     async def enroll(
         self,
@@ -128,15 +126,21 @@ class ProgramRunner:
         *,
         display_name: str | None = None,
     ) -> Enrollment:
-        """Enrol the person behind a channel account (made if new); starts the program at once."""
+        """Enrol someone who has talked to the program's creator (see `programs.eligibility`); the
+        program starts at once. Raises `EnrollmentRefusedError` for anyone else or an unconfigured channel."""
         now = self._clock.now()
+        refusal = self._channel_refusal(channel)
+        if refusal is not None:
+            raise EnrollmentRefusedError(refusal)
         async with self._sessions.begin() as session:
             program = await session.get(Program, program_id)
             if program is None:
                 raise EnrollmentError(f"no program {program_id!r}")
             if program.status != "active":
                 raise EnrollmentError(f"the program is {program.status}; activate it before enrolling people")
-            user = await _user_for(session, program.creator_id, channel, external_id, display_name, now)
+            user = await enrollable_user(session, program.creator_id, channel, external_id)
+            if display_name and not user.display_name:
+                user.display_name = display_name
             existing = await session.scalar(
                 select(Enrollment).where(
                     Enrollment.program_id == program_id,
@@ -380,27 +384,3 @@ async def _tag(session: AsyncSession, user_id: int, tag: str, now: datetime) -> 
     exists = await session.scalar(select(UserTag.id).where(UserTag.user_id == user_id, UserTag.tag == tag))
     if exists is None:
         session.add(UserTag(user_id=user_id, tag=tag, created_at=now))
-
-
-async def _user_for(
-    session: AsyncSession,
-    creator_id: str,
-    channel: str,
-    external_id: str,
-    display_name: str | None,
-    now: datetime,
-) -> User:
-    """The person behind a channel account, created (under this creator) if they never wrote yet."""
-    account = await session.scalar(
-        select(ChannelAccount).where(
-            ChannelAccount.channel == channel, ChannelAccount.external_id == external_id
-        )
-    )
-    if account is not None:
-        return await session.get_one(User, account.user_id)
-    user = User(display_name=display_name, creator_id=creator_id, created_at=now)
-    session.add(user)
-    await session.flush()
-    session.add(ChannelAccount(user_id=user.id, channel=channel, external_id=external_id, created_at=now))
-    await session.flush()
-    return user

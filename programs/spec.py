@@ -3,6 +3,7 @@
 `trigger_config` (when a step runs, relative to the one before):
 
     {"trigger_type": "TIME_BASED", "schedule": "daily", "time": "08:00"}     next 08:00, user's time
+    {"trigger_type": "TIME_BASED", "schedule": "daily"}                      next 09:00 (the default time)
     {"trigger_type": "TIME_BASED", "cron": "0 8 * * 1-5"}                    next cron time, user's time
     {"trigger_type": "TIME_BASED", "delay_seconds": 3600, "after": "enrollment" | "previous_step"}
     {"trigger_type": "EVENT", "event": "enrollment" | "reply" | "keyword", "keywords": [...]}
@@ -20,8 +21,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,6 +32,8 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from programs.conditions import ConditionError, parse_condition
+
+log = logging.getLogger(__name__)
 
 
 class StepType(StrEnum):
@@ -46,6 +50,8 @@ class ConfigError(ValueError):
     """A step's configuration is wrong; the message names the field and the problem."""
 
 
+# A daily step with no `time` (the seed's own example has none) runs at this local time.
+DEFAULT_DAILY_TIME = "09:00"
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 PLACEHOLDERS = (
     "user_name",
@@ -92,6 +98,8 @@ class TriggerConfig(BaseModel):
     @model_validator(mode="after")
     def _check_shape(self) -> TriggerConfig:
         if self.trigger_type == "TIME_BASED":
+            if self.schedule == "daily" and self.time is None:
+                self.time = DEFAULT_DAILY_TIME
             forms = [
                 self.schedule is not None or self.time is not None,
                 self.cron is not None,
@@ -160,6 +168,32 @@ class ActionConfig(BaseModel):
         if isinstance(value, list):
             return [{"label": item, "value": item} if isinstance(item, str) else item for item in value]
         return value
+
+
+def clock_time(text: str) -> time:
+    """`HH:MM` (or `H:MM`) on a 24-hour clock as a time; `ValueError` saying the form otherwise."""
+    match = _TIME.match(text.strip())
+    if match is None:
+        raise ValueError("use HH:MM on a 24-hour clock, e.g. 07:30")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def normal_clock(text: str) -> str:
+    """The one stored form of a clock time: `1:00` becomes `01:00`."""
+    return clock_time(text).strftime("%H:%M")
+
+
+def read_quiet_hours(start: str | None, end: str | None) -> tuple[time, time] | None:
+    """A program's stored quiet hours, read leniently: a value saved before the API checked them
+    (`1:00`) still works, and one that cannot be read is ignored (logged), so that enrolled people
+    keep getting their steps."""
+    if not (start and end):
+        return None
+    try:
+        return clock_time(start), clock_time(end)
+    except ValueError:
+        log.warning("quiet hours %r-%r cannot be read; ignoring them", start, end)
+        return None
 
 
 def load_config(value: Any, field: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.documents import text_pdf
 from tests.support.offline import offline_knowledge
+from tests.support.people import known_person
 
 playwright_api = pytest.importorskip("playwright.async_api")
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
@@ -85,7 +86,7 @@ async def _shot(page: Any, name: str) -> None:
 async def test_sign_in_upload_build_run_and_analytics(
     page: Any, site: tuple[str, Coachline], tmp_path: Path
 ) -> None:
-    url, _ = site
+    url, service = site
     await page.goto(f"{url}/dashboard")
     await page.fill("#api-key", "wrong-key")
     await page.click("#sign-in-form button")
@@ -166,6 +167,7 @@ async def test_sign_in_upload_build_run_and_analytics(
     await page.click("#activate")
     await page.wait_for_selector("#program-status:has-text('active')")
     programs = (await _api(url, "GET", "/api/v1/creators/programs"))["programs"]
+    await known_person(service, "web", "sam")  # only people who talked to the twin can be enrolled
     await _api(
         url,
         "POST",
@@ -207,3 +209,19 @@ async def _api(url: str, method: str, path: str, body: dict[str, Any] | None = N
         response = await client.request(method, path, json=body)
         response.raise_for_status()
         return response.json()
+
+
+async def test_the_audience_tab_marks_people_on_an_unconfigured_channel_not_reachable(
+    page: Any, site: tuple[str, Coachline]
+) -> None:
+    url, service = site
+    await known_person(service, "telegram", "42")  # wrote while Telegram ran; it is off here
+    await page.goto(f"{url}/dashboard")
+    await page.fill("#api-key", ADMIN_KEY)
+    await page.click("#sign-in-form button")
+    await page.wait_for_selector("#documents")
+    await page.click("nav button[data-tab=audience]")
+    await page.wait_for_selector("#channels td.not-reachable")
+
+    cell = await page.inner_text("#channels td.not-reachable")
+    assert cell.startswith("0") and "TELEGRAM_BOT_TOKEN" in cell

@@ -30,6 +30,7 @@ from programs.scheduler import run_program_steps
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.channels import RecordingChannel
+from tests.support.people import known_person
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNELS = ("telegram", "slack", "sms")
@@ -184,10 +185,12 @@ async def test_the_stored_program_job_delivers_due_steps_on_the_injected_clock(
                 },
             )
         ).json()
-        await api.post(
+        await known_person(service, "sms", "+15550001")
+        enrolled = await api.post(
             f"/api/v1/creators/programs/{program['id']}/enrollments",
             json={"channel": "sms", "user_id": "+15550001"},
         )
+        assert enrolled.status_code == 201, enrolled.text
 
     await run_program_steps(service.program_schedule.key)  # nothing due yet
     clock.advance(3601)
@@ -272,8 +275,15 @@ def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_
 async def test_two_instances_advancing_the_same_enrolment_queue_each_step_once(
     make_service: Callable[..., Coachline], database_url: str, clock: FakeClock
 ) -> None:
-    first = make_service(database_url=database_url, clock=clock, channels={}, generator=ScriptedGenerator())
-    second = make_service(database_url=database_url, clock=clock, channels={}, generator=ScriptedGenerator())
+    first, second = (
+        make_service(
+            database_url=database_url,
+            clock=clock,
+            channels={"sms": RecordingChannel("sms")},
+            generator=ScriptedGenerator(),
+        )
+        for _ in range(2)
+    )
     await first.start()
     await second.start()
     try:
@@ -294,6 +304,7 @@ async def test_two_instances_advancing_the_same_enrolment_queue_each_step_once(
                 await api.post("/api/v1/creators/programs", json={"title": "Daily", "steps": steps})
             ).json()
             for index in range(5):
+                await known_person(first, "sms", f"+1555000{index:04d}")
                 await api.post(
                     f"/api/v1/creators/programs/{program['id']}/enrollments",
                     json={"channel": "sms", "user_id": f"+1555000{index:04d}"},

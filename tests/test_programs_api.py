@@ -18,6 +18,7 @@ from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
 from tests.support.documents import text_pdf
 from tests.support.offline import offline_knowledge
+from tests.support.people import known_person
 
 PROGRAMS = "/api/v1/creators/programs"
 
@@ -285,6 +286,7 @@ async def test_enrolment_answers_from_chat_analytics_and_the_diagram(
 ) -> None:
     program = await _program(api)
     url = f"{PROGRAMS}/{program['id']}"
+    await known_person(service, "web", "sam")
 
     enrolled = await api.post(
         f"{url}/enrollments", json={"channel": "web", "user_id": "sam", "user_name": "Sam"}

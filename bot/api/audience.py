@@ -5,16 +5,76 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from sqlalchemy import case, func, select
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.errors import COMMON_ERRORS
 from bot.models import ChannelAccount, Creator, User
+from channels.registry import missing_settings
+from programs.eligibility import channel_refusal
 from programs.models import Enrollment, Program, UserTag
 
-router = APIRouter(prefix="/api/v1/creators", tags=["audience"])
+router = APIRouter(prefix="/api/v1/creators", tags=["audience"], responses=COMMON_ERRORS)
 
 
-@router.get("/me")
+class CreatorBriefOut(BaseModel):
+    """A creator the caller may act for."""
+
+    creator_id: str
+    name: str
+    is_default: bool
+
+
+class MeOut(BaseModel):
+    """Who holds the key: the admin (any creator; `creator_id` is the default one) or one creator."""
+
+    is_admin: bool
+    creator_id: str | None
+    creators: list[CreatorBriefOut]
+
+
+class ChannelAudienceOut(BaseModel):
+    """People on one channel. `reachable` is 0 on a channel this instance cannot send on; then
+    `configured` is false and `not_reachable_reason` names the missing settings."""
+
+    channel: str
+    accounts: int
+    opted_out: int
+    blocked: int
+    reachable: int
+    configured: bool
+    missing_settings: list[str]
+    not_reachable_reason: str | None
+
+
+class TagCountOut(BaseModel):
+    """How many people have a tag."""
+
+    tag: str
+    people: int
+
+
+class ProgramAudienceOut(BaseModel):
+    """Enrolments of one program by status."""
+
+    program_id: str
+    title: str
+    enrollments: dict[str, int]
+
+
+class AudienceOut(BaseModel):
+    """Whom a creator reaches."""
+
+    creator_id: str
+    users: int
+    channels: list[ChannelAudienceOut]
+    messaging_channels: list[str]
+    tags: list[TagCountOut]
+    programs: list[ProgramAudienceOut]
+
+
+@router.get("/me", response_model=MeOut)
 async def me(service: Service, principal: Caller) -> dict[str, Any]:
     """The caller: the admin (who may act for any creator) or one creator."""
     async with service.sessions() as session:
@@ -37,7 +97,7 @@ async def me(service: Service, principal: Caller) -> dict[str, Any]:
         }
 
 
-@router.get("/audience")
+@router.get("/audience", response_model=AudienceOut)
 async def audience(
     service: Service, principal: Caller, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
@@ -88,19 +148,26 @@ async def audience(
         )
         if status is not None:
             entry["enrollments"][status] = count
-    return {
-        "creator_id": creator,
-        "users": users or 0,
-        "channels": [
+    channels = []
+    for channel, total, opted_out, blocked, reachable in rows:
+        # People on a channel this instance cannot send on are not reachable, whatever their account says.
+        refusal = channel_refusal(channel, service.channels)
+        channels.append(
             {
                 "channel": channel,
                 "accounts": total,
                 "opted_out": opted_out,
                 "blocked": int(blocked or 0),
-                "reachable": int(reachable or 0),
+                "reachable": 0 if refusal else int(reachable or 0),
+                "configured": refusal is None,
+                "missing_settings": [] if refusal is None else missing_settings(channel),
+                "not_reachable_reason": refusal,
             }
-            for channel, total, opted_out, blocked, reachable in rows
-        ],
+        )
+    return {
+        "creator_id": creator,
+        "users": users or 0,
+        "channels": channels,
         "messaging_channels": service.messaging_channels(),
         "tags": [{"tag": tag, "people": count} for tag, count in tags],
         "programs": list(per_program.values()),

@@ -6,14 +6,37 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from bot.api.deps import Admin, Service
+from bot.api.errors import COMMON_ERRORS
 from bot.audit import entry_out, recent_entries
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=COMMON_ERRORS)
 
 
-@router.get("/audit")
+class AuditEntryOut(BaseModel):
+    """Who did what, when, from where."""
+
+    id: int
+    at: datetime
+    actor: str
+    actor_user_id: int | None
+    channel: str
+    creator_id: str | None
+    action: str
+    target: str | None
+    detail: dict[str, Any]
+
+
+class AuditLogOut(BaseModel):
+    """Audit entries, newest first."""
+
+    entries: list[AuditEntryOut]
+    count: int
+
+
+@router.get("/audit", response_model=AuditLogOut)
 async def audit_log(
     service: Service,
     principal: Admin,

@@ -8,12 +8,14 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from bot.api.deps import Admin, Service
+from bot.api.errors import COMMON_ERRORS
+from bot.api.strict import RequestModel
 from bot.identity import create_creator, list_creators
 
-router = APIRouter(prefix="/api/v1/creators", tags=["creators"])
+router = APIRouter(prefix="/api/v1/creators", tags=["creators"], responses=COMMON_ERRORS)
 
 
-class CreatorIn(BaseModel):
+class CreatorIn(RequestModel):
     """A new creator."""
 
     name: str = Field(min_length=1, max_length=200)

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bot.identity import Principal, authenticate
 from bot.models import Creator
 from bot.runtime import Coachline
+from channels.messages import UNSTORABLE
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (COACH_API_KEY) or a creator's key")
 
@@ -57,6 +58,8 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 async def acting_creator(service: Coachline, principal: Principal, creator_id: str | None) -> str:
     """The creator a call acts for: the admin may name any, a creator's key acts for its own creator."""
+    if creator_id is not None and UNSTORABLE.search(creator_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such creator")  # no key can look like that
     if principal.is_admin:
         if creator_id is None:
             if service.default_creator is None:

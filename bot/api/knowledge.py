@@ -14,12 +14,14 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.personality import personality_context
+from bot.api.strict import RequestModel
 from coaching.documents import DocumentRejected
 from coaching.knowledge import SearchHit
 from coaching.models import KnowledgeDocument
 
-router = APIRouter(prefix="/api/v1/creators/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/api/v1/creators/knowledge", tags=["knowledge"], responses=COMMON_ERRORS)
 
 READ_BLOCK = 1024 * 1024
 
@@ -69,7 +71,7 @@ class DocumentListOut(BaseModel):
     page_size: int
 
 
-class ContextQuery(BaseModel):
+class ContextQuery(RequestModel):
     """A question to find material for."""
 
     query: str = Field(min_length=1, max_length=4000)
@@ -77,6 +79,79 @@ class ContextQuery(BaseModel):
     similarity_threshold: float = Field(0.0, ge=0, le=1)
     include_personality: bool = True
     creator_id: str | None = None
+
+
+class ChunkOut(BaseModel):
+    """A retrieved passage in the seed's shape (`content`, `source`, `relevance_score`), with where it is."""
+
+    content: str
+    source: str
+    relevance_score: float
+    document_id: str
+    filename: str
+    location: str
+    chunk_index: int
+
+
+class SearchResultsOut(BaseModel):
+    """The passages found for a query."""
+
+    query: str
+    results: list[ChunkOut]
+    total_results: int
+
+
+class SearchOut(BaseModel):
+    """A search's answer."""
+
+    message: str
+    search_results: SearchResultsOut
+
+
+class KnowledgeContextOut(BaseModel):
+    """The material the twin would answer from."""
+
+    query: str
+    knowledge_chunks: list[ChunkOut]
+    total_chunks: int
+
+
+class EnhancedContextOut(BaseModel):
+    """The seed's `enhanced_context`: passages plus the creator's personality (when asked for)."""
+
+    knowledge_chunks: list[ChunkOut]
+    personality_info: dict[str, Any] | None
+    personality_prompt: dict[str, Any] | None = Field(
+        description="the seed's {personalized_prompt, confidence_score, ...}; null without a profile"
+    )
+
+
+class EnhancedKnowledgeOut(BaseModel):
+    """The enhanced knowledge context; `knowledge_chunks` repeated at the top level."""
+
+    message: str
+    query: str
+    enhanced_context: EnhancedContextOut
+    knowledge_chunks: list[ChunkOut]
+
+
+class DocumentDeletedOut(BaseModel):
+    """A forgotten document."""
+
+    message: str
+    document_id: str
+
+
+# The query may come as form fields (the seed) or as JSON with the same names.
+_QUERY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ContextQuery"}},
+            "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/ContextQuery"}},
+        },
+    }
+}
 
 
 def document_out(document: KnowledgeDocument) -> dict[str, Any]:
@@ -131,7 +206,9 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
     return bytes(data)
 
 
-@router.post("/upload", status_code=status.HTTP_201_CREATED, response_model=UploadOut)
+@router.post(
+    "/upload", status_code=status.HTTP_201_CREATED, response_model=UploadOut, responses=error_responses(413)
+)
 async def upload(
     service: Service,
     principal: Caller,
@@ -194,7 +271,7 @@ async def get_document(
     return document_out(document)
 
 
-@router.delete("/documents/{document_id}")
+@router.delete("/documents/{document_id}", response_model=DocumentDeletedOut)
 async def delete_document(
     document_id: str, service: Service, principal: Caller, creator_id: str | None = None
 ) -> dict[str, str]:
@@ -232,7 +309,7 @@ async def _chunks(service: Service, principal: Caller, query: ContextQuery) -> l
     return [chunk_out(hit) for hit in hits if hit.relevance >= query.similarity_threshold]
 
 
-@router.post("/search")
+@router.post("/search", response_model=SearchOut, openapi_extra=_QUERY_BODY)
 async def search(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
     """The creator's chunks most relevant to `query`, with their relevance in [0, 1]."""
     query = await context_query(request)
@@ -243,7 +320,7 @@ async def search(request: Request, service: Service, principal: Caller) -> dict[
     }
 
 
-@router.post("/knowledge-context")
+@router.post("/knowledge-context", response_model=KnowledgeContextOut, openapi_extra=_QUERY_BODY)
 async def knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
     """The material the twin would answer `query` from."""
     query = await context_query(request)
@@ -251,7 +328,7 @@ async def knowledge_context(request: Request, service: Service, principal: Calle
     return {"query": query.query, "knowledge_chunks": chunks, "total_chunks": len(chunks)}
 
 
-@router.post("/knowledge-context/enhanced")
+@router.post("/knowledge-context/enhanced", response_model=EnhancedKnowledgeOut, openapi_extra=_QUERY_BODY)
 async def enhanced_knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
     """The knowledge context in the seed's `enhanced_context` shape, with the creator's personality
     (`personality_info`, `personality_prompt`) when `include_personality`; `knowledge_chunks` is

@@ -5,20 +5,82 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.api.errors import COMMON_ERRORS, error_responses
+from bot.api.strict import RequestModel
 from bot.models import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.voice import personality_prompt
 
-router = APIRouter(prefix="/api/v1/creators/knowledge/personality", tags=["personality"])
+router = APIRouter(
+    prefix="/api/v1/creators/knowledge/personality", tags=["personality"], responses=COMMON_ERRORS
+)
+
+
+class TraitOut(BaseModel):
+    """The seed's trait: a dimension, its level and how sure the analysis is."""
+
+    dimension: str
+    value: float | str  # a level in [0, 1] (the seed wrote words: "high")
+    confidence: float
+
+
+class PersonalityProfileOut(BaseModel):
+    """The seed's profile fields; the analysis adds its evidence and measurements beside them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    personality_summary: str
+    dominant_traits: list[TraitOut]
+    key_methodologies: list[str]
+    confidence_score: float
+
+
+class AnalysisOut(BaseModel):
+    """An analysis: `analysis_status` says whether the profile was made now or reused."""
+
+    creator_id: str
+    analysis_status: str
+    traits_discovered: int
+    processing_time_ms: float
+    personality_profile: PersonalityProfileOut
+
+
+class CurrentProfileOut(BaseModel):
+    """The creator's profile and the prompt it makes."""
+
+    creator_id: str
+    personality_profile: PersonalityProfileOut
+    personality_prompt: dict[str, Any] = Field(
+        description="the seed's {personalized_prompt, confidence_score, ...}"
+    )
+
+
+class VersionsOut(BaseModel):
+    """Every stored version, newest first."""
+
+    creator_id: str
+    versions: list[PersonalityProfileOut]
+
+
+class ConsistencyOut(BaseModel):
+    """How much a text sounds like the creator (the score's parts beside it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    creator_id: str
+    overall_score: float
+    is_consistent: bool
+    threshold: float
+
 
 # A text scoring at least this against the profile is reported `is_consistent`.
 CONSISTENCY_THRESHOLD = 0.6
 
 
-class PersonalityAnalysisRequest(BaseModel):
+class PersonalityAnalysisRequest(RequestModel):
     """The seed's analysis request."""
 
     creator_id: str | None = None
@@ -27,7 +89,7 @@ class PersonalityAnalysisRequest(BaseModel):
     include_documents: bool = True  # accepted for the seed's sake: documents are always the source
 
 
-class ConsistencyMonitoringRequest(BaseModel):
+class ConsistencyMonitoringRequest(RequestModel):
     """A text to compare with the creator's profile (`response_text`, or `text`)."""
 
     creator_id: str | None = None
@@ -40,7 +102,7 @@ def profile_out(profile: PersonalityProfile) -> dict[str, Any]:
     return profile.to_dict()
 
 
-@router.post("/analyze")
+@router.post("/analyze", response_model=AnalysisOut, responses=error_responses(409))
 async def analyze(body: PersonalityAnalysisRequest, service: Service, principal: Caller) -> dict[str, Any]:
     """Analyse the creator's documents (reusing the profile when they have not changed, unless forced)."""
     creator_id = await acting_creator(service, principal, body.creator_id)
@@ -62,7 +124,7 @@ async def analyze(body: PersonalityAnalysisRequest, service: Service, principal:
     }
 
 
-@router.get("")
+@router.get("", response_model=CurrentProfileOut)
 async def current_profile(
     service: Service, principal: Caller, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
@@ -82,7 +144,7 @@ async def current_profile(
     }
 
 
-@router.get("/versions")
+@router.get("/versions", response_model=VersionsOut)
 async def versions(
     service: Service, principal: Caller, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
@@ -92,7 +154,7 @@ async def versions(
     return {"creator_id": creator, "versions": [profile_out(profile) for profile in profiles]}
 
 
-@router.post("/monitor-consistency")
+@router.post("/monitor-consistency", response_model=ConsistencyOut)
 async def monitor_consistency(
     body: ConsistencyMonitoringRequest, service: Service, principal: Caller
 ) -> dict[str, Any]:

@@ -4,6 +4,13 @@
 import { api } from "./api.js";
 import { el, toast } from "./ui.js";
 
+// People on a channel this instance cannot send on are not reachable: say why, and what to set.
+function reachableCell(channel) {
+  if (channel.configured !== false) return el("td", {}, String(channel.reachable));
+  return el("td", { class: "not-reachable", title: channel.not_reachable_reason || "" },
+    "0 ", el("span", { class: "muted" }, `not reachable: ${channel.not_reachable_reason}`));
+}
+
 export async function renderAudience(view) {
   const data = await api("GET", "/api/v1/creators/audience");
   const text = el("textarea", { id: "broadcast-text", placeholder: "Your message to everyone" });
@@ -56,7 +63,7 @@ export async function renderAudience(view) {
       el("div", { class: "card" },
         el("h2", {}, `Audience: ${data.users} people`),
         el("table", { id: "channels" }, el("thead", {}, el("tr", {}, ...["Channel", "Accounts", "Reachable", "Opted out", "Blocked"].map((h) => el("th", {}, h)))),
-          el("tbody", {}, ...data.channels.map((c) => el("tr", {}, el("td", {}, c.channel), el("td", {}, String(c.accounts)), el("td", {}, String(c.reachable)), el("td", {}, String(c.opted_out)), el("td", {}, String(c.blocked)))))),
+          el("tbody", {}, ...data.channels.map((c) => el("tr", {}, el("td", {}, c.channel), el("td", {}, String(c.accounts)), reachableCell(c), el("td", {}, String(c.opted_out)), el("td", {}, String(c.blocked)))))),
         el("h3", {}, "Enrolments"),
         el("table", {}, el("tbody", {}, ...data.programs.map((p) => el("tr", {}, el("td", {}, p.title),
           el("td", { class: "muted" }, Object.entries(p.enrollments).map(([status, count]) => `${count} ${status}`).join(", ") || "none")))))),

@@ -28,7 +28,7 @@ from channels.slack import SLASH_COMMAND as SLACK_SLASH_COMMAND
 from channels.slack.events import from_command
 from channels.sms.keywords import keyword_command
 from channels.twilio.keywords import compliance_command
-from programs.api import ProgramIn
+from programs.api_models import ProgramIn
 from programs.importer import import_program
 from programs.models import Program
 from tests.support.channels import RecordingChannel

@@ -42,6 +42,7 @@ from tests.fakes.twilio_server import (
 )
 from tests.support.asgi_server import serve_asgi
 from tests.support.documents import long_text
+from tests.support.people import known_person
 from tests.support.settle import settled
 from tests.support.shared_fixtures import shared_fixture
 
@@ -121,6 +122,7 @@ class WhatsApp:
             },
         )
         assert program.status_code in (200, 201), program.text
+        await known_person(self.service, "whatsapp", CLIENT)  # only people who talked to the twin
         enrolled = await self.api.post(
             f"/api/v1/creators/programs/{program.json()['id']}/enrollments",
             json={"channel": "whatsapp", "user_id": CLIENT},

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.api import audience, audit, chat, creators, health, knowledge, personality
+from bot.api import audience, audit, chat, creators, health, knowledge, knowledge_batch, personality
 from bot.dashboard import routes as dashboard_routes
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
@@ -60,6 +60,7 @@ def create_app(service: Coachline) -> FastAPI:
     app.include_router(audience.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
+    app.include_router(knowledge_batch.router)
     app.include_router(personality.router)
     app.include_router(programs_api.router)
     app.include_router(broadcast_api.router)

@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import exists, select
@@ -26,7 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from channels.messages import Source
-from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
+from coaching.documents import (
+    Chunk,
+    DocumentRejected,
+    ParsedDocument,
+    chunk_document,
+    content_hash,
+    parse_document,
+)
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
 from coaching.lexical import ChunkTerms, reciprocal_rank_fusion
@@ -153,24 +160,16 @@ class KnowledgeBase:
         chunks = await asyncio.to_thread(chunk_document, parsed)
         if not chunks:
             raise DocumentRejected("the file has no text to learn from")
-        now = self._clock.now()
-        document = KnowledgeDocument(
-            id=str(uuid.uuid4()),
-            creator_id=creator_id,
-            title=(title or "").strip() or parsed.title or filename,
+        document = new_document(
+            creator_id,
+            filename,
+            data,
+            parsed,
+            chunks,
+            self._clock.now(),
+            title=title,
             description=description,
-            filename=filename,
-            kind=parsed.kind,
-            tags=list(tags),
-            size_bytes=len(data),
-            content_hash=digest,
-            pages=parsed.pages,
-            word_count=sum(len(section.text.split()) for section in parsed.sections),
-            chunk_count=len(chunks),
-            warnings=list(parsed.warnings),
-            status="indexing",
-            created_at=now,
-            updated_at=now,
+            tags=tags,
         )
         # One ingest at a time per creator, so two uploads of one file cannot both become "the" version.
         async with self._creator_lock(creator_id):
@@ -394,6 +393,40 @@ class KnowledgeBase:
     async def status(self) -> tuple[ComponentStatus, ComponentStatus]:
         """(vector store, embeddings) health."""
         return await self.store.check(), await self.embedder.check()
+
+
+def new_document(
+    creator_id: str,
+    filename: str,
+    data: bytes,
+    parsed: ParsedDocument,
+    chunks: Sequence[Chunk],
+    now: datetime,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    tags: Sequence[str] = (),
+) -> KnowledgeDocument:
+    """The row of a document about to be indexed ("indexing" until every chunk is stored)."""
+    digest = content_hash(data)
+    return KnowledgeDocument(
+        id=str(uuid.uuid4()),
+        creator_id=creator_id,
+        title=(title or "").strip() or parsed.title or filename,
+        description=description,
+        filename=filename,
+        kind=parsed.kind,
+        tags=list(tags),
+        size_bytes=len(data),
+        content_hash=digest,
+        pages=parsed.pages,
+        word_count=sum(len(section.text.split()) for section in parsed.sections),
+        chunk_count=len(chunks),
+        warnings=list(parsed.warnings),
+        status="indexing",
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _document_of(chunk_id: str) -> str:

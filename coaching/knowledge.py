@@ -116,11 +116,19 @@ class KnowledgeBase:
 
     async def fingerprint(self, creator_id: str) -> str:
         """A digest of the creator's ready documents' contents: it changes exactly when they do."""
-        ready = await self._ready_documents(creator_id)
+        async with self._sessions() as session:
+            # The hashes alone: whole rows (with their JSON columns) cost far more at thousands of documents.
+            hashes = sorted(
+                await session.scalars(
+                    select(KnowledgeDocument.content_hash).where(
+                        KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready"
+                    )
+                )
+            )
         digest = hashlib.sha256()
-        for content in sorted(document.content_hash for document in ready.values()):
+        for content in hashes:
             digest.update(content.encode())
-        return digest.hexdigest() if ready else ""
+        return digest.hexdigest() if hashes else ""
 
     async def document_texts(self, creator_id: str) -> list[str]:
         """The text of each ready document, rebuilt from its chunks in order (overlaps included)."""
@@ -288,11 +296,19 @@ class KnowledgeBase:
         fused = reciprocal_rank_fusion(
             [hit.chunk_id for hit in by_vector], [chunk_id for chunk_id, _ in by_words]
         )
-        ready = await self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused})
-        best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
         known = {hit.chunk_id: hit for hit in by_vector}
-        missing = [chunk_id for chunk_id in best if chunk_id not in known]
-        known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, missing, vector)})
+        # Which documents are ready, and the text of the likely winners only the words found, in one
+        # round: a few spare chunks fetched cost less than a second wait.
+        missing = [chunk_id for chunk_id in fused[: 2 * k] if chunk_id not in known]
+        ready, fetched = await asyncio.gather(
+            self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused}),
+            self.store.get(creator_id, missing, vector),
+        )
+        known.update({hit.chunk_id: hit for hit in fetched})
+        best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
+        late = [chunk_id for chunk_id in best if chunk_id not in known]
+        if late:  # unready documents pushed the winners past the first 2k
+            known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, late, vector)})
         return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known]
 
     async def _has_ready_document(self, creator_id: str) -> bool:

@@ -94,6 +94,7 @@ class ChunkTerms:
         # (a stale count barely moves a logarithm), never per query.
         self._totals: dict[str, tuple[float, int]] = {}
         self._statistics_cache: dict[str, tuple[float, int, float]] = {}
+        self._frequencies: dict[str, tuple[float, int]] = {}
 
     async def add(
         self, session: AsyncSession, creator_id: str, document_id: str, chunks: Sequence[tuple[str, str]]
@@ -170,10 +171,7 @@ class ChunkTerms:
         candidates = list(await session.execute(_SEARCH_SQLITE, {"match": match, "limit": max(5 * k, 100)}))
         if not candidates:
             return []
-        found_in = {
-            str(word): int(count)
-            for word, count in await session.execute(_DOCUMENT_FREQUENCIES, {"words": words})
-        }
+        found_in = await self._document_frequencies(session, words)
         total, average = await self._statistics(session, creator_id)
         query_words = set(words)
         scored: list[tuple[str, float]] = []
@@ -188,6 +186,22 @@ class ChunkTerms:
             scored.append((str(chunk_id), score))
         scored.sort(key=lambda item: item[1], reverse=True)
         return scored[:k]
+
+    async def _document_frequencies(self, session: AsyncSession, words: list[str]) -> dict[str, int]:
+        """How many chunks hold each word; remembered for a minute (a slightly stale count barely
+        moves a logarithm, and a question's words are mostly ones asked before)."""
+        now = time.monotonic()
+        known = {
+            word: entry for word in words if (entry := self._frequencies.get(word)) and now - entry[0] < 60
+        }
+        unknown = [word for word in words if word not in known]
+        if unknown:
+            for word, count in await session.execute(_DOCUMENT_FREQUENCIES, {"words": unknown}):
+                known[str(word)] = (now, int(count))
+                self._frequencies[str(word)] = (now, int(count))
+            if len(self._frequencies) > 50_000:  # bounded: forget everything now and then
+                self._frequencies.clear()
+        return {word: entry[1] for word, entry in known.items()}
 
     async def _statistics(self, session: AsyncSession, creator_id: str) -> tuple[int, float]:
         """(chunks, average words a chunk) of the creator, counted at most once a minute."""

@@ -36,7 +36,7 @@ from coaching.documents import (
 )
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
-from coaching.lexical import ChunkTerms, reciprocal_rank_fusion
+from coaching.lexical import CHUNK_TERMS, ChunkTerms, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
 from coaching.query_cache import QueryVectors
 from coaching.status import ComponentStatus
@@ -384,18 +384,18 @@ class KnowledgeBase:
     async def _index_unindexed_words(self) -> None:
         """Give ready documents from before the stored lexical index their rows (read from the store)."""
         async with self._sessions() as session:
-            ready = list(
+            unindexed = list(
                 await session.execute(
                     select(KnowledgeDocument.id, KnowledgeDocument.creator_id).where(
-                        KnowledgeDocument.status == "ready", KnowledgeDocument.chunk_count > 0
+                        KnowledgeDocument.status == "ready",
+                        KnowledgeDocument.chunk_count > 0,
+                        ~exists().where(CHUNK_TERMS.c.document_id == KnowledgeDocument.id),
                     )
                 )
             )
-            indexed = await self.lexicon.indexed_documents(session, [document_id for document_id, _ in ready])
         by_creator: dict[str, set[str]] = {}
-        for document_id, creator_id in ready:
-            if document_id not in indexed:
-                by_creator.setdefault(creator_id, set()).add(document_id)
+        for document_id, creator_id in unindexed:
+            by_creator.setdefault(creator_id, set()).add(document_id)
         for creator_id, document_ids in by_creator.items():
             chunks: dict[str, list[tuple[str, str]]] = {}
             for hit in await self.store.chunks(creator_id):

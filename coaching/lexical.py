@@ -21,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import TextClause, bindparam, column, table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -122,18 +122,6 @@ class ChunkTerms:
         """Forget one document's rows inside the caller's transaction (the index follows)."""
         await session.execute(_DELETE, {"document_id": document_id})
 
-    async def indexed_documents(self, session: AsyncSession, document_ids: Sequence[str]) -> set[str]:
-        """Which of these documents have rows in the index."""
-        if not document_ids:
-            return set()
-        rows = await session.execute(
-            text(
-                "SELECT DISTINCT document_id FROM knowledge_chunk_terms WHERE document_id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": list(document_ids)},
-        )
-        return {row[0] for row in rows}
-
     async def search(self, creator_id: str, query: str, k: int) -> list[tuple[str, float]]:
         """The creator's `k` best (chunk id, score) pairs for `query`, best first (higher is better).
 
@@ -233,6 +221,9 @@ class ChunkTerms:
         self._totals[creator_id] = (now, total)
         return total
 
+
+# The table as far as other queries need it (which documents have rows).
+CHUNK_TERMS = table("knowledge_chunk_terms", column("document_id"))
 
 _INSERT = text(
     "INSERT INTO knowledge_chunk_terms (chunk_id, creator_id, document_id, owner, terms, length) "

@@ -8,7 +8,7 @@ import logging
 import shlex
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,6 +26,10 @@ cli = typer.Typer(
 creators_cli = typer.Typer(help="Manage creators (the coaches whose twins answer).")
 cli.add_typer(creators_cli, name="creators")
 CHAT_LOG = "chat.log"  # in the data dir: the terminal chat's log lines
+
+if TYPE_CHECKING:
+    from coaching.bulk_ingest import BatchProgress, FileResult
+
 console = Console(soft_wrap=True)  # the terminal wraps; hard breaks would spoil copy and paste
 
 
@@ -286,7 +290,7 @@ async def _ingest(settings: Settings, files: list[Path], creator_id: str | None)
     from bot.clock import SystemClock
     from bot.db import create_engine, session_factory
     from bot.identity import ensure_default_creator
-    from coaching.documents import DocumentRejected
+    from coaching.bulk_ingest import BatchFile, ingest_batch
     from coaching.embeddings import build_embedder
     from coaching.knowledge import KnowledgeBase
     from coaching.vector_store import build_vector_store
@@ -311,36 +315,68 @@ async def _ingest(settings: Settings, files: list[Path], creator_id: str | None)
                 ).id
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            overall = progress.add_task("documents", total=len(files))
-            for file in files:
-                chunks = progress.add_task(f"  {file.name}", total=None)
+            parsed = progress.add_task("files read", total=len(files))
+            embedded = progress.add_task("chunks embedded", total=None)
+            done_files, done_chunks, known_chunks = 0, 0, 0
+            for group in _batches(files):
 
-                def report(stage: str, done: int, total: int, task: Any = chunks) -> None:
-                    progress.update(task, completed=done, total=total)
-
-                try:
-                    result = await knowledge.ingest(creator_id, file.name, file.read_bytes(), progress=report)
-                except DocumentRejected as rejected:
-                    failures += 1
-                    progress.console.print(f"[red]✗[/red] {file}: {rejected.reason}", highlight=False)
-                else:
-                    document = result.document
-                    note = {"created": "added", "duplicate": "already known", "replaced": "new version"}[
-                        result.outcome
-                    ]
-                    progress.console.print(
-                        f"[green]✓[/green] {file}: {note}, {document.chunk_count} chunks ({document.id})",
-                        highlight=False,
+                def report(
+                    state: BatchProgress, base: tuple[int, int, int] = (done_files, done_chunks, known_chunks)
+                ) -> None:
+                    progress.update(parsed, completed=base[0] + state.files_parsed)
+                    progress.update(
+                        embedded,
+                        completed=base[1] + state.chunks_embedded,
+                        total=base[2] + state.chunks_total or None,
                     )
-                    for warning in document.warnings:
-                        progress.console.print(f"    [yellow]note:[/yellow] {warning}", highlight=False)
-                progress.remove_task(chunks)
-                progress.advance(overall)
+
+                batch = [BatchFile(file.name, file.read_bytes()) for file in group]
+                results = await ingest_batch(knowledge, creator_id, batch, on_progress=report)
+                for file, result in zip(group, results, strict=True):
+                    failures += _print_result(progress.console, file, result)
+                    if result.document is not None and result.outcome != "duplicate":
+                        done_chunks += result.document.chunk_count
+                done_files += len(group)
+                known_chunks = done_chunks
     finally:
         await embedder.aclose()
         await engine.dispose()
     console.print(f"{len(files) - failures} of {len(files)} documents indexed for creator {creator_id}.")
     return failures
+
+
+INGEST_BATCH_FILES = 256
+INGEST_BATCH_BYTES = 64 * 1024 * 1024
+
+
+def _batches(files: list[Path]) -> list[list[Path]]:
+    """Files in groups of at most 256 files and 64 MB: one embedding pass and one write per group."""
+    groups: list[list[Path]] = [[]]
+    size = 0
+    for file in files:
+        length = file.stat().st_size
+        if groups[-1] and (len(groups[-1]) >= INGEST_BATCH_FILES or size + length > INGEST_BATCH_BYTES):
+            groups.append([])
+            size = 0
+        groups[-1].append(file)
+        size += length
+    return [group for group in groups if group]
+
+
+def _print_result(out: Console, file: Path, result: FileResult) -> int:
+    """One line per file; 1 when it failed."""
+    if result.outcome == "rejected":
+        out.print(f"[red]✗[/red] {file}: {result.reason}", highlight=False)
+        return 1
+    document = result.document
+    assert document is not None
+    note = {"created": "added", "duplicate": "already known", "replaced": "new version"}[result.outcome]
+    out.print(
+        f"[green]✓[/green] {file}: {note}, {document.chunk_count} chunks ({document.id})", highlight=False
+    )
+    for warning in document.warnings:
+        out.print(f"    [yellow]note:[/yellow] {warning}", highlight=False)
+    return 0
 
 
 def _provision_embeddings(settings: Settings, *, required: bool) -> None:

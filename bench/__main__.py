@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import chat_roundtrip, embeddings, fairness, fanout, knowledge, responder
+from bench import chat_roundtrip, embeddings, fairness, fanout, ingestion, knowledge, responder, scale
 from bench import slack as slack_bench
 from bench import sms as sms_bench
 from bench import telegram as telegram_bench
@@ -35,6 +35,8 @@ async def _all(quick: bool) -> list[Row]:
         rows += await chat_roundtrip.run(requests, database_url=url)
     rows += await embeddings.run(quick)
     rows += await knowledge.run(quick)
+    rows += await ingestion.run(quick)
+    rows += await scale.run(quick)
     rows += await responder.run(quick)
     rows += await fanout.run(quick)
     rows += await sms_bench.run(quick)

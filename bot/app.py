@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.api import audience, audit, chat, creators, health, knowledge, personality
+from bot.api import audience, audit, chat, creators, health, knowledge, knowledge_batch, personality
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
@@ -85,6 +85,7 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     app.include_router(audience.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
+    app.include_router(knowledge_batch.router)
     app.include_router(personality.router)
     app.include_router(programs_api.router)
     app.include_router(broadcast_api.router)

@@ -343,9 +343,10 @@ class Coachline:
             "scheduler": scheduler_status(self.scheduler, self.program_schedule),
             "inbox": inbox_status(await self.inbox.waiting(), self.settings.inbox_lag_degraded_seconds),
         }
-        report = {
+        report: dict[str, dict[str, Any]] = {
             name: {"state": status.state, "detail": status.detail} for name, status in components.items()
         }
+        report["llm"]["first_token_fallbacks"] = getattr(self.generator, "first_token_fallbacks", 0)
         for name, channel in self.channels.items():
             channel_status = channel.status()
             report[f"channel:{name}"] = {"state": channel_status.state, "detail": channel_status.detail}

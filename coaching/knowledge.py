@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import exists, select
@@ -26,10 +26,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from channels.messages import Source
-from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
+from coaching.documents import (
+    Chunk,
+    DocumentRejected,
+    ParsedDocument,
+    chunk_document,
+    content_hash,
+    parse_document,
+)
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
-from coaching.lexical import ChunkTerms, reciprocal_rank_fusion
+from coaching.lexical import CHUNK_TERMS, ChunkTerms, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
 from coaching.query_cache import QueryVectors
 from coaching.status import ComponentStatus
@@ -109,11 +116,19 @@ class KnowledgeBase:
 
     async def fingerprint(self, creator_id: str) -> str:
         """A digest of the creator's ready documents' contents: it changes exactly when they do."""
-        ready = await self._ready_documents(creator_id)
+        async with self._sessions() as session:
+            # The hashes alone: whole rows (with their JSON columns) cost far more at thousands of documents.
+            hashes = sorted(
+                await session.scalars(
+                    select(KnowledgeDocument.content_hash).where(
+                        KnowledgeDocument.creator_id == creator_id, KnowledgeDocument.status == "ready"
+                    )
+                )
+            )
         digest = hashlib.sha256()
-        for content in sorted(document.content_hash for document in ready.values()):
+        for content in hashes:
             digest.update(content.encode())
-        return digest.hexdigest() if ready else ""
+        return digest.hexdigest() if hashes else ""
 
     async def document_texts(self, creator_id: str) -> list[str]:
         """The text of each ready document, rebuilt from its chunks in order (overlaps included)."""
@@ -153,24 +168,16 @@ class KnowledgeBase:
         chunks = await asyncio.to_thread(chunk_document, parsed)
         if not chunks:
             raise DocumentRejected("the file has no text to learn from")
-        now = self._clock.now()
-        document = KnowledgeDocument(
-            id=str(uuid.uuid4()),
-            creator_id=creator_id,
-            title=(title or "").strip() or parsed.title or filename,
+        document = new_document(
+            creator_id,
+            filename,
+            data,
+            parsed,
+            chunks,
+            self._clock.now(),
+            title=title,
             description=description,
-            filename=filename,
-            kind=parsed.kind,
-            tags=list(tags),
-            size_bytes=len(data),
-            content_hash=digest,
-            pages=parsed.pages,
-            word_count=sum(len(section.text.split()) for section in parsed.sections),
-            chunk_count=len(chunks),
-            warnings=list(parsed.warnings),
-            status="indexing",
-            created_at=now,
-            updated_at=now,
+            tags=tags,
         )
         # One ingest at a time per creator, so two uploads of one file cannot both become "the" version.
         async with self._creator_lock(creator_id):
@@ -289,11 +296,19 @@ class KnowledgeBase:
         fused = reciprocal_rank_fusion(
             [hit.chunk_id for hit in by_vector], [chunk_id for chunk_id, _ in by_words]
         )
-        ready = await self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused})
-        best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
         known = {hit.chunk_id: hit for hit in by_vector}
-        missing = [chunk_id for chunk_id in best if chunk_id not in known]
-        known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, missing, vector)})
+        # Which documents are ready, and the text of the likely winners only the words found, in one
+        # round: a few spare chunks fetched cost less than a second wait.
+        missing = [chunk_id for chunk_id in fused[: 2 * k] if chunk_id not in known]
+        ready, fetched = await asyncio.gather(
+            self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused}),
+            self.store.get(creator_id, missing, vector),
+        )
+        known.update({hit.chunk_id: hit for hit in fetched})
+        best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
+        late = [chunk_id for chunk_id in best if chunk_id not in known]
+        if late:  # unready documents pushed the winners past the first 2k
+            known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, late, vector)})
         return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known]
 
     async def _has_ready_document(self, creator_id: str) -> bool:
@@ -369,18 +384,18 @@ class KnowledgeBase:
     async def _index_unindexed_words(self) -> None:
         """Give ready documents from before the stored lexical index their rows (read from the store)."""
         async with self._sessions() as session:
-            ready = list(
+            unindexed = list(
                 await session.execute(
                     select(KnowledgeDocument.id, KnowledgeDocument.creator_id).where(
-                        KnowledgeDocument.status == "ready", KnowledgeDocument.chunk_count > 0
+                        KnowledgeDocument.status == "ready",
+                        KnowledgeDocument.chunk_count > 0,
+                        ~exists().where(CHUNK_TERMS.c.document_id == KnowledgeDocument.id),
                     )
                 )
             )
-            indexed = await self.lexicon.indexed_documents(session, [document_id for document_id, _ in ready])
         by_creator: dict[str, set[str]] = {}
-        for document_id, creator_id in ready:
-            if document_id not in indexed:
-                by_creator.setdefault(creator_id, set()).add(document_id)
+        for document_id, creator_id in unindexed:
+            by_creator.setdefault(creator_id, set()).add(document_id)
         for creator_id, document_ids in by_creator.items():
             chunks: dict[str, list[tuple[str, str]]] = {}
             for hit in await self.store.chunks(creator_id):
@@ -394,6 +409,40 @@ class KnowledgeBase:
     async def status(self) -> tuple[ComponentStatus, ComponentStatus]:
         """(vector store, embeddings) health."""
         return await self.store.check(), await self.embedder.check()
+
+
+def new_document(
+    creator_id: str,
+    filename: str,
+    data: bytes,
+    parsed: ParsedDocument,
+    chunks: Sequence[Chunk],
+    now: datetime,
+    *,
+    title: str | None = None,
+    description: str | None = None,
+    tags: Sequence[str] = (),
+) -> KnowledgeDocument:
+    """The row of a document about to be indexed ("indexing" until every chunk is stored)."""
+    digest = content_hash(data)
+    return KnowledgeDocument(
+        id=str(uuid.uuid4()),
+        creator_id=creator_id,
+        title=(title or "").strip() or parsed.title or filename,
+        description=description,
+        filename=filename,
+        kind=parsed.kind,
+        tags=list(tags),
+        size_bytes=len(data),
+        content_hash=digest,
+        pages=parsed.pages,
+        word_count=sum(len(section.text.split()) for section in parsed.sections),
+        chunk_count=len(chunks),
+        warnings=list(parsed.warnings),
+        status="indexing",
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _document_of(chunk_id: str) -> str:

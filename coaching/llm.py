@@ -39,6 +39,10 @@ class GeneratorUnavailable(Exception):  # noqa: N818 - the name the rest of the 
     """The generator cannot answer now: timeout, connection or HTTP error, or the model is missing."""
 
 
+class FirstTokenTimeout(GeneratorUnavailable):
+    """The model sent no token within the first-token limit (`COACH_LLM_FIRST_TOKEN_TIMEOUT`)."""
+
+
 # Everything a primary generator may raise that means "answer some other way", not "a bug".
 FALLBACK_ERRORS: tuple[type[BaseException], ...] = (
     GeneratorUnavailable,
@@ -159,6 +163,8 @@ class OllamaGenerator:
                     if chunk.message.content:
                         yield chunk.message.content
         except TimeoutError as exc:
+            if not started:
+                raise FirstTokenTimeout(self._timeout_reason(started)) from exc
             raise GeneratorUnavailable(self._timeout_reason(started)) from exc
         except _OLLAMA_ERRORS as exc:
             raise GeneratorUnavailable(self._failure_reason(exc)) from exc
@@ -256,6 +262,8 @@ class FallbackGenerator:
         self._down_since: float | None = None
         self._down_reason = ""
         self._down_by_call = False  # a real reply failed, not just the listing
+        # Answers that came from the fallback because the primary sent no first token in time.
+        self.first_token_fallbacks = 0
 
     @property
     def using_fallback(self) -> bool:
@@ -311,7 +319,25 @@ class FallbackGenerator:
         self._mark_up()
 
     async def check(self) -> ComponentStatus:
-        """The primary's status when real; otherwise degraded, saying replies come from the fallback."""
+        """The primary's status when real; otherwise degraded, saying replies come from the fallback.
+
+        Either way it says how many answers fell back because the model sent no first token in time.
+        """
+        status = await self._check()
+        if not self.first_token_fallbacks:
+            return status
+        limit = getattr(self.primary, "first_token_timeout", None)
+        within = (
+            f" within {limit:g} s (COACH_LLM_FIRST_TOKEN_TIMEOUT)" if isinstance(limit, int | float) else ""
+        )
+        return ComponentStatus(
+            status.state,
+            f"{status.detail}; {self.first_token_fallbacks} answers fell back to the {self.fallback.name} "
+            f"generator because the model sent no first token{within}",
+        )
+
+    async def _check(self) -> ComponentStatus:
+        """The status without the fallback count."""
         try:
             status = await self.primary.check()
         except FALLBACK_ERRORS as exc:
@@ -367,6 +393,8 @@ class FallbackGenerator:
                 yield piece
 
     def _mark_down(self, exc: BaseException) -> str:
+        if isinstance(exc, FirstTokenTimeout):
+            self.first_token_fallbacks += 1
         reason = describe_error(exc)
         self._set_down(reason)
         self._down_by_call = True
@@ -395,8 +423,8 @@ def build_generator(settings: Settings) -> Generator:
     primary = OllamaGenerator(
         settings.ollama_url,
         settings.ollama_model,
-        first_token_timeout=settings.llm_timeout,
-        total_timeout=max(60.0, 6 * settings.llm_timeout),
+        first_token_timeout=settings.llm_first_token_timeout,
+        total_timeout=settings.llm_first_token_timeout + max(60.0, 6 * settings.llm_timeout),
     )
     prefix = "COACH_LLM=ollama but " if settings.llm == LLMMode.OLLAMA else "offline: "
     return FallbackGenerator(primary, OfflineGenerator(), unavailable_prefix=prefix)

@@ -48,7 +48,14 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         validation_alias=AliasChoices("COACH_LLM_TIMEOUT", "llm_timeout"),
-        description="Seconds to wait for the model's first token before answering offline.",
+        description="After its first token, an answer may take 6 times this (at least 60 s).",
+    )
+    llm_first_token_timeout: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=AliasChoices("COACH_LLM_FIRST_TOKEN_TIMEOUT", "llm_first_token_timeout"),
+        description="Seconds to wait for the model's first token before answering offline; a model on "
+        "CPU can take tens of seconds to read a RAG prompt, so the default is generous.",
     )
     embeddings: str = Field("local", validation_alias=AliasChoices("COACH_EMBEDDINGS", "embeddings"))
     models_dir: Path | None = Field(

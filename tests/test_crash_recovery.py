@@ -76,7 +76,7 @@ async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
             "COACH_LLM": "ollama",
             "COACH_OLLAMA_URL": ollama.url,
             "COACH_EMBEDDINGS": "ollama:nomic-embed-text",
-            "COACH_LLM_TIMEOUT": "300",
+            "COACH_LLM_FIRST_TOKEN_TIMEOUT": "300",
             "COACH_CLAIM_LEASE_SECONDS": "2",
         }
         url = f"http://127.0.0.1:{unused_port}"

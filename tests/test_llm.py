@@ -21,7 +21,7 @@ from coaching.llm import (
     model_is_listed,
 )
 from coaching.offline import OfflineGenerator
-from config.settings import Settings
+from config.settings import Settings, load_settings
 from tests.fakes.ollama_server import run_fake_ollama
 
 MODEL = "llama3.1:8b"
@@ -386,20 +386,49 @@ async def test_build_generator_offline_mode_needs_no_server() -> None:
 
 
 async def test_build_generator_auto_mode_puts_ollama_in_front_of_offline() -> None:
-    generator = build_generator(settings(llm="auto", ollama_url="http://127.0.0.1:9", llm_timeout=4.0))
+    generator = build_generator(
+        settings(llm="auto", ollama_url="http://127.0.0.1:9", llm_first_token_timeout=4.0, llm_timeout=4.0)
+    )
     async with aclosing(generator):
         assert isinstance(generator, FallbackGenerator)
         assert isinstance(generator.primary, OllamaGenerator)
         assert isinstance(generator.fallback, OfflineGenerator)
         assert generator.primary.model == "llama3.1:8b"
         assert generator.primary.first_token_timeout == 4.0
-        assert generator.primary.total_timeout == 60.0  # max(60, 6 * 4)
+        assert generator.primary.total_timeout == 64.0  # 4 + max(60, 6 * 4)
 
     generator = build_generator(settings(llm="auto", llm_timeout=20.0))
     async with aclosing(generator):
         assert isinstance(generator, FallbackGenerator)
         assert isinstance(generator.primary, OllamaGenerator)
-        assert generator.primary.total_timeout == 120.0
+        assert generator.primary.first_token_timeout == 60.0  # the default fits a model on a CPU
+        assert generator.primary.total_timeout == 180.0  # 60 + 6 * 20
+
+
+async def test_the_first_token_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COACH_LLM_FIRST_TOKEN_TIMEOUT", "90")
+    generator = build_generator(load_settings())
+    async with aclosing(generator):
+        assert isinstance(generator, FallbackGenerator)
+        assert isinstance(generator.primary, OllamaGenerator)
+        assert generator.primary.first_token_timeout == 90.0
+
+
+async def test_fallback_counts_answers_given_offline_for_want_of_a_first_token() -> None:
+    async with run_fake_ollama(delay_before_first_token=5.0) as server:
+        primary = OllamaGenerator(server.url, MODEL, first_token_timeout=0.2)
+        generator = FallbackGenerator(primary, OfflineGenerator(), recheck_interval=0.0)
+        async with aclosing(generator):
+            first = await generator.generate(ask("What should I eat?"))
+            second = await generator.generate(ask("And for lunch?"))
+            status = await generator.check()
+
+    assert first.generator == second.generator == "offline"
+    assert generator.first_token_fallbacks == 2
+    assert (
+        "2 answers fell back to the offline generator because the model sent no first token" in status.detail
+    )
+    assert "within 0.2 s (COACH_LLM_FIRST_TOKEN_TIMEOUT)" in status.detail
 
 
 async def test_build_generator_ollama_mode_says_so_when_the_server_is_away() -> None:

@@ -41,7 +41,7 @@ async def test_a_model_that_times_out_still_gets_the_person_a_reply_within_secon
     make_service: Callable[..., Coachline],
 ) -> None:
     async with run_fake_ollama(delay_before_first_token=60) as ollama:
-        service = make_service(llm="auto", ollama_url=ollama.url, llm_timeout=1.0)
+        service = make_service(llm="auto", ollama_url=ollama.url, llm_first_token_timeout=1.0)
         async with (
             serve_asgi(create_app(service)) as url,
             httpx.AsyncClient(base_url=url, timeout=30) as client,
@@ -57,6 +57,7 @@ async def test_a_model_that_times_out_still_gets_the_person_a_reply_within_secon
     assert "Coach" in answer.json()["reply"]  # the offline generator's greeting
     assert elapsed < 5
     assert health["state"] == "degraded" and "offline" in health["detail"]
+    assert health["first_token_fallbacks"] == 1 and "no first token within 1 s" in health["detail"]
 
 
 async def test_health_says_the_llm_is_offline_and_why_when_nothing_listens(

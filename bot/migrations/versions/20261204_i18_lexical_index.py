@@ -33,6 +33,7 @@ def upgrade() -> None:
                 document_id VARCHAR(36) NOT NULL,
                 owner VARCHAR(32) NOT NULL,
                 terms TEXT NOT NULL,
+                length INTEGER NOT NULL,
                 tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', terms)) STORED
             )
             """
@@ -47,7 +48,8 @@ def upgrade() -> None:
                 creator_id VARCHAR(64) NOT NULL,
                 document_id VARCHAR(36) NOT NULL,
                 owner VARCHAR(32) NOT NULL,
-                terms TEXT NOT NULL
+                terms TEXT NOT NULL,
+                length INTEGER NOT NULL
             )
             """
         )
@@ -56,6 +58,10 @@ def upgrade() -> None:
         op.execute(
             "CREATE VIRTUAL TABLE knowledge_chunk_terms_fts USING fts5("
             "owner, terms, content='knowledge_chunk_terms', content_rowid='id')"
+        )
+        # Each word's document frequency, read to score candidates with BM25's own IDF.
+        op.execute(
+            "CREATE VIRTUAL TABLE knowledge_chunk_terms_vocab USING fts5vocab(knowledge_chunk_terms_fts, 'row')"
         )
         op.execute(
             """
@@ -81,5 +87,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.execute("DROP TRIGGER IF EXISTS knowledge_chunk_terms_ad")
         op.execute("DROP TRIGGER IF EXISTS knowledge_chunk_terms_ai")
+        op.execute("DROP TABLE IF EXISTS knowledge_chunk_terms_vocab")
         op.execute("DROP TABLE IF EXISTS knowledge_chunk_terms_fts")
     op.execute("DROP TABLE IF EXISTS knowledge_chunk_terms")

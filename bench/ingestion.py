@@ -1,0 +1,148 @@
+"""Bulk ingestion against the embedding model's own rate on the same chunks (the comparator).
+
+Many small documents (paragraphs of a real book, one document each) go in three ways in one run:
+the model alone embedding their chunks (length-sorted calls of 32, its best case), the batch path
+(`coaching/bulk_ingest.py`: parse, chunk, embed, bulk write to SQLite and embedded Chroma, one change
+announced), and the old one-file-at-a-time upload on a sample. Goal: batch ≥ 0.85 × the model.
+
+    python -m bench.ingestion            # --quick: 200 documents
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from bench.stats import Row
+from bot.clock import SystemClock
+from bot.db import create_engine, migrate, session_factory
+from bot.identity import ensure_default_creator
+from coaching.bulk_ingest import EMBED_BATCH, BatchFile, ingest_batch
+from coaching.documents import chunk_document, parse_document
+from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbedder
+from coaching.knowledge import KnowledgeBase
+from coaching.vector_store import ChromaVectorStore
+from config import load_settings
+
+BOOK = (
+    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "docs" / "as_a_man_thinketh_james_allen.txt"
+)
+NAME = "bulk ingestion (small documents)"
+SLICE = 100  # documents per back-to-back pair of measurements
+
+
+def _documents(count: int) -> list[BatchFile]:
+    """`count` short documents: runs of about 60 words of the book, numbered so each is new."""
+    words = re.sub(r"\s+", " ", BOOK.read_text(encoding="utf-8")).split(" ")
+    documents = []
+    for number in range(count):
+        start = (number * 37) % max(1, len(words) - 120)
+        length = 30 + (number * 13) % 90  # 30 to 120 words: lengths vary as abstracts do
+        text = f"Note {number}. " + " ".join(words[start : start + length])
+        documents.append(BatchFile(f"note-{number}.txt", text.encode()))
+    return documents
+
+
+async def _knowledge(directory: Path, embedder: Embedder) -> tuple[KnowledgeBase, str]:
+    engine = create_engine(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
+    await migrate(engine)
+    sessions = session_factory(engine)
+    async with sessions.begin() as session:
+        creator = await ensure_default_creator(session, "Bench", SystemClock().now())
+    knowledge = KnowledgeBase(
+        sessions,
+        ChromaVectorStore.embedded(directory / "chroma"),
+        embedder,
+        SystemClock(),
+        max_upload_bytes=50 * 1024 * 1024,
+        min_relevance=0.3,
+    )
+    return knowledge, creator.id
+
+
+async def measure(embedder: Embedder, count: int, one_by_one: int) -> list[Row]:
+    """The three rates and their ratios."""
+    documents = _documents(count)
+    model_seconds, batch_seconds, chunks, texts = 0.0, 0.0, 0, 0
+    with tempfile.TemporaryDirectory() as directory:
+        knowledge, creator = await _knowledge(Path(directory), embedder)
+        # Slices, each measured both ways back to back: on a shared machine the load drifts, and
+        # alternating keeps the comparator under the same load as what it is compared with.
+        for start in range(0, count, SLICE):
+            part = documents[start : start + SLICE]
+            ordered = sorted(
+                (
+                    chunk.embedding_text
+                    for document in part
+                    for chunk in chunk_document(
+                        parse_document(document.filename, document.data, max_bytes=1 << 20)
+                    )
+                ),
+                key=len,
+            )
+            began = time.perf_counter()
+            for first in range(0, len(ordered), EMBED_BATCH):
+                await embedder.embed(ordered[first : first + EMBED_BATCH])
+            model_seconds += time.perf_counter() - began
+            texts += len(ordered)
+            began = time.perf_counter()
+            results = await ingest_batch(knowledge, creator, part)
+            batch_seconds += time.perf_counter() - began
+            chunks += sum(result.document.chunk_count for result in results if result.document is not None)
+        model_rate = texts / model_seconds
+        sample = _documents(count + one_by_one)[count:]
+        started = time.perf_counter()
+        for document in sample:
+            await knowledge.ingest(creator, document.filename, document.data)
+        single_seconds = time.perf_counter() - started
+        single_chunks = len(sample)  # one chunk each at this size
+    batch_rate = chunks / batch_seconds
+    single_rate = single_chunks / single_seconds
+    note = f"{count} documents, {chunks} chunks, {embedder.name}"
+    return [
+        Row(
+            NAME,
+            "model alone (comparator)",
+            f"{model_rate:.1f} chunks/s",
+            "length-sorted calls of 32, same chunks",
+        ),
+        Row(NAME, "batch ingest", f"{batch_rate:.1f} chunks/s", note),
+        Row(NAME, "batch ingest / model", f"{batch_rate / model_rate:.2f}", "goal ≥ 0.85"),
+        Row(
+            NAME,
+            "one file at a time / model",
+            f"{single_rate / model_rate:.2f}",
+            f"{one_by_one} documents uploaded singly: {single_rate:.1f} chunks/s",
+        ),
+    ]
+
+
+async def run(quick: bool) -> list[Row]:
+    """With the local model; one row saying why when it cannot load, or without the fixtures."""
+    if not BOOK.exists():
+        return [Row(NAME, "skipped", "-", f"{BOOK} is missing")]
+    embedder = LocalMiniLMEmbedder(load_settings().resolved_models_dir)
+    try:
+        await embedder.embed(["warm up"])
+    except EmbeddingsUnavailable as exc:
+        return [Row(NAME, "skipped", "-", str(exc))]
+    try:
+        return await measure(embedder, 200 if quick else 1000, 30 if quick else 100)
+    finally:
+        await embedder.aclose()
+
+
+def main() -> None:
+    """`python -m bench.ingestion`: this table alone."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingestion", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    for row in asyncio.run(run(parser.parse_args().quick)):
+        print(f"{row.benchmark} | {row.measure} | {row.value} | {row.note}")
+
+
+if __name__ == "__main__":
+    main()

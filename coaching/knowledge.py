@@ -25,11 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from channels.messages import Source
+from coaching.answerability import AnswerabilityModel, Judgement, judge
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
+from coaching.documents.passage_kinds import classify_passage
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
 from coaching.lexical import LexicalIndex, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
+from coaching.passages import QueryVectors, context_passages
+from coaching.sentence_store import SentenceStore, embed_sentences
 from coaching.status import ComponentStatus
 from coaching.vector_store import StoredChunk, VectorHit, VectorStore
 
@@ -60,6 +64,12 @@ class SearchHit:
     location: str  # "page 4", "section 'Goals'"
     position: int
     relevance: float
+    kind: str = "prose"  # what the passage is (`passage_kinds`): only prose and lists are quoted
+
+    @property
+    def chunk_id(self) -> str:
+        """The chunk's id in the vector store."""
+        return f"{self.document_id}:{self.position}"
 
     def to_source(self) -> Source:
         """The citation form used in replies."""
@@ -87,6 +97,10 @@ class KnowledgeBase:
         self.min_relevance = min_relevance
         self._creator_locks: dict[str, asyncio.Lock] = {}
         self._lexical: dict[str, tuple[frozenset[str], LexicalIndex]] = {}
+        self.sentences = SentenceStore(sessions)
+        self.query_vectors = QueryVectors(embedder)
+        # Calibrated for one embedder only (see `answerability`); None: only the relevance floor applies.
+        self.answer_model = AnswerabilityModel.load(embedder.name)
         # Told (with the creator id) when a creator's set of ready documents changed.
         self._listeners: list[Callable[[str], None]] = []
 
@@ -194,6 +208,10 @@ class KnowledgeBase:
         self, document: KnowledgeDocument, chunks: list[Chunk], progress: Progress | None
     ) -> None:
         stored: list[StoredChunk] = []
+        chunk_ids = [f"{document.id}:{chunk.position}" for chunk in chunks]
+        # Each sentence's vector too, once, here: answering then picks sentences without the model.
+        sentences = await embed_sentences(self.embedder, chunk_ids, chunks)
+        kinds = {row.chunk_id: row.kind for row in sentences}
         for start in range(0, len(chunks), EMBED_BATCH):
             batch = chunks[start : start + EMBED_BATCH]
             # The heading goes into the vector (a "Fruits" list matches questions about fruit), not the text.
@@ -203,19 +221,21 @@ class KnowledgeBase:
                     chunk_id=f"{document.id}:{chunk.position}",
                     text=chunk.text,
                     embedding=vector,
-                    metadata=_chunk_metadata(document, chunk),
+                    metadata=_chunk_metadata(document, chunk, kinds[f"{document.id}:{chunk.position}"]),
                 )
                 for chunk, vector in zip(batch, vectors, strict=True)
             )
             if progress:
                 progress("embedding", len(stored), len(chunks))
         await self.store.add(document.creator_id, stored)
+        await self.sentences.add(sentences)
         if progress:
             progress("stored", len(chunks), len(chunks))
 
     async def _discard(self, document: KnowledgeDocument) -> None:
         """Remove a document's chunks, then its row (in that order: no searchable orphan remains)."""
         await self.store.delete_document(document.creator_id, document.id)
+        await self.sentences.delete_document(document.id)
         async with self._sessions.begin() as session:
             row = await session.get(KnowledgeDocument, document.id)
             if row is not None:
@@ -273,7 +293,7 @@ class KnowledgeBase:
         ready = await self._ready_documents(creator_id)
         if not ready:
             return []  # nothing to search: spare the embedding
-        [vector] = await self.embedder.embed([query])
+        vector = await self.query_vectors.vector(query)
         candidates = max(4 * k, 20)
         by_vector = await self.store.query(creator_id, vector, candidates)
         lexical = await self._lexical_index(creator_id, ready)
@@ -301,11 +321,25 @@ class KnowledgeBase:
         return index
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
-        """Passages relevant enough to answer from (the responder's `KnowledgeRetriever`)."""
-        hits = await self.search(creator_id, question, k)
-        return [
-            ContextPassage(hit.text, hit.to_source()) for hit in hits if hit.relevance >= self.min_relevance
+        """The `k` best passages above the relevance floor, each with its kind and its sentences' similarity
+        to the question (the responder's `KnowledgeRetriever`)."""
+        hits = [
+            hit for hit in await self.search(creator_id, question, k) if hit.relevance >= self.min_relevance
         ]
+        if not hits:
+            return []
+        vector = await self.query_vectors.vector(question.strip())
+        stored = await self.sentences.fetch([hit.chunk_id for hit in hits])
+        return context_passages(hits, stored, vector)
+
+    async def judge(
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+    ) -> Judgement | None:
+        """Whether `context` answers `question`, by the calibrated answerability model (the responder's
+        `KnowledgeRetriever`); None without a model for this embedder or without any material."""
+        if self.answer_model is None or not await self._ready_documents(creator_id):
+            return None
+        return judge(self.answer_model, question, context, max_chars)
 
     async def _ready_documents(self, creator_id: str) -> dict[str, KnowledgeDocument]:
         async with self._sessions() as session:
@@ -359,10 +393,14 @@ def _search_hit(hit: VectorHit, ready: dict[str, KnowledgeDocument]) -> SearchHi
         location=str(hit.metadata.get("location", "")),
         position=int(hit.metadata.get("position", 0)),
         relevance=min(1.0, max(0.0, hit.similarity)),
+        # Chunks stored before kinds were recorded are classified as they are read.
+        kind=str(hit.metadata.get("kind") or classify_passage(hit.text)),
     )
 
 
-def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str | int | float | bool]:
+def _chunk_metadata(
+    document: KnowledgeDocument, chunk: Chunk, kind: str
+) -> dict[str, str | int | float | bool]:
     metadata: dict[str, str | int | float | bool] = {
         "document_id": document.id,
         "creator_id": document.creator_id,
@@ -370,6 +408,7 @@ def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str 
         "source": document.filename,
         "position": chunk.position,
         "location": chunk.location,
+        "kind": kind,
     }
     if chunk.page is not None:
         metadata["page"] = chunk.page

@@ -25,8 +25,9 @@ from coaching.terms import content_words
 # How much each signal counts in a sentence's score (meaning, terms, the passage's own relevance).
 MEANING_WEIGHT, TERMS_WEIGHT, PASSAGE_WEIGHT = 0.55, 0.45, 0.1
 NUMBER_BONUS = 0.06  # "how many ...?" wants a sentence with a number in it
-NEIGHBOUR_SHARE = 0.6  # a neighbour joins when it scores at least this share of the anchor
-SECOND_PASSAGE_SHARE = 0.85  # another passage joins only when nearly as good and adding terms
+NEIGHBOUR_SHARE = 0.45  # a neighbour joins when it scores at least this share of the anchor
+SECOND_PASSAGE_SHARE = 0.6  # another passage joins when this good and adding terms of the question,
+SECOND_PASSAGE_ALONE = 0.8  # or when this good even without new terms (another view of the answer)
 MIN_ANCHOR_SIMILARITY = 0.3  # with no key term in common, meaning alone must be at least this close
 
 _ITEM = re.compile(r"^(?:[•◦▪●*-]|\d{1,3}[.)])\s+")
@@ -230,7 +231,7 @@ def _second_passage(
         if c.passage != anchor.passage
         and c.anchorable
         and c.score >= SECOND_PASSAGE_SHARE * anchor.score
-        and (c.words & wanted) - covered
+        and ((c.words & wanted) - covered or c.score >= SECOND_PASSAGE_ALONE * anchor.score)
     ]
     for extra in sorted(others, key=lambda c: -c.score):
         if len(render([*chosen, extra])) <= budget:

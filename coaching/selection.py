@@ -27,6 +27,7 @@ MEANING_WEIGHT, TERMS_WEIGHT, PASSAGE_WEIGHT = 0.55, 0.45, 0.1
 NUMBER_BONUS = 0.06  # "how many ...?" wants a sentence with a number in it
 NEIGHBOUR_SHARE = 0.45  # a neighbour joins when it scores at least this share of the anchor
 SECOND_PASSAGE_SHARE = 0.6  # another passage joins when this good and adding terms of the question,
+SECOND_PASSAGE_MEANING_GAP = 0.05  # ... and only when its cosine is within this of the anchor's
 SECOND_PASSAGE_ALONE = 0.8  # or when this good even without new terms (another view of the answer)
 MIN_ANCHOR_SIMILARITY = 0.3  # with no key term in common, meaning alone must be at least this close
 
@@ -232,11 +233,20 @@ def _second_passage(
         and c.anchorable
         and c.score >= SECOND_PASSAGE_SHARE * anchor.score
         and ((c.words & wanted) - covered or c.score >= SECOND_PASSAGE_ALONE * anchor.score)
+        and _close_in_meaning(c, anchor)
     ]
     for extra in sorted(others, key=lambda c: -c.score):
         if len(render([*chosen, extra])) <= budget:
             return [*chosen, extra]
     return chosen
+
+
+def _close_in_meaning(extra: Candidate, anchor: Candidate) -> bool:
+    """An added passage's sentence must be about as close to the question as the anchor (when both
+    similarities are known), so a second source adds to the answer rather than changing the subject."""
+    if extra.similarity is None or anchor.similarity is None:
+        return True
+    return extra.similarity >= anchor.similarity - SECOND_PASSAGE_MEANING_GAP
 
 
 def render(chosen: Sequence[Candidate]) -> str:

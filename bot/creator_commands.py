@@ -12,6 +12,7 @@ from bot.commands import CommandContext, CommandError, CommandRegistry, Reply
 from bot.lookups import find_program
 from bot.models import ClaimAttempt, RoleGrant
 from bot.roles import CREATORS, EVERYONE, Role
+from coaching.citations import source_key
 from coaching.models import KnowledgeDocument
 from coaching.personality.profile import PersonalityProfile
 from programs.analytics import program_analytics
@@ -176,17 +177,24 @@ async def ask(ctx: CommandContext) -> list[Reply]:
     answer = await ctx.services.responder.answer(
         creator_id=creator.id, creator_name=creator.name, question=question
     )
-    cited = {(source.document, source.location) for source in answer.sources}
+    # The reply's [n] are numbered as it cites them: list those sources under the same numbers, then
+    # the other passages it was given, unnumbered, so no number points at something else.
     lines = [answer.text, ""]
-    if answer.context:
-        lines.append("Passages used (relevance 0-1; * = cited):")
-        for index, passage in enumerate(answer.context[:ASK_PASSAGES_SHOWN], start=1):
-            source = passage.source
-            mark = "*" if (source.document, source.location) in cited else " "
+    cited = {source_key(source) for source in answer.sources}
+    for number, source in enumerate(answer.sources, start=1):
+        where = f", {source.location}" if source.location else ""
+        lines.append(f"[{number}] {source.document}{where} — relevance {source.relevance_score:.2f}")
+    others = [p.source for p in answer.context if source_key(p.source) not in cited][:ASK_PASSAGES_SHOWN]
+    if others:
+        lines.append("Also considered (not cited):")
+        for source in others:
             where = f", {source.location}" if source.location else ""
-            lines.append(f"{mark}[{index}] {source.document}{where} — {source.relevance_score:.2f}")
-    else:
+            lines.append(f"- {source.document}{where} — relevance {source.relevance_score:.2f}")
+    if not answer.context:
         lines.append("No passage of your materials was relevant enough to use.")
+    if answer.answerability is not None:
+        verdict = "declined" if answer.declined else "answered"
+        lines.append(f"Answerability {answer.answerability:.2f} ({verdict}).")
     took = answer.timings.get("total")
     lines.append(
         f"Answered by {answer.generator}" + (f" in {took / 1000:.1f} s." if took is not None else ".")

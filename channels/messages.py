@@ -146,13 +146,14 @@ class Source:
 
 
 def source_labels(sources: tuple[Source, ...] | list[Source]) -> list[str]:
-    """Each source once, as "Title (location)": what every channel shows after a reply."""
+    """Each source as "[n] Title (location)", numbered as the reply cites them: what every channel
+    shows after a reply (the responder lists each source once, in the order of its first `[n]`)."""
     labels: list[str] = []
     for source in sources:
         label = f"{source.document} ({source.location})" if source.location else source.document
         if label not in labels:
             labels.append(label)
-    return labels
+    return [f"[{number}] {label}" for number, label in enumerate(labels, start=1)]
 
 
 @dataclass(frozen=True, slots=True)

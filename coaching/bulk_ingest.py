@@ -24,6 +24,7 @@ from sqlalchemy import select
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
 from coaching.knowledge import KnowledgeBase, _chunk_metadata, _lexical_rows, new_document
 from coaching.models import KnowledgeDocument
+from coaching.sentence_store import embed_sentences
 from coaching.vector_store import StoredChunk
 
 log = logging.getLogger(__name__)
@@ -158,10 +159,19 @@ async def _index_all(
     async with knowledge._sessions.begin() as session:
         session.add_all(documents)
     try:
-        stored = await _embed(knowledge, prepared, progress, tell)
+        # Each sentence's vector too (the answer picks sentences without the model), and each
+        # chunk's kind, which its metadata carries.
+        sentences = await embed_sentences(
+            knowledge.embedder,
+            [f"{item.document.id}:{chunk.position}" for _, item in prepared for chunk in item.chunks],
+            [chunk for _, item in prepared for chunk in item.chunks],
+        )
+        kinds = {row.chunk_id: row.kind for row in sentences}
+        stored = await _embed(knowledge, prepared, kinds, progress, tell)
         progress.stage = "storing"
         tell()
         await knowledge.store.add(creator_id, stored)
+        await knowledge.sentences.add(sentences)
         async with knowledge._sessions.begin() as session:
             now = knowledge._clock.now()
             rows = await session.scalars(
@@ -198,6 +208,7 @@ async def _index_all(
 async def _embed(
     knowledge: KnowledgeBase,
     prepared: list[tuple[int, _Prepared]],
+    kinds: dict[str, str],
     progress: BatchProgress,
     tell: Callable[[], None],
 ) -> list[StoredChunk]:
@@ -215,7 +226,7 @@ async def _embed(
                 chunk_id=f"{document.id}:{chunk.position}",
                 text=chunk.text,
                 embedding=vector,
-                metadata=_chunk_metadata(document, chunk),
+                metadata=_chunk_metadata(document, chunk, kinds[f"{document.id}:{chunk.position}"]),
             )
             for (document, chunk), vector in zip(batch, vectors, strict=True)
         )

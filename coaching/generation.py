@@ -19,11 +19,27 @@ class ChatTurn:
 
 
 @dataclass(frozen=True, slots=True)
+class PassageSentence:
+    """A sentence of a passage: its [start, end) offsets in the passage's text and its cosine similarity
+    to the question (from the sentence vector stored at ingestion; None where none was stored)."""
+
+    start: int
+    end: int
+    similarity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContextPassage:
-    """A passage of the creator's material retrieved for this question, with where it came from."""
+    """A passage of the creator's material retrieved for this question, with where it came from.
+
+    `kind` is what the passage is (`coaching.documents.passage_kinds`): only prose and lists are
+    quoted. `sentences` are filled by the knowledge base when it stored them at ingestion.
+    """
 
     text: str
     source: Source
+    kind: str = "prose"
+    sentences: tuple[PassageSentence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

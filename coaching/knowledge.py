@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from channels.messages import Source
+from coaching.answerability import AnswerabilityModel, Judgement, judge
 from coaching.documents import (
     Chunk,
     DocumentRejected,
@@ -34,11 +35,14 @@ from coaching.documents import (
     content_hash,
     parse_document,
 )
+from coaching.documents.passage_kinds import classify_passage
 from coaching.embeddings import Embedder
 from coaching.generation import ContextPassage
 from coaching.lexical import CHUNK_TERMS, ChunkTerms, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
+from coaching.passages import context_passages
 from coaching.query_cache import QueryVectors
+from coaching.sentence_store import SentenceStore, embed_sentences
 from coaching.status import ComponentStatus
 from coaching.vector_store import StoredChunk, VectorHit, VectorStore
 
@@ -69,6 +73,12 @@ class SearchHit:
     location: str  # "page 4", "section 'Goals'"
     position: int
     relevance: float
+    kind: str = "prose"  # what the passage is (`passage_kinds`): only prose and lists are quoted
+
+    @property
+    def chunk_id(self) -> str:
+        """The chunk's id in the vector store."""
+        return f"{self.document_id}:{self.position}"
 
     def to_source(self) -> Source:
         """The citation form used in replies."""
@@ -100,6 +110,9 @@ class KnowledgeBase:
         # Creators seen with a ready document: only they are checked again before a search embeds.
         # Never cleared (a creator who deleted everything costs one spare embedding, then gets []).
         self._has_documents: set[str] = set()
+        self.sentences = SentenceStore(sessions)
+        # Calibrated for one embedder only (see `answerability`); None: only the relevance floor applies.
+        self.answer_model = AnswerabilityModel.load(embedder.name)
         # Told (with the creator id) when a creator's set of ready documents changed.
         self._listeners: list[Callable[[str], None]] = []
 
@@ -208,6 +221,10 @@ class KnowledgeBase:
         self, document: KnowledgeDocument, chunks: list[Chunk], progress: Progress | None
     ) -> None:
         stored: list[StoredChunk] = []
+        chunk_ids = [f"{document.id}:{chunk.position}" for chunk in chunks]
+        # Each sentence's vector too, once, here: answering then picks sentences without the model.
+        sentences = await embed_sentences(self.embedder, chunk_ids, chunks)
+        kinds = {row.chunk_id: row.kind for row in sentences}
         for start in range(0, len(chunks), EMBED_BATCH):
             batch = chunks[start : start + EMBED_BATCH]
             # The heading goes into the vector (a "Fruits" list matches questions about fruit), not the text.
@@ -217,19 +234,21 @@ class KnowledgeBase:
                     chunk_id=f"{document.id}:{chunk.position}",
                     text=chunk.text,
                     embedding=vector,
-                    metadata=_chunk_metadata(document, chunk),
+                    metadata=_chunk_metadata(document, chunk, kinds[f"{document.id}:{chunk.position}"]),
                 )
                 for chunk, vector in zip(batch, vectors, strict=True)
             )
             if progress:
                 progress("embedding", len(stored), len(chunks))
         await self.store.add(document.creator_id, stored)
+        await self.sentences.add(sentences)
         if progress:
             progress("stored", len(chunks), len(chunks))
 
     async def _discard(self, document: KnowledgeDocument) -> None:
         """Remove a document's chunks, then its row (in that order: no searchable orphan remains)."""
         await self.store.delete_document(document.creator_id, document.id)
+        await self.sentences.delete_document(document.id)
         async with self._sessions.begin() as session:
             await self.lexicon.delete_document(session, document.id)
             row = await session.get(KnowledgeDocument, document.id)
@@ -342,11 +361,25 @@ class KnowledgeBase:
             return {row.id: row for row in rows}
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
-        """Passages relevant enough to answer from (the responder's `KnowledgeRetriever`)."""
-        hits = await self.search(creator_id, question, k)
-        return [
-            ContextPassage(hit.text, hit.to_source()) for hit in hits if hit.relevance >= self.min_relevance
+        """The `k` best passages above the relevance floor, each with its kind and its sentences' similarity
+        to the question (the responder's `KnowledgeRetriever`)."""
+        hits = [
+            hit for hit in await self.search(creator_id, question, k) if hit.relevance >= self.min_relevance
         ]
+        if not hits:
+            return []
+        vector = await self.query_vectors.embed(self.embedder, question.strip())
+        stored = await self.sentences.fetch([hit.chunk_id for hit in hits])
+        return context_passages(hits, stored, vector)
+
+    async def judge(
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+    ) -> Judgement | None:
+        """Whether `context` answers `question`, by the calibrated answerability model (the responder's
+        `KnowledgeRetriever`); None without a model for this embedder or without any material."""
+        if self.answer_model is None or not await self._has_ready_document(creator_id):
+            return None
+        return judge(self.answer_model, question, context, max_chars)
 
     async def _ready_documents(self, creator_id: str) -> dict[str, KnowledgeDocument]:
         async with self._sessions() as session:
@@ -465,10 +498,14 @@ def _search_hit(hit: VectorHit, ready: dict[str, KnowledgeDocument]) -> SearchHi
         location=str(hit.metadata.get("location", "")),
         position=int(hit.metadata.get("position", 0)),
         relevance=min(1.0, max(0.0, hit.similarity)),
+        # Chunks stored before kinds were recorded are classified as they are read.
+        kind=str(hit.metadata.get("kind") or classify_passage(hit.text)),
     )
 
 
-def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str | int | float | bool]:
+def _chunk_metadata(
+    document: KnowledgeDocument, chunk: Chunk, kind: str
+) -> dict[str, str | int | float | bool]:
     metadata: dict[str, str | int | float | bool] = {
         "document_id": document.id,
         "creator_id": document.creator_id,
@@ -476,6 +513,7 @@ def _chunk_metadata(document: KnowledgeDocument, chunk: Chunk) -> dict[str, str 
         "source": document.filename,
         "position": chunk.position,
         "location": chunk.location,
+        "kind": kind,
     }
     if chunk.page is not None:
         metadata["page"] = chunk.page

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from coaching.answerability import Judgement
 from coaching.generation import ContextPassage, Persona
 
 
@@ -12,6 +14,13 @@ class KnowledgeRetriever(Protocol):
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """The best `k` passages, most relevant first."""
+        ...
+
+    async def judge(
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+    ) -> Judgement | None:
+        """Whether `context` answers `question`; None when it cannot tell (no calibrated model for the
+        embedder, or the creator has no material yet), and the generator decides."""
         ...
 
 
@@ -29,6 +38,12 @@ class NoKnowledge:
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """Nothing, always."""
         return []
+
+    async def judge(
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+    ) -> Judgement | None:
+        """No material, no verdict."""
+        return None
 
 
 class PlainPersona:

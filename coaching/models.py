@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models import Base
@@ -58,3 +58,21 @@ class PersonalityProfileRecord(Base):
     confidence_score: Mapped[float] = mapped_column(Float)
     profile: Mapped[dict[str, Any]]  # summary, traits, methodologies, style features
     created_at: Mapped[datetime]
+
+
+class ChunkSentences(Base):
+    """A chunk's kind and its sentences with their embeddings, stored at ingestion.
+
+    An answer quotes sentences, not chunks: with each sentence's vector stored here (float16, row after
+    row in `vectors`), choosing them costs one read by chunk id and a dot product, never a model call.
+    `spans` are the sentences' [start, end) offsets in the chunk's text.
+    """
+
+    __tablename__ = "chunk_sentences"
+
+    chunk_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    spans: Mapped[list[Any]] = mapped_column(default=list)
+    dimension: Mapped[int] = mapped_column(Integer)
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,19 +1,27 @@
-"""The responder: turns a question into a reply from the creator's materials, persona and memory."""
+"""The responder: turns a question into a reply from the creator's materials, persona and memory.
+
+Only prose and lists are given to the generator (a table of contents is searchable, never an answer).
+When the retriever's calibrated answerability model says the material does not answer the question,
+Coachline declines itself, without asking the model to guess. Citations are renumbered to the order
+the reply cites them, so every `[n]` names exactly one of the sources sent with it.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from channels.messages import Source
+from coaching.citations import Renumbering, renumber, tidy
+from coaching.documents.passage_kinds import is_quotable
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator, Persona
 from coaching.knowledge_seam import KnowledgeRetriever, NoKnowledge, PersonaProvider, PlainPersona
+from coaching.offline import DEFAULT_OFFLINE_MAX_CHARS, decline_text, small_talk_kind
 
 log = logging.getLogger(__name__)
-_CITATION = re.compile(r"\[(\d{1,2})\]")
+DECLINED_BY = "coachline"  # the `generator` of a reply Coachline declined without a model
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,8 @@ class Answer:
     context: tuple[ContextPassage, ...] = ()
     persona: Persona | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    declined: bool = False  # the material does not answer it: the reply says so and cites nothing
+    answerability: float | None = None  # the calibrated model's probability, when it judged
 
 
 class Responder:
@@ -75,13 +85,38 @@ class Responder:
                 "knowledge search failed for creator %s; answering without it", creator_id, exc_info=True
             )
             context = ()
+        context = tuple(passage for passage in context if is_quotable(passage.kind))
+        judgement = None
+        if small_talk_kind(question) is None:
+            try:
+                judgement = await self.knowledge.judge(
+                    creator_id, question, context, max_chars or DEFAULT_OFFLINE_MAX_CHARS
+                )
+            except Exception:
+                log.warning("answerability failed for creator %s", creator_id, exc_info=True)
         retrieved = time.perf_counter()
         persona = persona or await self.personas.persona(creator_id, creator_name)
         prepared = time.perf_counter()
+        if judgement is not None and not judgement.answerable:
+            text = decline_text(creator_name)
+            if on_text is not None:
+                await on_text(text)
+            finished = time.perf_counter()
+            return Answer(
+                text=text,
+                sources=(),
+                generator=DECLINED_BY,
+                context=context,
+                persona=persona,
+                timings=_timings(started, retrieved, prepared, finished, finished),
+                declined=True,
+                answerability=judgement.probability,
+            )
         request = GenerationRequest(
             persona=persona, question=question, history=history, context=context, max_chars=max_chars
         )
         first_text: float | None = None
+        renumbering = Renumbering(context)
         if on_text is None:
             generation = await self.generator.generate(request)
             text, generator, fallback_reason = (
@@ -90,31 +125,47 @@ class Responder:
                 generation.fallback_reason,
             )
             first_text = time.perf_counter()
+            text, sources = renumber(text, context)
         else:
             pieces: list[str] = []
             async for piece in self.generator.stream(request):
                 if first_text is None:
                     first_text = time.perf_counter()
-                pieces.append(piece)
-                await on_text(piece)
-            text, generator, fallback_reason = "".join(pieces), self.generator.name, None
+                shown = renumbering.feed(piece)
+                pieces.append(shown)
+                if shown:
+                    await on_text(shown)
+            rest = renumbering.finish()
+            if rest:
+                pieces.append(rest)
+                await on_text(rest)
+            text, generator, fallback_reason = tidy("".join(pieces)), self.generator.name, None
+            sources = renumbering.sources
         finished = time.perf_counter()
-        timings = {
-            "retrieval": _ms(retrieved - started),
-            "persona": _ms(prepared - retrieved),
-            "first_text": _ms((first_text or finished) - prepared),
-            "generation": _ms(finished - prepared),
-            "total": _ms(finished - started),
-        }
+        text = text.strip()
         return Answer(
-            text=text.strip(),
-            sources=cited_sources(text, context),
+            text=text,
+            sources=sources,
             generator=generator,
             fallback_reason=fallback_reason,
             context=context,
             persona=persona,
-            timings=timings,
+            timings=_timings(started, retrieved, prepared, first_text or finished, finished),
+            declined=not sources and text == decline_text(creator_name)[: len(text)],
+            answerability=judgement.probability if judgement is not None else None,
         )
+
+
+def _timings(
+    started: float, retrieved: float, prepared: float, first: float, finished: float
+) -> dict[str, float]:
+    return {
+        "retrieval": _ms(retrieved - started),
+        "persona": _ms(prepared - retrieved),
+        "first_text": _ms(first - prepared),
+        "generation": _ms(finished - prepared),
+        "total": _ms(finished - started),
+    }
 
 
 def _ms(seconds: float) -> float:
@@ -122,10 +173,5 @@ def _ms(seconds: float) -> float:
 
 
 def cited_sources(text: str, context: tuple[ContextPassage, ...]) -> tuple[Source, ...]:
-    """The sources the reply cites with [n] markers, in order of first citation."""
-    seen: list[int] = []
-    for match in _CITATION.finditer(text):
-        number = int(match.group(1))
-        if 1 <= number <= len(context) and number not in seen:
-            seen.append(number)
-    return tuple(context[number - 1].source for number in seen)
+    """The sources a reply written against `context` cites, in citation order (see `citations`)."""
+    return renumber(text, context)[1]

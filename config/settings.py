@@ -67,11 +67,12 @@ class Settings(BaseSettings):
         20.0, gt=0, validation_alias=AliasChoices("COACH_MAX_UPLOAD_MB", "max_upload_mb")
     )
     min_relevance: float = Field(
-        0.3,
+        0.1,
         ge=0,
         le=1,
         validation_alias=AliasChoices("COACH_MIN_RELEVANCE", "min_relevance"),
-        description="Passages less relevant than this are not used to answer.",
+        description="A floor: passages less relevant than this are never used to answer. Above it, the "
+        "calibrated answerability model (coaching/answerability.py) decides whether to answer.",
     )
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("COACH_HOST", "host"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=AliasChoices("COACH_PORT", "port"))

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from channels.messages import Button
+from channels.messages import Button, Source
+from coaching.documents.passage_kinds import is_quotable
 from coaching.knowledge_seam import KnowledgeRetriever, PlainPersona
 from coaching.personality.service import PersonalityService
 from coaching.responder import Responder
@@ -22,6 +23,8 @@ from programs.conditions import parse_condition
 from programs.engine import StepSpec
 from programs.spec import StepType
 
+# Sent when a step was only `{enhanced_content}`, the materials did not cover it and it has no fallback.
+NEUTRAL_FALLBACK = "Keep going with {program_title} today, {user_name}."
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 
 
@@ -66,6 +69,7 @@ class StepOutput:
     text: str | None = None
     buttons: tuple[Button, ...] = ()
     knowledge_used: tuple[dict[str, Any], ...] = ()
+    sources: tuple[Source, ...] = ()  # what the text's [n] cite, in that order
     personality_applied: bool = False
     personality_consistency: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
@@ -106,8 +110,10 @@ class MessageStepHandler:
                     "relevance": [p.source.relevance_score for p in passages],
                 },
             )
-            values["knowledge_context"] = "\n\n".join(passage.text for passage in passages)
+            # Only prose is pasted into a message; a contents page or a worksheet is not advice.
+            values["knowledge_context"] = "\n\n".join(p.text for p in passages if is_quotable(p.kind))
         template = action.message_template or "{enhanced_content}"
+        sources: tuple[Source, ...] = ()
         if "{enhanced_content}" in template:
             persona = (
                 None
@@ -120,13 +126,31 @@ class MessageStepHandler:
                 question=query,
                 persona=persona,
             )
-            values["enhanced_content"] = answer.text
             passages = passages or list(answer.context)
             debug.log_milestone(
                 "content_generated",
                 {"generator": answer.generator, "chars": len(answer.text), "timings_ms": answer.timings},
             )
-        text = render(template, values).strip()
+            if answer.declined:
+                # A coaching message never pastes "the materials don't cover that": it says the step's
+                # own fallback, or the template without the placeholder.
+                values["enhanced_content"] = render(action.fallback_text or "", values)
+                template = template if action.fallback_text else _without_placeholder(template)
+                debug.log_milestone(
+                    "knowledge_fallback",
+                    {
+                        "query": query,
+                        "reason": "the materials do not cover the query",
+                        "answerability": answer.answerability,
+                        "used": "fallback_text"
+                        if action.fallback_text
+                        else "template without {enhanced_content}",
+                    },
+                )
+            else:
+                values["enhanced_content"] = answer.text
+                sources = answer.sources
+        text = render(template, values).strip() or render(NEUTRAL_FALLBACK, values)
         consistency = (
             await self._personality.consistency(context.creator_id, text) if use_personality else None
         )
@@ -139,6 +163,7 @@ class MessageStepHandler:
             text=text,
             buttons=buttons,
             knowledge_used=tuple({"text": p.text, **p.source.to_dict()} for p in passages),
+            sources=sources,
             personality_applied=use_personality,
             personality_consistency=consistency.score if consistency else None,
         )
@@ -219,6 +244,14 @@ def render(template: str, values: Mapping[str, Any]) -> str:
         return match.group(0) if value is None else str(value)
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def _without_placeholder(template: str) -> str:
+    """The template with `{enhanced_content}` taken out, and the blank lines or spaces it leaves."""
+    text = template.replace("{enhanced_content}", "")
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def _values(step: StepSpec, context: StepContext) -> dict[str, Any]:

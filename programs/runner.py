@@ -312,7 +312,9 @@ class ProgramRunner:
                     output = outputs[index]
                     self._outbox.enqueue(
                         session,
-                        OutgoingMessage(reference, output.text or "", buttons=output.buttons),
+                        OutgoingMessage(
+                            reference, output.text or "", sources=output.sources, buttons=output.buttons
+                        ),
                         dedupe_key=f"program:{row.id}:{action.step.id}:{action.occurrence}",
                         inbox_id=inbox_id,
                     )

@@ -11,7 +11,8 @@
 
 `action_config` by step type:
 
-    MESSAGE    message_template, use_knowledge_context, use_personality, context_query
+    MESSAGE    message_template, use_knowledge_context, use_personality, context_query, fallback_text
+               (said in place of {enhanced_content} when the materials do not cover the query)
     QUESTION   as MESSAGE, plus answer_name (where the reply is kept) and choices (buttons)
     WAIT       nothing (its trigger is the wait)
     CONDITION  condition, if_true, if_false (step names; "next" or "end" also allowed)
@@ -150,6 +151,7 @@ class ActionConfig(BaseModel):
     use_knowledge_context: bool = False
     use_personality: bool = True
     context_query: str | None = Field(None, max_length=1000)
+    fallback_text: str | None = Field(None, max_length=2000)
     answer_name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     choices: list[Choice] = Field(default_factory=list, max_length=10)
     condition: str | None = None

@@ -72,9 +72,10 @@ async def test_a_creator_claims_the_role_and_manages_the_twin(rig: Rig, channel:
 
     await dana.send("/ask How many hours of sleep do adults need?")
     reply = await dana.expect_reply(contains="seven to nine")
-    assert "Passages used (relevance 0-1; * = cited):" in reply
-    assert "*[1] Sleep" in reply  # the cited passage, with its score after the dash
-    assert " — 0." in reply
+    # The reply's [1] is the first source listed, under the same number, with its relevance.
+    assert "[1]" in reply.split("\n\n")[0]
+    assert "\n[1] Sleep" in reply and " — relevance 0." in reply
+    assert "[2]" not in reply  # one passage cited, one source listed
 
     await dana.send("/personality refresh")
     await dana.expect_reply(contains="Personality v")

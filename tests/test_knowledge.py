@@ -255,6 +255,31 @@ async def test_rest_upload_list_get_search_and_delete(api: httpx.AsyncClient) ->
     assert gone.status_code == 404
 
 
+async def test_search_shows_each_passages_kind_and_the_twins_context_holds_only_prose(
+    api: httpx.AsyncClient,
+) -> None:
+    booklet = "# Contents\n\nSleep … 1 Sleep log … 4 Sleep notes … 9\n\n" + SLEEP_GUIDE
+    uploaded = await api.post(
+        "/api/v1/creators/knowledge/upload",
+        files={"file": ("booklet.md", booklet.encode(), "text/markdown")},
+        headers=ADMIN,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    found = await api.post(
+        "/api/v1/creators/knowledge/search", data={"query": "sleep", "limit": "10"}, headers=ADMIN
+    )
+    kinds = {hit["location"]: hit["kind"] for hit in found.json()["search_results"]["results"]}
+    assert "toc" in kinds.values() and "prose" in kinds.values()
+
+    context = await api.post(
+        "/api/v1/creators/knowledge/knowledge-context", data={"query": "sleep", "limit": "10"}, headers=ADMIN
+    )
+    chunks = context.json()["knowledge_chunks"]
+    assert chunks and all(chunk["kind"] != "toc" for chunk in chunks)
+    assert [chunk["citation"] for chunk in chunks] == list(range(1, len(chunks) + 1))
+
+
 @pytest.mark.parametrize(
     ("filename", "content", "status", "reason"),
     [

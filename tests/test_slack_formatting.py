@@ -117,7 +117,7 @@ def test_sources_are_one_escaped_line_without_repeats() -> None:
         Source("Sleep <guide>", "page 4", 0.7),
         Source("Notes", "", 0.5),
     )
-    assert sources_line(sources) == "_Sources: Sleep &lt;guide&gt; (page 4); Notes_"
+    assert sources_line(sources) == "_Sources: [1] Sleep &lt;guide&gt; (page 4); [2] Notes_"
 
 
 def test_render_appends_sources_and_puts_buttons_under_the_last_part() -> None:
@@ -129,7 +129,7 @@ def test_render_appends_sources_and_puts_buttons_under_the_last_part() -> None:
     )
     posts = render(message)
     assert len(posts) == 3 and all(len(post.text) <= PART_CHARS for post in posts)
-    assert posts[-1].text.endswith("_Sources: Guide (page 2)_")
+    assert posts[-1].text.endswith("_Sources: [1] Guide (page 2)_")
     assert all(post.blocks == [] for post in posts[:-1])
     section, actions = posts[-1].blocks
     assert section == {"type": "section", "text": {"type": "mrkdwn", "text": posts[-1].text}}

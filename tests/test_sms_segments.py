@@ -122,7 +122,7 @@ def test_render_lists_buttons_and_sources_compactly() -> None:
 
     assert text == (
         "Did you run today?\n\nReply 1 for Yes, 2 for Not yet.\n\n"
-        "Sources: Running for Beginners: A Very Long Ti... (page 4); Goals (section 'Weekly')"
+        "Sources: [1] Running for Beginners: A Very Long Ti... (page 4); [2] Goals (section 'Weekly')"
     )
 
 

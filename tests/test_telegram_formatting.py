@@ -88,7 +88,7 @@ def test_sources_are_listed_compactly_once_each() -> None:
         Source("Habits", "", 0.7),
     ]
 
-    assert sources_line(sources) == "Sources: Sleep guide (page 4); Habits"
+    assert sources_line(sources) == "Sources: [1] Sleep guide (page 4); [2] Habits"
     assert sources_line([]) == ""
 
 
@@ -98,7 +98,7 @@ def test_sources_go_after_the_text_of_the_last_part() -> None:
     rendered = render(message)
 
     assert len(rendered.parts) == 2
-    assert rendered.parts[-1].endswith("\n\nSources: Sleep guide (page 4)")
+    assert rendered.parts[-1].endswith("\n\nSources: [1] Sleep guide (page 4)")
     assert "Sources:" not in rendered.parts[0]
 
 
@@ -107,7 +107,7 @@ def test_sources_get_their_own_part_when_the_last_one_is_full() -> None:
 
     rendered = render(OutgoingMessage(CHAT, text, sources=(Source("Guide", "page 1", 0.9),)))
 
-    assert rendered.parts == (text, "Sources: Guide (page 1)")
+    assert rendered.parts == (text, "Sources: [1] Guide (page 1)")
 
 
 def test_buttons_are_kept_when_their_values_fit_callback_data() -> None:

@@ -18,6 +18,7 @@ from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.personality import personality_context
 from bot.api.strict import RequestModel
 from coaching.documents import DocumentRejected
+from coaching.documents.passage_kinds import is_quotable
 from coaching.knowledge import SearchHit
 from coaching.models import KnowledgeDocument
 
@@ -190,6 +191,7 @@ def chunk_out(hit: SearchHit) -> dict[str, Any]:
         "filename": hit.source,
         "location": hit.location,
         "chunk_index": hit.position,
+        "kind": hit.kind,  # prose, list, toc, index, form, table, furniture, links (passage_kinds)
     }
 
 
@@ -303,10 +305,18 @@ async def context_query(request: Request) -> ContextQuery:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is not valid JSON") from None
 
 
-async def _chunks(service: Service, principal: Caller, query: ContextQuery) -> list[dict[str, Any]]:
+async def _chunks(
+    service: Service, principal: Caller, query: ContextQuery, *, quotable_only: bool = False
+) -> list[dict[str, Any]]:
     creator = await acting_creator(service, principal, query.creator_id)
     hits = await service.knowledge.search(creator, query.query, query.limit)
-    return [chunk_out(hit) for hit in hits if hit.relevance >= query.similarity_threshold]
+    chosen = [hit for hit in hits if hit.relevance >= query.similarity_threshold]
+    if quotable_only:
+        # The twin's material: a table of contents or a link list is searchable, never answered from.
+        # `citation` is the [n] a reply written from these chunks would use.
+        chosen = [hit for hit in chosen if is_quotable(hit.kind)]
+        return [{**chunk_out(hit), "citation": number} for number, hit in enumerate(chosen, start=1)]
+    return [chunk_out(hit) for hit in chosen]
 
 
 @router.post("/search", response_model=SearchOut, openapi_extra=_QUERY_BODY)
@@ -324,7 +334,7 @@ async def search(request: Request, service: Service, principal: Caller) -> dict[
 async def knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
     """The material the twin would answer `query` from."""
     query = await context_query(request)
-    chunks = await _chunks(service, principal, query)
+    chunks = await _chunks(service, principal, query, quotable_only=True)
     return {"query": query.query, "knowledge_chunks": chunks, "total_chunks": len(chunks)}
 
 
@@ -334,7 +344,7 @@ async def enhanced_knowledge_context(request: Request, service: Service, princip
     (`personality_info`, `personality_prompt`) when `include_personality`; `knowledge_chunks` is
     repeated at the top level for convenience."""
     query = await context_query(request)
-    chunks = await _chunks(service, principal, query)
+    chunks = await _chunks(service, principal, query, quotable_only=True)
     enhanced: dict[str, Any] = {
         "knowledge_chunks": chunks,
         "personality_info": None,

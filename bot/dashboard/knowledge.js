@@ -72,7 +72,8 @@ export async function renderKnowledge(view) {
     form.append("limit", "5");
     const { search_results } = await api("POST", `${BASE}/search`, form);
     results.replaceChildren(...(search_results.results.length ? search_results.results.map((hit) => el("div", { class: "hit" },
-      el("div", {}, el("strong", {}, hit.source), " · ", hit.location, " · ", el("span", { class: "pill" }, `relevance ${Number(hit.relevance_score).toFixed(3)}`)),
+      el("div", {}, el("strong", {}, hit.source), " · ", hit.location, " · ", el("span", { class: "pill" }, `relevance ${Number(hit.relevance_score).toFixed(3)}`),
+        " ", el("span", { class: "pill", title: "prose and lists are quoted in answers; other kinds are searchable only" }, ["prose", "list", "form"].includes(hit.kind) ? hit.kind : `${hit.kind} · never quoted`)),
       el("div", { class: "muted" }, hit.content),
     )) : [el("p", { class: "muted" }, "Nothing in your documents matches that.")]));
   }

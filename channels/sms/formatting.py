@@ -51,15 +51,15 @@ def buttons_line(buttons: tuple[Button, ...]) -> str:
 
 
 def sources_line(sources: tuple[Source, ...]) -> str:
-    """At most two sources, short: "Sources: Habits (page 4); Goals"."""
+    """At most two sources, short and numbered as cited: "Sources: [1] Habits (page 4); [2] Goals"."""
     if not sources:
         return ""
     shown = []
-    for source in sources[:MAX_SOURCES]:
+    for number, source in enumerate(sources[:MAX_SOURCES], start=1):
         title = source.document.strip()
         if len(title) > MAX_SOURCE_TITLE:
             title = title[: MAX_SOURCE_TITLE - 3].rstrip() + "..."
-        shown.append(f"{title} ({source.location})" if source.location else title)
+        shown.append(f"[{number}] {title} ({source.location})" if source.location else f"[{number}] {title}")
     label = "Source" if len(shown) == 1 else "Sources"
     return f"{label}: " + "; ".join(shown)
 

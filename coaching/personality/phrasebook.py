@@ -97,6 +97,7 @@ _POINTERS = frozenset(
     ["these", "following", "below", "above", "page", "pages", "chart", "table", "booklet", "chapter", "here"]
 )
 _MODALS = frozenset(["can", "must", "shall", "will", "may"])
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _PHRASE_STOPWORDS = FUNCTION_WORD_SET | frozenset(["s", "t", "thing", "things"])
 
 
@@ -245,18 +246,22 @@ def _transitions(text: str) -> tuple[str, ...]:
 
 
 def _phrasings(text: str) -> tuple[str, ...]:
-    """The most repeated three-word phrases with at least one content word, used in several sections."""
-    words = words_of(text)
-    if len(words) < 3:
-        return ()
-    size = max(1, -(-len(words) // SECTIONS))
+    """The most repeated three-word phrases (within a sentence, no numbers, at least one content word)
+    that occur at least three times, in at least three of the text's sections."""
+    sentences = [_TOKEN.findall(sentence.lower().replace("’", "'")) for sentence in split_sentences(text)]
+    total = sum(len(tokens) for tokens in sentences)
+    size = max(1, -(-total // SECTIONS))
     counts: Counter[str] = Counter()
     sections: dict[str, set[int]] = {}
-    for index, (first, (second, third)) in enumerate(zip(words, pairwise(words[1:]), strict=False)):
-        if all(word in _PHRASE_STOPWORDS for word in (first, second, third)):
-            continue
-        phrase = f"{first} {second} {third}"
-        counts[phrase] += 1
-        sections.setdefault(phrase, set()).add(index // size)
-    widely = [p for p, n in counts.most_common() if n >= 3 and len(sections[p]) >= 3]
+    position = 0
+    for tokens in sentences:
+        for index in range(len(tokens) - 2):
+            trigram = tokens[index : index + 3]
+            if any(token[0].isdigit() for token in trigram) or all(t in _PHRASE_STOPWORDS for t in trigram):
+                continue
+            phrase = " ".join(trigram)
+            counts[phrase] += 1
+            sections.setdefault(phrase, set()).add((position + index) // size)
+        position += len(tokens)
+    widely = [phrase for phrase, n in counts.most_common() if n >= 3 and len(sections[phrase]) >= 3]
     return tuple(widely[:PER_KIND])

@@ -5,6 +5,9 @@ measured (`stylometry.measure`), and the signature keeps, per feature, the mean 
 deviation across passages. A new text is then compared feature by feature in units of the writer's
 own variation (see `distance`): this is Burrows' Delta with the writer's spread in place of a
 reference corpus's, since a deployment knows one creator's documents, not a corpus of writers.
+Each feature adds `|z| + ln(spread / floor)`, the negative log-likelihood of a Laplace distribution
+around the writer's mean (up to a constant): without the second term, a writer whose passages vary
+widely would look close to every text, and win texts that are not theirs.
 """
 
 from __future__ import annotations
@@ -116,14 +119,14 @@ def build_signature(texts: Sequence[str]) -> Signature | None:
 
 @dataclass(frozen=True, slots=True)
 class Distance:
-    """How far a text is from a signature: the weighted mean |z|, and the mean |z| of each group."""
+    """How far a text is from a signature: the weighted total, and the mean of each feature group."""
 
     total: float
     groups: dict[str, float]
 
 
 def distance(text: Measurement, signature: Signature) -> Distance:
-    """The mean absolute z-score of the text's features under the writer's own variation.
+    """The weighted mean over feature groups of `|z| + ln(spread / floor)` (see the module docstring).
 
     A feature's spread for this text is the writer's passage spread scaled to the text's length (rates
     over `n` words vary as `1/sqrt(n)`), never below the Poisson spread of the writer's mean rate, so
@@ -138,10 +141,11 @@ def distance(text: Measurement, signature: Signature) -> Distance:
     for name, mean in signature.means.items():
         if name not in text.values:
             continue
-        spread = max(
-            signature.spreads.get(name, 0.0) * scale, _floor(name, mean, signature, words, sentences)
-        )
-        z = min(abs(text.values[name] - mean) / spread, Z_CAP)
+        floor = _floor(name, mean, signature, words, sentences)
+        spread = max(signature.spreads.get(name, 0.0) * scale, floor)
+        # The Laplace negative log-likelihood, |x - mean| / b + ln b, with b measured in floors so the
+        # sum is unit-free: a writer whose passages vary widely pays for the room that gives them.
+        z = min(abs(text.values[name] - mean) / spread, Z_CAP) + math.log(spread / floor)
         group = group_of(name)
         sums[group] = sums.get(group, 0.0) + z
         counts[group] = counts.get(group, 0) + 1

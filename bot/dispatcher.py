@@ -22,6 +22,7 @@ from bot.commands import (
     CommandError,
     CommandRegistry,
     CommandServices,
+    ParsedCommand,
     Reply,
     read_command,
     refusal,
@@ -33,6 +34,7 @@ from bot.models import AuditEntry, Conversation, HistoryMessage, InboxMessage
 from bot.outbox import Outbox
 from bot.streaming import ReplyStream
 from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
+from coaching.generation import ChatTurn
 from coaching.responder import Responder
 
 log = logging.getLogger(__name__)
@@ -89,44 +91,64 @@ class Dispatcher:
         self._before_chat = before_chat
 
     async def process(self, row: InboxMessage) -> None:
-        """Answer one claimed inbox message. Raises on failure; the worker decides about retries."""
+        """Answer one claimed inbox message. Raises on failure; the worker decides about retries.
+
+        Three paths: a quick command, a slow command (an upload, or other long work such as /ask), and
+        chat with the twin.
+        """
         message = to_incoming(row)
         parsed = read_command(message)
-        command = self.commands.get(parsed.name) if parsed is not None else None
-        if parsed is not None and not (command is not None and command.slow):
-            # Commands are quick and change state: one transaction, committed with the reply.
-            async with self._sessions.begin() as session:
-                sender, conversation = await self._identify(session, message)
-                replies, audit = await self._run_command(
-                    session, sender, conversation, message, parsed.name, parsed.args
-                )
-                if audit is not None:
-                    session.add(audit)
-                await self._complete(session, row, conversation, replies, is_command=True)
-            self._outbox.queued.notify()
-            return
-        if parsed is not None:
-            # Slow commands work like chat: identify, work with no transaction held, then answer.
-            async with self._sessions.begin() as session:
-                sender, conversation = await self._identify(session, message)
-            if self._on_answering is not None:
-                await self._on_answering(message.conversation)
-            replies, audit = await self._run_command(
-                None,
-                sender,
-                conversation,
-                message,
-                parsed.name,
-                parsed.args,
-                progress=self._progress_reporter(row, message, conversation),
-            )
-            async with self._sessions.begin() as session:
-                if audit is not None:  # committed with the answer, so a rerun cannot log it twice
-                    session.add(audit)
-                await self._complete(session, row, conversation, replies, is_command=True)
-            self._outbox.queued.notify()
-            return
+        if parsed is None:
+            await self._chat(row, message)
+        else:
+            command = self.commands.get(parsed.name)
+            if command is not None and command.slow:
+                await self._slow_command(row, message, parsed)
+            else:
+                await self._quick_command(row, message, parsed)
+        self._outbox.queued.notify()
 
+    async def _quick_command(
+        self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand
+    ) -> None:
+        """A command that is quick and changes state: one transaction, committed with its reply.
+
+        Unknown commands take this path too: their answer is a hint.
+        """
+        async with self._sessions.begin() as session:
+            sender, conversation = await self._identify(session, message)
+            replies, audit = await self._run_command(
+                session, sender, conversation, message, parsed.name, parsed.args
+            )
+            if audit is not None:
+                session.add(audit)
+            await self._complete(session, row, conversation, replies, is_command=True)
+
+    async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> None:
+        """An upload or other long work: identify, work with no transaction held, then answer.
+
+        Its progress notes go out as it reports them; its audit entry commits with the answer.
+        """
+        async with self._sessions.begin() as session:
+            sender, conversation = await self._identify(session, message)
+        if self._on_answering is not None:
+            await self._on_answering(message.conversation)
+        replies, audit = await self._run_command(
+            None,
+            sender,
+            conversation,
+            message,
+            parsed.name,
+            parsed.args,
+            progress=self._progress_reporter(row, message, conversation),
+        )
+        async with self._sessions.begin() as session:
+            if audit is not None:  # committed with the answer, so a rerun cannot log it twice
+                session.add(audit)
+            await self._complete(session, row, conversation, replies, is_command=True)
+
+    async def _chat(self, row: InboxMessage, message: IncomingMessage) -> None:
+        """A chat message: refused, taken by a program waiting for an answer, or answered by the twin."""
         async with self._sessions.begin() as session:
             sender, conversation = await self._identify(session, message)
             history = await recent_turns(session, conversation, self._policy.memory_turns)
@@ -140,30 +162,39 @@ class Dispatcher:
         elif refusal_text is not None:
             replies = [Reply(refusal_text)]
         else:
-            # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
-            if self._on_answering is not None:
-                await self._on_answering(message.conversation)
-            concise = self._policy.reply_chars_targets.get(message.channel)
-            # Concise channels (SMS) get one message; elsewhere a slow answer goes out as it is written.
-            stream = None if concise else ReplyStream(self._progress_reporter(row, message, conversation))
-            answer = await self.responder.answer(
-                creator_id=sender.creator.id,
-                creator_name=sender.creator.name,
-                question=message.text.strip(),
-                history=history,
-                max_chars=concise,
-                on_text=stream.feed if stream is not None else None,
-            )
-            if answer.fallback_reason:
-                log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
-            replies = [Reply(answer.text, sources=answer.sources)]
-            if stream is not None and stream.parts_sent:
-                # The first parts are out already; the transcript keeps the answer whole.
-                replies = [Reply(stream.remainder(), sources=answer.sources)]
-                transcript = [answer.text]
+            replies, transcript = await self._ask_the_twin(row, message, sender, conversation, history)
         async with self._sessions.begin() as session:
             await self._complete(session, row, conversation, replies, is_command=False, transcript=transcript)
-        self._outbox.queued.notify()
+
+    async def _ask_the_twin(
+        self,
+        row: InboxMessage,
+        message: IncomingMessage,
+        sender: Sender,
+        conversation: Conversation,
+        history: tuple[ChatTurn, ...],
+    ) -> tuple[list[Reply], list[str] | None]:
+        """The twin's answer as replies still to send, and the transcript when parts went out already."""
+        # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
+        if self._on_answering is not None:
+            await self._on_answering(message.conversation)
+        concise = self._policy.reply_chars_targets.get(message.channel)
+        # Concise channels (SMS) get one message; elsewhere a slow answer goes out as it is written.
+        stream = None if concise else ReplyStream(self._progress_reporter(row, message, conversation))
+        answer = await self.responder.answer(
+            creator_id=sender.creator.id,
+            creator_name=sender.creator.name,
+            question=message.text.strip(),
+            history=history,
+            max_chars=concise,
+            on_text=stream.feed if stream is not None else None,
+        )
+        if answer.fallback_reason:
+            log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)
+        if stream is not None and stream.parts_sent:
+            # The first parts are out already; the transcript keeps the answer whole.
+            return [Reply(stream.remainder(), sources=answer.sources)], [answer.text]
+        return [Reply(answer.text, sources=answer.sources)], None
 
     async def give_up(self, row: InboxMessage, error: str) -> None:
         """After the last failed attempt: tell the person, and mark the message failed."""

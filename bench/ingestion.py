@@ -27,10 +27,9 @@ from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbe
 from coaching.knowledge import KnowledgeBase
 from coaching.vector_store import ChromaVectorStore
 from config import load_settings
+from tests.support.shared_fixtures import SHARED_FIXTURES
 
-BOOK = (
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "docs" / "as_a_man_thinketh_james_allen.txt"
-)
+BOOK = SHARED_FIXTURES / "docs" / "as_a_man_thinketh_james_allen.txt"
 NAME = "bulk ingestion (small documents)"
 SLICE = 100  # documents per back-to-back pair of measurements
 

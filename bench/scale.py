@@ -30,10 +30,9 @@ from coaching.knowledge_seam import PlainPersona
 from coaching.status import ComponentStatus
 from coaching.vector_store import ChromaVectorStore
 from config import LLMMode, Settings
+from tests.support.shared_fixtures import SHARED_FIXTURES
 
-BOOK = (
-    Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "docs" / "as_a_man_thinketh_james_allen.txt"
-)
+BOOK = SHARED_FIXTURES / "docs" / "as_a_man_thinketh_james_allen.txt"
 CHUNKS_PER_DOCUMENT = 50
 WORDS_PER_CHUNK = 140  # about 900 characters: one chunk each, as the chunker cuts them
 DIMENSION = 384

@@ -206,6 +206,9 @@ class Dispatcher:
                 reference = self._reply_reference(message, conversation.creator_id)
             except Exception:  # the identity step may be what failed; still answer the person
                 conversation_id, reference = None, message.conversation
+            # Ours to finish first: a worker that lost the row must not queue a second apology.
+            if not await self._inbox.finish(session, row.id, status="failed", error=error[:2000]):
+                raise LeaseLostError(row.id)
             self._outbox.enqueue(
                 session,
                 OutgoingMessage(reference, APOLOGY, reply_to_message_id=message.message_id),
@@ -213,8 +216,6 @@ class Dispatcher:
                 conversation_id=conversation_id,
                 inbox_id=row.id,
             )
-            if not await self._inbox.finish(session, row.id, status="failed", error=error[:2000]):
-                raise LeaseLostError(row.id)
         self._outbox.queued.notify()
 
     async def _identify(self, session: AsyncSession, message: IncomingMessage) -> tuple[Sender, Conversation]:

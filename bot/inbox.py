@@ -8,6 +8,7 @@ claimed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,7 +60,7 @@ class Inbox:
         self.max_attempts = max_attempts
         self.arrived = Signal()
 
-    async def accept(self, message: IncomingMessage) -> Accepted:
+    async def accept(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
         """Persist a message unless the same (channel, message id) is already there.
 
         A message over its sender's rate is kept as `throttled` and never answered; the first of a
@@ -80,7 +81,8 @@ class Inbox:
         verdict = Pace(due_at=now)
         try:
             async with self._sessions.begin() as session:
-                verdict = await pace(session, self.rate, message.channel, message.user_id, now)
+                if paced:
+                    verdict = await pace(session, self.rate, message.channel, message.user_id, now)
                 row.due_at = verdict.due_at
                 if verdict.due_at is None:
                     row.status, row.processed_at, row.error = "throttled", now, "over the sender's rate"
@@ -114,7 +116,7 @@ class Inbox:
         self.arrived.notify()
         return Accepted(inbox_id, duplicate)
 
-    async def claim(self, limit: int) -> list[InboxMessage]:
+    async def claim(self, limit: int, held: Collection[int] = ()) -> list[InboxMessage]:
         """Take up to `limit` messages that are waiting or whose previous worker's lease ran out.
 
         Round-robin across senders: at most one message per sender is taken, the sender's oldest,
@@ -124,6 +126,10 @@ class Inbox:
         """
         now = self._clock.now()
         claimable = self._claimable(now)
+        if held:
+            # Never our own rows in hand: a lease that ran out while we still work on one (a slow model,
+            # a clock moved on) must not hand it to a second task of this instance.
+            claimable = and_(claimable, InboxMessage.id.not_in(sorted(held)))
         async with self._sessions.begin() as session:
             # Read first (a handful of rows), so the query below is one plain GROUP BY: a NOT IN
             # subquery there was evaluated per waiting row, which a large backlog made slow.

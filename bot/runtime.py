@@ -297,9 +297,12 @@ class Coachline:
     async def _recheck_generator(self) -> None:
         await self.generator.check()
 
-    async def receive(self, message: IncomingMessage) -> Accepted:
-        """The channels' sink: persist the message (deduped); it is answered in the background."""
-        return await self.inbox.accept(message)
+    async def receive(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
+        """The channels' sink: persist the message (deduped); it is answered in the background.
+
+        `paced=False` skips the per-sender rate (callers holding an API key, see `bot.api.chat`).
+        """
+        return await self.inbox.accept(message, paced=paced)
 
     async def fetch_attachment(self, channel: str, attachment: Attachment) -> bytes:
         """An attachment's bytes, fetched by the channel it came through (with its credentials)."""

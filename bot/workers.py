@@ -47,6 +47,8 @@ class InboxWorker:
             weakref.WeakValueDictionary()
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        # Rows this instance is answering: never claimed again by it, even after their lease ran out.
+        self._held: set[int] = set()
         self._stopping = False
 
     def request_stop(self) -> None:
@@ -59,8 +61,9 @@ class InboxWorker:
         while not self._stopping:
             arrival = self._inbox.arrived.watch()
             free = self._concurrency - len(self._tasks)
-            rows = await self._inbox.claim(free) if free > 0 else []
+            rows = await self._inbox.claim(free, held=self._held) if free > 0 else []
             for row in rows:
+                self._held.add(row.id)
                 task = asyncio.create_task(self._handle(row), name=f"inbox-{row.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -96,6 +99,7 @@ class InboxWorker:
                 renewal.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewal
+                self._held.discard(row.id)
         self._progress.notify()
         # The sender's next message became claimable (one per sender at a time): look at once.
         self._inbox.arrived.notify()

@@ -22,6 +22,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
+from coaching.documents.passage_kinds import classify_passage
 from coaching.knowledge import KnowledgeBase, _chunk_metadata, _lexical_rows, new_document
 from coaching.models import KnowledgeDocument
 from coaching.sentence_store import embed_sentences
@@ -159,15 +160,14 @@ async def _index_all(
     async with knowledge._sessions.begin() as session:
         session.add_all(documents)
     try:
-        # Each sentence's vector too (the answer picks sentences without the model), and each
-        # chunk's kind, which its metadata carries.
-        sentences = await embed_sentences(
-            knowledge.embedder,
-            [f"{item.document.id}:{chunk.position}" for _, item in prepared for chunk in item.chunks],
-            [chunk for _, item in prepared for chunk in item.chunks],
-        )
-        kinds = {row.chunk_id: row.kind for row in sentences}
+        chunk_ids = [f"{item.document.id}:{chunk.position}" for _, item in prepared for chunk in item.chunks]
+        chunks = [chunk for _, item in prepared for chunk in item.chunks]
+        kinds = {
+            chunk_id: classify_passage(chunk.text) for chunk_id, chunk in zip(chunk_ids, chunks, strict=True)
+        }
         stored = await _embed(knowledge, prepared, kinds, progress, tell)
+        # Each sentence's vector too, once, here: the answer then picks sentences without the model.
+        sentences = await embed_sentences(knowledge.embedder, chunk_ids, chunks)
         progress.stage = "storing"
         tell()
         await knowledge.store.add(creator_id, stored)

@@ -53,7 +53,7 @@ async def enrollable_user(session: AsyncSession, creator_id: str, channel: str, 
             return user
     raise EnrollmentRefusedError(
         f"{channel}:{external_id} has not talked to this creator's twin: people can be enrolled once "
-        "they have written to it, or joined it with its link (Telegram: t.me/<bot>?start=<creator_id>)"
+        "they have written to it, or joined it with its link"
     )
 
 

@@ -92,6 +92,13 @@ class ChunkOut(BaseModel):
     filename: str
     location: str
     chunk_index: int
+    kind: str = Field(
+        description="what the passage is: prose, list, toc, index, form, table, furniture or links; "
+        "only prose and lists are ever quoted in an answer"
+    )
+    citation: int | None = Field(
+        None, description="the [n] this passage would carry in the twin's answer (answer contexts only)"
+    )
 
 
 class SearchResultsOut(BaseModel):

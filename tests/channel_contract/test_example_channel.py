@@ -50,6 +50,7 @@ async def test_a_channel_from_the_recipe_works_in_the_service(
 
             await write("boss", "1", "!help")  # typed in the channel's own syntax...
             await write("boss", "1", "!help")  # ...and a redelivery, answered once
+            await write("sam", "2", "!timezone UTC")  # only people who talked to the twin can be enrolled
             admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
             program = await http.post(
                 "/api/v1/creators/programs/",
@@ -73,7 +74,7 @@ async def test_a_channel_from_the_recipe_works_in_the_service(
             await settled(service)
 
     assert enrolled.status_code in (200, 201), enrolled.text
-    *help_parts, step = fake.sent  # help comes in 500-character parts, answered once
+    *help_parts, _, step = fake.sent  # help comes in 500-character parts, answered once; sam's reply
     help_text = "".join(part["text"] for part in help_parts)
     assert "!stats" in help_text and "For admins:" in help_text  # its admin, its command syntax
     assert help_text.count("Here is what I can do") == 1

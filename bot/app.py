@@ -81,7 +81,7 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     app.add_exception_handler(DBAPIError, _database_error)  # type: ignore[arg-type]
     app.include_router(health.router)
     # The chat router's errors, documented in the one error shape without touching its module.
-    app.include_router(chat.router, responses={**COMMON_ERRORS, **error_responses(413, 504)})
+    app.include_router(chat.router, responses={**COMMON_ERRORS, **error_responses(413, 429, 504)})
     app.include_router(audience.router)
     app.include_router(creators.router)
     app.include_router(knowledge.router)
@@ -90,7 +90,7 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     app.include_router(programs_api.router)
     app.include_router(broadcast_api.router)
     app.include_router(audit.router)
-    app.include_router(web_routes.router, responses=error_responses(413, 422, 504))
+    app.include_router(web_routes.router, responses=error_responses(404, 413, 422, 429, 504))
     mount_docs(app)
     app.include_router(dashboard_routes.router)
     for channel in service.channels.values():

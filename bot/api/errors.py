@@ -39,6 +39,7 @@ _MEANINGS = {
     422: "The request is well formed but its values are not acceptable (each problem is named)",
     503: "The service is still starting",
     504: "The reply is taking longer than the wait; it will appear in the conversation",
+    429: "Too many messages from this sender: wait as long as Retry-After says, then send again",
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -208,7 +208,7 @@ async def _index_all(
 async def _embed(
     knowledge: KnowledgeBase,
     prepared: list[tuple[int, _Prepared]],
-    kinds: dict[str, str],
+    kinds: Mapping[str, str],
     progress: BatchProgress,
     tell: Callable[[], None],
 ) -> list[StoredChunk]:

@@ -35,21 +35,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.knowledge import knowledge_base
 from bench.stats import Row, percentile
 from bot.clock import SystemClock
-from bot.db import create_engine, migrate, session_factory
-from bot.identity import create_creator, ensure_default_creator
+from bot.db import session_factory
+from bot.identity import create_creator
 from coaching import answerability
 from coaching.answerability import AnswerabilityModel, Signals, signals
 from coaching.citations import CITATION, citation_mismatches
 from coaching.documents.passage_kinds import is_quotable, is_quotable_sentence
-from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbedder
+from coaching.embeddings import EmbeddingsUnavailable, LocalMiniLMEmbedder
 from coaching.generation import ContextPassage
 from coaching.knowledge import KnowledgeBase
 from coaching.offline import DEFAULT_OFFLINE_MAX_CHARS, OfflineGenerator
 from coaching.responder import Answer, Responder
 from coaching.selection import select_sentences
-from coaching.vector_store import ChromaVectorStore
 from config import load_settings
 from tests.support.shared_fixtures import SHARED_FIXTURES
 
@@ -116,23 +116,6 @@ class Measured:
     signals: list[Signals] = field(default_factory=list)
     contexts: list[list[ContextPassage]] = field(default_factory=list)
     rankings: list[list[str]] = field(default_factory=list)  # document ids, best first
-
-
-async def _knowledge_base(directory: Path, embedder: Embedder) -> tuple[KnowledgeBase, str, Any]:
-    engine = create_engine(f"sqlite+aiosqlite:///{directory / 'answers.db'}")
-    await migrate(engine)
-    sessions = session_factory(engine)
-    async with sessions.begin() as session:
-        creator = await ensure_default_creator(session, "Bench", SystemClock().now())
-    knowledge = KnowledgeBase(
-        sessions,
-        ChromaVectorStore.embedded(directory / "chroma"),
-        embedder,
-        SystemClock(),
-        max_upload_bytes=50 * 1024 * 1024,
-        min_relevance=load_settings().min_relevance,
-    )
-    return knowledge, creator.id, engine
 
 
 async def ask_all(knowledge: KnowledgeBase, creator: str, questions: Sequence[str]) -> Measured:
@@ -213,7 +196,7 @@ async def run(calibrate_now: bool, show_replies: bool = False) -> list[Row]:
         return [Row("answers", "skipped", "-", str(exc))]
     paragraphs, questions = load_squad(fixtures / "qa" / "squad_v2_small.json")
     with tempfile.TemporaryDirectory() as directory:
-        knowledge, creator, engine = await _knowledge_base(Path(directory), embedder)
+        knowledge, creator, engine = await knowledge_base(Path(directory), embedder)
         paragraph_of: dict[str, int] = {}
         for number, text in enumerate(paragraphs):
             result = await knowledge.ingest(creator, f"paragraph-{number}.txt", text.encode())

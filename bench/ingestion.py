@@ -17,15 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.knowledge import knowledge_base
 from bench.stats import Row
-from bot.clock import SystemClock
-from bot.db import create_engine, migrate, session_factory
-from bot.identity import ensure_default_creator
 from coaching.bulk_ingest import EMBED_BATCH, BatchFile, ingest_batch
 from coaching.documents import chunk_document, parse_document
 from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbedder
-from coaching.knowledge import KnowledgeBase
-from coaching.vector_store import ChromaVectorStore
 from config import load_settings
 from tests.support.shared_fixtures import SHARED_FIXTURES
 
@@ -46,29 +42,12 @@ def _documents(count: int) -> list[BatchFile]:
     return documents
 
 
-async def _knowledge(directory: Path, embedder: Embedder) -> tuple[KnowledgeBase, str]:
-    engine = create_engine(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
-    await migrate(engine)
-    sessions = session_factory(engine)
-    async with sessions.begin() as session:
-        creator = await ensure_default_creator(session, "Bench", SystemClock().now())
-    knowledge = KnowledgeBase(
-        sessions,
-        ChromaVectorStore.embedded(directory / "chroma"),
-        embedder,
-        SystemClock(),
-        max_upload_bytes=50 * 1024 * 1024,
-        min_relevance=0.3,
-    )
-    return knowledge, creator.id
-
-
 async def measure(embedder: Embedder, count: int, one_by_one: int) -> list[Row]:
     """The three rates and their ratios."""
     documents = _documents(count)
     model_seconds, batch_seconds, chunks, texts = 0.0, 0.0, 0, 0
     with tempfile.TemporaryDirectory() as directory:
-        knowledge, creator = await _knowledge(Path(directory), embedder)
+        knowledge, creator, engine = await knowledge_base(Path(directory), embedder)
         # Slices, each measured both ways back to back: on a shared machine the load drifts, and
         # alternating keeps the comparator under the same load as what it is compared with.
         for start in range(0, count, SLICE):
@@ -99,6 +78,7 @@ async def measure(embedder: Embedder, count: int, one_by_one: int) -> list[Row]:
             await knowledge.ingest(creator, document.filename, document.data)
         single_seconds = time.perf_counter() - started
         single_chunks = len(sample)  # one chunk each at this size
+        await engine.dispose()
     batch_rate = chunks / batch_seconds
     single_rate = single_chunks / single_seconds
     note = f"{count} documents, {chunks} chunks, {embedder.name}"

@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bench.stats import Row, percentile
 from bot.clock import SystemClock
 from bot.db import create_engine, migrate, session_factory
@@ -26,7 +28,11 @@ DOCUMENTS = ["as_a_man_thinketh_james_allen.txt", "niddk_eating_diabetes_508.pdf
 DECLINE_MARKERS = ("don't cover", "do not cover", "not covered")
 
 
-async def _knowledge_base(directory: Path, embedder: Embedder) -> tuple[KnowledgeBase, str, object]:
+async def knowledge_base(
+    directory: Path, embedder: Embedder, *, min_relevance: float | None = None
+) -> tuple[KnowledgeBase, str, AsyncEngine]:
+    """A real knowledge base in `directory` (SQLite + embedded Chroma) and its one creator's id, for the
+    benchmarks; the caller disposes of the engine."""
     engine = create_engine(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
     await migrate(engine)
     sessions = session_factory(engine)
@@ -38,7 +44,7 @@ async def _knowledge_base(directory: Path, embedder: Embedder) -> tuple[Knowledg
         embedder,
         SystemClock(),
         max_upload_bytes=50 * 1024 * 1024,
-        min_relevance=load_settings().min_relevance,
+        min_relevance=load_settings().min_relevance if min_relevance is None else min_relevance,
     )
     return knowledge, creator.id, engine
 
@@ -47,7 +53,7 @@ async def ingestion(embedder: Embedder) -> list[Row]:
     """Chunks/s through the whole ingest beside chunks/s of the embedder alone on the same chunks."""
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as directory:
-        knowledge, creator, engine = await _knowledge_base(Path(directory), embedder)
+        knowledge, creator, engine = await knowledge_base(Path(directory), embedder)
         total_chunks, ingest_seconds, embed_seconds = 0, 0.0, 0.0
         for name in DOCUMENTS:
             data = shared_fixture_or_exit("docs", name).read_bytes()
@@ -61,7 +67,7 @@ async def ingestion(embedder: Embedder) -> list[Row]:
             embed_seconds += time.perf_counter() - started
             total_chunks += result.document.chunk_count
         await knowledge.store.aclose()
-        await engine.dispose()  # type: ignore[attr-defined]
+        await engine.dispose()
     ingest_rate, embed_rate = total_chunks / ingest_seconds, total_chunks / embed_seconds
     rows.append(
         Row(
@@ -158,7 +164,7 @@ async def qa_quality(embedder: Embedder) -> list[Row]:
     answerable = [(q, gold) for q, gold, impossible in questions if not impossible]
     impossible = [q for q, _, flag in questions if flag]
     with tempfile.TemporaryDirectory() as directory:
-        knowledge, creator, engine = await _knowledge_base(Path(directory), embedder)
+        knowledge, creator, engine = await knowledge_base(Path(directory), embedder)
         paragraph_of: dict[str, int] = {}
         for number, text in enumerate(paragraphs):
             result = await knowledge.ingest(creator, f"paragraph-{number}.txt", text.encode())
@@ -181,7 +187,7 @@ async def qa_quality(embedder: Embedder) -> list[Row]:
             ).text
             declined += any(marker in reply for marker in DECLINE_MARKERS)
         await knowledge.store.aclose()
-        await engine.dispose()  # type: ignore[attr-defined]
+        await engine.dispose()
     name = f"SQuAD v2 sample ({len(paragraphs)} paragraphs)"
     rows = []
     for label, rankings in (("vectors only", vector_rankings), ("search (vectors + BM25)", hybrid_rankings)):

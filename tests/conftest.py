@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from bot.app import create_app
 from bot.clock import FakeClock
 from bot.runtime import Coachline
 from channels.base import Channel
@@ -18,6 +20,7 @@ from coaching.fake_generator import ScriptedGenerator
 from coaching.generation import Generator
 from coaching.vector_store import InMemoryVectorStore, VectorStore
 from config import Settings
+from tests.support.asgi_server import serve_asgi
 from tests.support.databases import fresh_database, migrated_sqlite, postgres_available
 
 ADMIN_KEY = "test-admin-key"
@@ -145,6 +148,19 @@ async def service(
         yield instance
     finally:
         await instance.stop()
+
+
+@pytest.fixture
+async def api(service: Coachline) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of the running `service` (a test file's own `service` fixture, where it has one)."""
+    # The service fixture has started it already: the server must not start it again.
+    async with (
+        serve_asgi(create_app(service), lifespan="off") as url,
+        httpx.AsyncClient(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as client,
+    ):
+        yield client
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from channels.telegram.settings import TelegramSettings
 from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from programs.models import Program, ProgramStep
-from tests.conftest import ADMIN_KEY
 from tests.fakes.telegram_server import run_fake_telegram
 from tests.support.asgi_server import serve_asgi
 from tests.support.channel_settings import own_settings
@@ -53,18 +52,6 @@ async def service(
         yield instance
     finally:
         await instance.stop()
-
-
-@pytest.fixture
-async def api(service: Coachline) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client."""
-    async with (
-        serve_asgi(create_app(service), lifespan="off") as url,
-        httpx.AsyncClient(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-        ) as client,
-    ):
-        yield client
 
 
 async def _program(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import create_app
 from bot.models import ChannelAccount
 from bot.runtime import Coachline
 from channels.web import WebChannel
@@ -19,7 +18,6 @@ from programs.api_models import ProgramIn
 from programs.importer import import_program
 from programs.models import Enrollment
 from tests.conftest import ADMIN_KEY
-from tests.support.asgi_server import serve_asgi
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
 
@@ -36,18 +34,6 @@ async def service(make_service: Callable[..., Coachline]) -> AsyncIterator[Coach
         yield instance
     finally:
         await instance.stop()
-
-
-@pytest.fixture
-async def api(service: Coachline) -> AsyncIterator[httpx.AsyncClient]:
-    """An admin client of the running service."""
-    async with (
-        serve_asgi(create_app(service), lifespan="off") as url,
-        httpx.AsyncClient(
-            base_url=url, timeout=30, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-        ) as client,
-    ):
-        yield client
 
 
 async def _creator(api: httpx.AsyncClient, name: str) -> dict[str, Any]:

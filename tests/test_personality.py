@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import create_app
 from bot.demo import handbook_text
 from bot.runtime import Coachline
 from coaching.documents import parse_document
@@ -23,7 +22,6 @@ from coaching.personality.profile import PersonalityProfile
 from coaching.vector_store import InMemoryVectorStore
 from tests.conftest import ADMIN_KEY
 from tests.fakes.ollama_server import run_fake_ollama
-from tests.support.asgi_server import serve_asgi
 from tests.support.offline import offline_knowledge
 from tests.support.shared_fixtures import shared_fixture
 
@@ -136,16 +134,6 @@ async def service(make_service: Callable[..., Coachline], database_url: str) -> 
         yield instance
     finally:
         await instance.stop()
-
-
-@pytest.fixture
-async def api(service: Coachline) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the running service."""
-    async with (
-        serve_asgi(create_app(service), lifespan="off") as url,
-        httpx.AsyncClient(base_url=url, timeout=60, headers=ADMIN) as client,
-    ):
-        yield client
 
 
 async def _creator_with(api: httpx.AsyncClient, name: str, document: str) -> str:

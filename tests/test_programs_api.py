@@ -10,11 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import create_app
 from bot.clock import FakeClock
 from bot.runtime import Coachline
-from tests.conftest import ADMIN_KEY
-from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
 from tests.support.documents import text_pdf
 from tests.support.offline import offline_knowledge
@@ -34,18 +31,6 @@ async def service(
         yield instance
     finally:
         await instance.stop()
-
-
-@pytest.fixture
-async def api(service: Coachline) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the running service, as the admin."""
-    async with (
-        serve_asgi(create_app(service), lifespan="off") as url,
-        httpx.AsyncClient(
-            base_url=url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-        ) as client,
-    ):
-        yield client
 
 
 THREE_STEPS: list[dict[str, Any]] = [

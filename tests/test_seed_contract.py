@@ -13,10 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import create_app
 from bot.runtime import Coachline
-from tests.conftest import ADMIN_KEY
-from tests.support.asgi_server import serve_asgi
 from tests.support.offline import offline_knowledge
 
 METHODOLOGY = """My Wellness Approach
@@ -32,20 +29,14 @@ Goal setting: choose ONE specific thing you want to achieve this week. Make it m
 
 
 @pytest.fixture
-async def api(make_service: Callable[..., Coachline]) -> AsyncIterator[httpx.AsyncClient]:
-    """The service answering offline, with the admin key."""
-    service = make_service(**offline_knowledge())
-    await service.start()
+async def service(make_service: Callable[..., Coachline]) -> AsyncIterator[Coachline]:
+    """The service answering offline (the conftest's `api` is its admin client)."""
+    instance = make_service(**offline_knowledge())
+    await instance.start()
     try:
-        async with (
-            serve_asgi(create_app(service), lifespan="off") as url,
-            httpx.AsyncClient(
-                base_url=url, timeout=60, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-            ) as client,
-        ):
-            yield client
+        yield instance
     finally:
-        await service.stop()
+        await instance.stop()
 
 
 def _keys(body: dict[str, Any], *names: str) -> None:

@@ -28,6 +28,7 @@ cli.add_typer(creators_cli, name="creators")
 CHAT_LOG = "chat.log"  # in the data dir: the terminal chat's log lines
 
 if TYPE_CHECKING:
+    from bot.runtime import Coachline
     from coaching.bulk_ingest import BatchProgress, FileResult
 
 console = Console(soft_wrap=True)  # the terminal wraps; hard breaks would spoil copy and paste
@@ -99,27 +100,55 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API, the web chat page, the enabled channels and the scheduler."""
-    import uvicorn
-
-    from bot.app import create_app
-    from bot.runtime import Coachline
+    from bot.composition import build_service
 
     settings = _settings()
     channels = _channels(settings)
     _logging(settings.log_level)
-    _prepare_database(settings)
     _provision_embeddings(settings, required=False)
-    service = Coachline(settings, channels=channels)
+    service = build_service(settings, channels=channels)
+    raise typer.Exit(asyncio.run(_serve(service, demo=demo)))
+
+
+async def _serve(service: Coachline, *, demo: bool) -> int:
+    """Start the service (a failure is one line and exit status 2), then serve HTTP until Ctrl-C."""
+    import uvicorn
+
+    from bot.app import create_app, running
+    from bot.startup_error import StartupError
+
+    settings = service.settings
     app = create_app(service, demo=demo)
-    base = f"http://{settings.host}:{settings.port}"
-    console.print(
-        f"Coachline: open {base}/ to chat, {base}/dashboard to manage, {base}/docs for the API "
-        "(Ctrl-C stops).",
-        markup=False,
+    # The app's own lifespan is off: the service starts here, so a start that fails is reported as the
+    # one line it is rather than as the server's traceback.
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,
+            lifespan="off",
+        )
     )
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
-    )
+    try:
+        async with running(app, service, demo=demo):
+            base = f"http://{settings.host}:{settings.port}"
+            console.print(
+                f"Coachline: open {base}/ to chat, {base}/dashboard to manage, {base}/docs for the API "
+                "(Ctrl-C stops).",
+                markup=False,
+            )
+            await server.serve()
+    except StartupError as exc:
+        _refuse_start(exc)
+        return 2
+    return 0
+
+
+def _refuse_start(reason: object) -> None:
+    """Say in one line why the service cannot start (the caller exits with status 2)."""
+    console.print(f"Coachline: {reason}", style="red", markup=False, highlight=False)
 
 
 @cli.command()
@@ -134,20 +163,26 @@ def chat(
 ) -> None:
     """Talk with a creator's twin in this terminal."""
     settings = _settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the chat's log file goes there
+    except OSError as exc:
+        from bot.startup_error import one_line
+
+        _refuse_start(f"cannot use the data dir {settings.data_dir} (COACH_DATA_DIR): {one_line(exc)}")
+        raise typer.Exit(2) from None
     if verbose:
         _logging("WARNING")
     else:
         # Log lines printed between "you>" and "twin>" would read as part of the conversation.
         _logging(settings.log_level, file=settings.data_dir / CHAT_LOG)
-    _prepare_database(settings)
     _provision_embeddings(settings, required=False)
     raise typer.Exit(asyncio.run(_chat(settings, user or getpass.getuser(), creator or None)))
 
 
 async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int:
+    from bot.composition import build_service
     from bot.models import Creator
-    from bot.runtime import Coachline
+    from bot.startup_error import StartupError
     from channels.console import ConsoleChannel
     from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 
@@ -156,8 +191,13 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int
         for source in message.sources:
             console.print(f"   [dim]source: {source.document} ({source.location})[/dim]", highlight=False)
 
-    service = Coachline(settings, channels={"console": ConsoleChannel(show)})
-    await service.start()
+    service = build_service(settings, channels={"console": ConsoleChannel(show)})
+    try:
+        await service.start()
+    except StartupError as exc:
+        await service.stop()
+        _refuse_start(exc)
+        return 2
     try:
         llm = (await service.health())["llm"]
         async with service.sessions() as session:

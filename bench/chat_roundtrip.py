@@ -15,7 +15,7 @@ import httpx
 
 from bench.stats import Row, percentile
 from bot.app import create_app
-from bot.runtime import Coachline
+from bot.composition import build_service
 from channels.web import WebChannel
 from coaching.fake_generator import ScriptedGenerator
 from config import LLMMode, Settings, load_settings
@@ -36,7 +36,7 @@ async def _measure(requests: int, concurrency: int, database_url: str | None) ->
             # The model provisioned once for the project, not downloaded again into each temporary dir.
             models_dir=load_settings().resolved_models_dir,
         )
-        service = Coachline(settings, channels={"web": WebChannel()}, generator=ScriptedGenerator())
+        service = build_service(settings, channels={"web": WebChannel()}, generator=ScriptedGenerator())
         latencies: list[float] = []
         async with (
             serve_asgi(create_app(service)) as url,

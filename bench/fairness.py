@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from bench.stats import Row
+from bot.composition import build_service
 from bot.runtime import Coachline
 from channels.messages import ConversationReference, IncomingMessage
 from channels.web import WebChannel
@@ -47,7 +48,7 @@ async def _measure(flood: int, sender_rate: float) -> tuple[float, float, int]:
             sender_rate=sender_rate,
             models_dir=load_settings().resolved_models_dir,
         )
-        service = Coachline(
+        service = build_service(
             settings, channels={"web": WebChannel()}, generator=ScriptedGenerator(delay_seconds=MODEL_SECONDS)
         )
         await service.start()

@@ -245,8 +245,8 @@ async def child(data_dir: Path, listing: Path | None) -> None:
     """Broadcast to the people in `listing` (made first), or resume (`-`); exit when all is sent."""
     from sqlalchemy import select
 
+    from bot.composition import build_service
     from bot.models import ChannelAccount, User
-    from bot.runtime import Coachline
     from channels.registry import build_channels
     from coaching.embeddings import HashingEmbedder
     from coaching.fake_generator import ScriptedGenerator
@@ -257,7 +257,7 @@ async def child(data_dir: Path, listing: Path | None) -> None:
 
     settings = load_settings()
     settings = settings.model_copy(update={"worker_concurrency": 32})
-    service = Coachline(
+    service = build_service(
         settings,
         channels=build_channels(settings),
         generator=ScriptedGenerator(),

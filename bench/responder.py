@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Row, percentile
+from bot.composition import build_service
 from bot.runtime import Coachline
 from channels.base import Channel, ChannelStatus, MessageSink, SendResult
 from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
@@ -88,7 +89,7 @@ async def _service(
     data_dir: Path, generator: Generator | None, embedder: Embedder, **settings: object
 ) -> Coachline:
     values: dict[str, object] = {"data_dir": data_dir, "api_key": "bench", "llm": LLMMode.OFFLINE, **settings}
-    service = Coachline(
+    service = build_service(
         Settings(_env_file=None, **values),  # type: ignore[arg-type,call-arg]
         channels={"bench": TimedChannel()},
         generator=generator,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.responder import TimedChannel, _ask
 from bench.stats import Row, percentile
-from bot.runtime import Coachline
+from bot.composition import build_service
 from coaching.bulk_ingest import BatchFile, ingest_batch
 from coaching.fake_generator import ScriptedGenerator
 from coaching.knowledge_seam import PlainPersona
@@ -105,7 +105,7 @@ async def _measure(size: int, samples: int) -> SizeResult:
     vocabulary = _vocabulary()
     with tempfile.TemporaryDirectory() as directory:
         settings = Settings(_env_file=None, data_dir=Path(directory), api_key="bench", llm=LLMMode.OFFLINE)  # type: ignore[call-arg]
-        service = Coachline(
+        service = build_service(
             settings,
             channels={"bench": TimedChannel()},
             generator=ScriptedGenerator(),

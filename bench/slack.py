@@ -149,8 +149,8 @@ async def _serve() -> None:
     from sqlalchemy import func, select
 
     from bot.app import create_app
+    from bot.composition import build_service
     from bot.models import InboxMessage
-    from bot.runtime import Coachline
     from channels.slack.adapter import SlackChannel
     from channels.slack.settings import SlackSettings
     from coaching.embeddings import HashingEmbedder
@@ -171,7 +171,7 @@ async def _serve() -> None:
                 log_level="WARNING",
             )
             own = SlackSettings.of(bot_token=slack.bot_token, signing_secret=SECRET, api_url=slack.api_url)
-            service = Coachline(
+            service = build_service(
                 settings,
                 channels={"slack": SlackChannel(own)},
                 generator=ScriptedGenerator(delay_seconds=MODEL_SECONDS),

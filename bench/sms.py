@@ -17,6 +17,7 @@ import httpx
 
 from bench.stats import Row, percentile
 from bot.app import create_app
+from bot.composition import build_service
 from bot.runtime import Coachline
 from channels.messages import ConversationReference, OutgoingMessage
 from channels.registry import build_channels
@@ -49,7 +50,7 @@ def _service(twilio: FakeTwilio, data_dir: str, rate: float) -> Coachline:
         api_url=twilio.url,
         segments_per_second=rate,
     )
-    return Coachline(
+    return build_service(
         settings,
         channels=build_channels(settings, ["sms"], channel_settings={"sms": sms}),
         generator=ScriptedGenerator(),

@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import Row
-from bot.runtime import Coachline
+from bot.composition import build_service
 from channels.base import Accepted
 from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
@@ -82,7 +82,7 @@ async def coachline_rate(count: int) -> float:
             own = TelegramSettings.of(
                 bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
             )
-            service = Coachline(
+            service = build_service(
                 settings,
                 channels=build_channels(settings, ["telegram"], channel_settings={"telegram": own}),
                 generator=ScriptedGenerator(),

@@ -1,17 +1,20 @@
-"""The FastAPI app: routes plus a lifespan that starts and stops the whole service."""
+"""The FastAPI app: routes plus a lifespan that starts and stops the whole service.
+
+Making the app touches nothing: the session cookie's key, like every other start-up I/O, is loaded
+when the service starts (`bot.preflight`).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
-from starlette.middleware.sessions import SessionMiddleware
 
 from bot.api import audience, audit, chat, creators, health, knowledge, knowledge_batch, personality
 from bot.api.errors import COMMON_ERRORS, error_responses
@@ -20,7 +23,7 @@ from bot.dashboard import routes as dashboard_routes
 from bot.demo import load_demo
 from bot.identity import authenticate
 from bot.runtime import Coachline
-from bot.secrets import load_or_create_secret
+from bot.session_cookies import StartedSessionMiddleware
 from bot.startup import report_startup
 from bot.web import routes as web_routes
 from bot.web.docs import mount_docs
@@ -38,16 +41,8 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     at `/` talks to it.
     """
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        if demo:
-            app.state.home_creator_id = (await load_demo(service)).creator_id
-        await report_startup(service, demo=demo)
-        try:
-            yield
-        finally:
-            await service.stop()
+    def lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+        return running(app, service, demo=demo)
 
     app = FastAPI(
         title="Coachline",
@@ -57,14 +52,10 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
         docs_url=None,  # served by bot.web.docs from local files instead of a CDN
         redoc_url=None,
     )
-    app.state.coachline = service
-    secret = (
-        service.settings.secret_key
-        or load_or_create_secret(service.settings.data_dir / "session_secret", prefix="ses")[0]
-    )
+    app.state.coachline = service  # read by bot.api.deps only, which hands routes the parts they name
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=secret,
+        StartedSessionMiddleware,
+        secret_key=lambda: service.session_secret,
         session_cookie="coachline_session",
         same_site="lax",
         https_only=service.settings.public_url.startswith("https://"),
@@ -99,6 +90,25 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
         if channel_router is not None:
             app.include_router(channel_router)
     return app
+
+
+@asynccontextmanager
+async def running(app: FastAPI, service: Coachline, *, demo: bool = False) -> AsyncIterator[None]:
+    """The service started (and the demo loaded) for as long as the block runs: the app's lifespan,
+    and `run.py serve`, which starts it before the server listens. A start that fails raises
+    `StartupError` with one line saying why; nothing is left running then."""
+    try:
+        await service.start()
+    except BaseException:
+        await service.stop()  # whatever the start reached (each part stops only if it started)
+        raise
+    try:
+        if demo:
+            app.state.home_creator_id = (await load_demo(service)).creator_id
+        await report_startup(service, demo=demo)
+        yield
+    finally:
+        await service.stop()
 
 
 async def key_is_valid(service: Coachline, key: str) -> bool:

@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.inbox import Backlog
+from bot.inbox import Backlog, Inbox
 from bot.models import OutboxMessage
-from bot.runtime import Coachline
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -59,10 +59,10 @@ class _Snapshot(Collector):
         yield outbox
 
 
-async def render_metrics(service: Coachline) -> bytes:
+async def render_metrics(inbox: Inbox, sessions: async_sessionmaker[AsyncSession]) -> bytes:
     """The current figures in Prometheus's text exposition format."""
-    backlog = await service.inbox.waiting()
-    async with service.sessions() as session:
+    backlog = await inbox.waiting()
+    async with sessions() as session:
         rows = (
             await session.execute(
                 select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(

@@ -1,59 +1,43 @@
-"""The running service: builds every part from the settings, starts and stops them in order."""
+"""The running service: the parts `bot.composition.build_service` made, and the order they start and
+stop in. Nothing here builds a part; the start step's I/O is `bot.preflight`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.admin_commands import register_admin_commands
-from bot.basic_commands import register_basic_commands
-from bot.claim_codes import ClaimPolicy
-from bot.clock import Clock, SystemClock
-from bot.commands import CommandRegistry, CommandServices, Reply
-from bot.consent_commands import register_consent_commands
-from bot.creator_commands import register_creator_commands
-from bot.db import create_engine, migrate, session_factory
-from bot.dispatcher import Dispatcher, DispatchPolicy
-from bot.file_modes import prepare_private_storage
+from bot.channel_reach import ChannelReach
+from bot.clock import Clock
+from bot.commands import CommandRegistry
+from bot.dispatcher import Dispatcher
+from bot.health_report import HealthReport
 from bot.identity import ensure_default_creator
-from bot.inbox import Inbox, inbox_status
-from bot.knowledge_commands import register_knowledge_commands
-from bot.leader import LeaderLock
+from bot.inbox import Inbox
 from bot.models import Creator, InboxMessage, OutboxMessage
 from bot.outbox import FINAL_STATES, Outbox
-from bot.pacing import SenderRate
+from bot.preflight import Preflight, ServiceKeys
 from bot.roles import Role
-from bot.secrets import load_or_create_secret
 from bot.signals import Signal
-from bot.user_commands import register_user_commands
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
-from channels.messages import Attachment, ConversationReference, IncomingMessage
-from coaching.documents import DocumentRejected
-from coaching.embeddings import Embedder, build_embedder
+from channels.messages import Attachment, IncomingMessage
 from coaching.generation import Generator
 from coaching.knowledge import KnowledgeBase
-from coaching.llm import build_generator
-from coaching.personality.analysers import build_analyser
 from coaching.personality.service import PersonalityService
 from coaching.responder import Responder
-from coaching.status import ComponentStatus
 from coaching.twin import CreatorDigitalTwin
-from coaching.vector_store import VectorStore, build_vector_store
 from config import Settings
 from programs.broadcasts import Broadcaster
-from programs.eligibility import channel_refusal
-from programs.executor import default_executor
 from programs.runner import ProgramRunner
-from programs.scheduler import ProgramSchedule, create_scheduler, job_store_url, scheduler_status
+from programs.scheduler import ProgramSchedule
 
 log = logging.getLogger(__name__)
 
@@ -67,150 +51,68 @@ class ReplyOutcome:
     replies: list[OutboxMessage]
 
 
+@dataclass(kw_only=True, eq=False)
 class Coachline:
-    """One Coachline instance: database, channels, generator, workers and scheduler."""
+    """One Coachline instance: its started parts, and `start`/`stop` in their order.
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        channels: dict[str, Channel],
-        generator: Generator | None = None,
-        embedder: Embedder | None = None,
-        vector_store: VectorStore | None = None,
-        responder: Responder | None = None,
-        clock: Clock | None = None,
-        poll_seconds: float = 0.5,
-        shutdown_grace_seconds: float = 5.0,
-    ) -> None:
-        self.settings = settings
-        self.clock: Clock = clock or SystemClock()
-        self.instance_id = f"{uuid.uuid4().hex[:12]}"
-        prepare_private_storage(settings)  # chat history and phone numbers: owner-only
-        self.admin_api_key, self.admin_api_key_created = self._admin_key()
-        self.engine: AsyncEngine = create_engine(settings.resolved_database_url)
-        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
-        self.channels = channels
-        self.generator: Generator = generator or build_generator(settings)
-        self.knowledge = KnowledgeBase(
-            self.sessions,
-            vector_store or build_vector_store(settings.chroma_url, settings.data_dir),
-            embedder or build_embedder(settings),
-            self.clock,
-            max_upload_bytes=settings.max_upload_bytes,
-            min_relevance=settings.min_relevance,
-        )
-        self.personality = PersonalityService(
-            self.sessions,
-            self.knowledge,
-            build_analyser(settings),
-            self.clock,
-            cache_ttl_seconds=settings.personality_cache_ttl,
-        )
-        self.responder = responder or Responder(
-            self.generator, knowledge=self.knowledge, personas=self.personality
-        )
-        self.commands = CommandRegistry()
-        register_basic_commands(self.commands)
-        register_knowledge_commands(self.commands)
-        register_consent_commands(self.commands)
-        register_user_commands(self.commands)
-        register_creator_commands(self.commands)
-        register_admin_commands(self.commands)
-        self.progress = Signal()
-        self.outbox = Outbox(
-            self.sessions,
-            self.clock,
-            instance_id=self.instance_id,
-            lease_seconds=settings.claim_lease_seconds,
-            max_attempts=settings.send_max_attempts,
-        )
-        self.inbox = Inbox(
-            self.sessions,
-            self.clock,
-            instance_id=self.instance_id,
-            lease_seconds=settings.claim_lease_seconds,
-            rate=SenderRate(settings.sender_rate, settings.sender_burst),
-            outbox=self.outbox,
-        )
-        self.programs = ProgramRunner(
-            self.sessions,
-            self.outbox,
-            default_executor(self.knowledge, self.responder, self.personality),
-            self.clock,
-            misfire_grace_seconds=settings.misfire_grace_seconds,
-            channel_refusal=lambda channel: channel_refusal(channel, self.channels),
-        )
-        self.broadcasts = Broadcaster(self.sessions, self.outbox, self.clock)
-        self.dispatcher = Dispatcher(
-            self.sessions,
-            self.inbox,
-            self.outbox,
-            self.responder,
-            self.commands,
-            CommandServices(
-                knowledge=self.knowledge,
-                fetch_attachment=self.fetch_attachment,
-                sessions=self.sessions,
-                personality=self.personality,
-                responder=self.responder,
-                programs=self.programs,
-                broadcasts=self.broadcasts,
-                health=self.health,
-                messaging_channels=self.messaging_channels,
-                public_url=settings.public_url,
-                claims=ClaimPolicy(settings.claim_code_hours, settings.claim_attempts),
-            ),
-            DispatchPolicy(
-                admins=frozenset(settings.admin_accounts()),
-                memory_turns=settings.memory_turns,
-                max_message_chars=settings.max_message_chars,
-                trusted_channels=frozenset({"console"}),
-                reply_chars_targets={
-                    name: channel.limits.reply_chars_target
-                    for name, channel in channels.items()
-                    if channel.limits.reply_chars_target is not None
-                },
-            ),
-            self.clock,
-            on_answering=self._indicate_typing,
-            before_chat=self._program_reply,
-        )
-        self.inbox_worker = InboxWorker(
-            self.inbox,
-            self.dispatcher,
-            self.progress,
-            concurrency=settings.worker_concurrency,
-            poll_seconds=poll_seconds,
-        )
-        self.outbox_worker = OutboxWorker(
-            self.outbox,
-            self.channels,
-            self.progress,
-            concurrency=settings.worker_concurrency,
-            poll_seconds=poll_seconds,
-        )
-        self.scheduler = create_scheduler()
-        self.program_schedule = ProgramSchedule(
-            self.scheduler,
-            LeaderLock(self.engine, settings.data_dir / "scheduler.lock"),
-            job_store_url(settings.resolved_database_url, settings.data_dir),
-            self.programs.run_due,
-            tick_seconds=settings.program_tick_seconds,
-            misfire_grace_seconds=settings.misfire_grace_seconds,
-        )
-        self.shutdown_grace_seconds = shutdown_grace_seconds
-        self.default_creator: Creator | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+    Build it with `bot.composition.build_service`; `start` runs the start step (`bot.preflight`), whose
+    failures are one-line `StartupError`s, then starts channels, workers and the scheduler.
+    """
 
-    def _admin_key(self) -> tuple[str, bool]:
-        if self.settings.api_key:
-            return self.settings.api_key, False
-        return load_or_create_secret(self.settings.data_dir / "admin_api_key", prefix="adm")
+    settings: Settings
+    clock: Clock
+    instance_id: str
+    preflight: Preflight
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    channels: dict[str, Channel]
+    reach: ChannelReach
+    generator: Generator
+    knowledge: KnowledgeBase
+    personality: PersonalityService
+    responder: Responder
+    commands: CommandRegistry
+    progress: Signal
+    outbox: Outbox
+    inbox: Inbox
+    programs: ProgramRunner
+    broadcasts: Broadcaster
+    dispatcher: Dispatcher
+    inbox_worker: InboxWorker
+    outbox_worker: OutboxWorker
+    scheduler: AsyncIOScheduler
+    program_schedule: ProgramSchedule
+    health_report: HealthReport
+    shutdown_grace_seconds: float = 5.0
+    default_creator: Creator | None = field(default=None, init=False)
+    keys: ServiceKeys | None = field(default=None, init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+
+    @property
+    def admin_api_key(self) -> str:
+        """The admin key (`COACH_API_KEY`, or the one kept in the data dir), known once started."""
+        return self._keys().admin_api_key
+
+    @property
+    def admin_api_key_created(self) -> bool:
+        """Whether this start made the admin key (the start-up report prints it then)."""
+        return self._keys().admin_api_key_created
+
+    @property
+    def session_secret(self) -> str:
+        """The key that signs the web page's session cookie, known once started."""
+        return self._keys().session_secret
+
+    def _keys(self) -> ServiceKeys:
+        if self.keys is None:
+            raise RuntimeError("the service's keys are loaded when it starts")
+        return self.keys
 
     async def start(self) -> None:
-        """Migrate the database, make the default creator, start channels, workers and the scheduler."""
-        await migrate(self.engine)
+        """The start step (data dir, keys, database, vector store), then the default creator, channels,
+        workers and the scheduler. Raises `bot.startup_error.StartupError` (one line) when the machine
+        or a setting is at fault."""
+        self.keys = await self.preflight.run()
         async with self.sessions.begin() as session:
             self.default_creator = await ensure_default_creator(
                 session,
@@ -231,7 +133,7 @@ class Coachline:
             asyncio.create_task(self.outbox_worker.run(), name="outbox-worker"),
         ]
         self.scheduler.start()
-        self.scheduler.add_job(self._recheck_generator, "interval", seconds=60, id="recheck-generator")
+        self.scheduler.add_job(self.generator.check, "interval", seconds=60, id="recheck-generator")
         self.scheduler.add_job(self.knowledge.recover, "interval", minutes=5, id="recover-uploads")
         await self.program_schedule.start()
         # A broadcast whose fan-out a crash interrupted is completed (its keys prevent duplicates).
@@ -264,8 +166,11 @@ class Coachline:
 
     def messaging_channels(self) -> list[str]:
         """The channels this instance sends to that reach people by themselves (not the local ones)."""
-        # The page, the chat API and the terminal only show replies to their own requests.
-        return [name for name, channel in self.channels.items() if channel.capabilities.speaks_first]
+        return self.reach.messaging_channels()
+
+    async def fetch_attachment(self, channel: str, attachment: Attachment) -> bytes:
+        """An attachment's bytes, fetched by the channel it came through (with its credentials)."""
+        return await self.reach.fetch_attachment(channel, attachment)
 
     async def twin(self, creator_id: str | None = None) -> CreatorDigitalTwin:
         """The digital twin of a creator (the default creator when none is named)."""
@@ -277,38 +182,12 @@ class Coachline:
             raise LookupError(f"no creator {creator_id!r}" if creator_id else "the service is not started")
         return CreatorDigitalTwin(creator.id, creator.name, self.responder, self.personality)
 
-    async def _program_reply(self, user_id: int, text: str, inbox_id: int) -> list[Reply] | None:
-        """A chat message as an answer to a program's question (or its reply trigger), if it is one."""
-        outcome = await self.programs.handle_reply(user_id, text, inbox_id)
-        if not outcome.consumed:
-            return None
-        # The next step, if one follows at once, is the reply; otherwise say the answer arrived.
-        return [] if outcome.delivered else [Reply("Thanks — noted.")]
-
-    async def _indicate_typing(self, conversation: ConversationReference) -> None:
-        channel = self.channels.get(conversation.channel)
-        if channel is None or not channel.capabilities.typing:
-            return
-        try:
-            await channel.indicate_typing(conversation)
-        except Exception as exc:  # a cosmetic call: it must never cost the answer
-            log.debug("typing indicator on %s failed: %s", conversation.channel, exc)
-
-    async def _recheck_generator(self) -> None:
-        await self.generator.check()
-
     async def receive(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
         """The channels' sink: persist the message (deduped); it is answered in the background.
 
         `paced=False` skips the per-sender rate (callers holding an API key, see `bot.api.chat`).
         """
         return await self.inbox.accept(message, paced=paced)
-
-    async def fetch_attachment(self, channel: str, attachment: Attachment) -> bytes:
-        """An attachment's bytes, fetched by the channel it came through (with its credentials)."""
-        if channel not in self.channels:
-            raise DocumentRejected(f"files sent on {channel} cannot be fetched by this instance")
-        return await self.channels[channel].fetch_attachment(attachment, self.settings.max_upload_bytes)
 
     async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
         """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""
@@ -337,33 +216,7 @@ class Coachline:
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Every component's state ("real", "degraded" or "off") and why."""
-        vector_store, embeddings = await self.knowledge.status()
-        components: dict[str, ComponentStatus] = {
-            "database": await self._database_status(),
-            "vector_store": vector_store,
-            "embeddings": embeddings,
-            "llm": await self.generator.check(),
-            "scheduler": scheduler_status(self.scheduler, self.program_schedule),
-            "inbox": inbox_status(await self.inbox.waiting(), self.settings.inbox_lag_degraded_seconds),
-        }
-        report: dict[str, dict[str, Any]] = {
-            name: {"state": status.state, "detail": status.detail} for name, status in components.items()
-        }
-        report["llm"]["first_token_fallbacks"] = getattr(self.generator, "first_token_fallbacks", 0)
-        for name, channel in self.channels.items():
-            channel_status = channel.status()
-            report[f"channel:{name}"] = {"state": channel_status.state, "detail": channel_status.detail}
-        return report
-
-    async def _database_status(self) -> ComponentStatus:
-        kind = "SQLite" if self.settings.is_sqlite else "PostgreSQL"
-        try:
-            async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        except Exception as exc:
-            return ComponentStatus("degraded", f"{kind} did not answer: {type(exc).__name__}: {exc}")
-        where = self.engine.url.database if self.settings.is_sqlite else self.engine.url.host
-        return ComponentStatus("real", f"{kind} ({where})")
+        return await self.health_report.collect()
 
     def now(self) -> datetime:
         """The service's clock."""

@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import create_app
 from bot.clock import FakeClock
+from bot.composition import build_service
 from bot.runtime import Coachline
 from channels.base import Channel
 from coaching.embeddings import Embedder, HashingEmbedder
@@ -122,7 +123,7 @@ def make_service(
     ) -> Coachline:
         from channels.web import WebChannel
 
-        return Coachline(
+        return build_service(
             make_settings(database_url=database_url or sqlite_url, **settings),
             channels=channels if channels is not None else {"web": WebChannel()},
             generator=generator,

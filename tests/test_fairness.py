@@ -154,7 +154,7 @@ async def test_inbox_lag_degrades_health_and_shows_in_metrics(
         calm = (await service.health())["inbox"]
         clock.advance(25)
         late = (await service.health())["inbox"]
-        metrics = (await render_metrics(service)).decode()
+        metrics = (await render_metrics(service.inbox, service.sessions)).decode()
     finally:
         await service.engine.dispose()
 
@@ -172,7 +172,7 @@ async def test_metrics_count_the_outbox_and_set_aside_messages(
     try:
         await service.receive(message("quick", "one", clock, "web"))
         await service.receive(message("quick", "two", clock, "web"))
-        metrics = (await render_metrics(service)).decode()
+        metrics = (await render_metrics(service.inbox, service.sessions)).decode()
     finally:
         await service.engine.dispose()
 

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import case, func, select
 
-from bot.api.deps import Caller, Service, acting_creator
+from bot.api.deps import ActingCreator, Caller, DefaultCreatorId, Reach, Sessions
 from bot.api.errors import COMMON_ERRORS
 from bot.models import ChannelAccount, Creator, User
 from channels.registry import missing_settings
-from programs.eligibility import channel_refusal
 from programs.models import Enrollment, Program, UserTag
 
 router = APIRouter(prefix="/api/v1/creators", tags=["audience"], responses=COMMON_ERRORS)
@@ -75,12 +74,11 @@ class AudienceOut(BaseModel):
 
 
 @router.get("/me", response_model=MeOut)
-async def me(service: Service, principal: Caller) -> dict[str, Any]:
+async def me(sessions: Sessions, principal: Caller, default: DefaultCreatorId) -> dict[str, Any]:
     """The caller: the admin (who may act for any creator) or one creator."""
-    async with service.sessions() as session:
+    async with sessions() as session:
         if principal.is_admin:
             creators = list(await session.scalars(select(Creator).order_by(Creator.created_at)))
-            default = service.default_creator.id if service.default_creator else None
             return {
                 "is_admin": True,
                 "creator_id": default,
@@ -99,11 +97,11 @@ async def me(service: Service, principal: Caller) -> dict[str, Any]:
 
 @router.get("/audience", response_model=AudienceOut)
 async def audience(
-    service: Service, principal: Caller, creator_id: str | None = Query(None)
+    sessions: Sessions, acting: ActingCreator, reach: Reach, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
     """People per channel (reachable, opted out, blocked), tags, and enrolments per program."""
-    creator = await acting_creator(service, principal, creator_id)
-    async with service.sessions() as session:
+    creator = await acting(creator_id)
+    async with sessions() as session:
         rows = (
             await session.execute(
                 select(
@@ -151,7 +149,7 @@ async def audience(
     channels = []
     for channel, total, opted_out, blocked, reachable in rows:
         # People on a channel this instance cannot send on are not reachable, whatever their account says.
-        refusal = channel_refusal(channel, service.channels)
+        refusal = reach.refusal(channel)
         channels.append(
             {
                 "channel": channel,
@@ -168,7 +166,7 @@ async def audience(
         "creator_id": creator,
         "users": users or 0,
         "channels": channels,
-        "messaging_channels": service.messaging_channels(),
+        "messaging_channels": reach.messaging_channels(),
         "tags": [{"tag": tag, "people": count} for tag, count in tags],
         "programs": list(per_program.values()),
     }

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from bot.api.deps import Admin, Service
+from bot.api.deps import Admin, Sessions
 from bot.api.errors import COMMON_ERRORS
 from bot.audit import entry_out, recent_entries
 
@@ -38,7 +38,7 @@ class AuditLogOut(BaseModel):
 
 @router.get("/audit", response_model=AuditLogOut)
 async def audit_log(
-    service: Service,
+    sessions: Sessions,
     principal: Admin,
     limit: int = Query(100, ge=1, le=1000),
     creator_id: str | None = Query(None, description="only actions for this creator"),
@@ -49,7 +49,7 @@ async def audit_log(
     when (`at`) and from which `channel`."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # a time without a zone is read as UTC
-    async with service.sessions() as session:
+    async with sessions() as session:
         entries = await recent_entries(
             session, limit=limit, creator_id=creator_id, action=action, since=since
         )

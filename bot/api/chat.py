@@ -11,11 +11,11 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from bot.api.deps import Caller, Service, acting_creator
+from bot.api.deps import ActingCreator, Caller, Chat, Conversations, Now
 from bot.identity import Principal, creator_scoped_id
 from bot.models import InboxMessage
 from bot.pacing import SLOW_DOWN
-from bot.runtime import Coachline, ReplyOutcome
+from bot.runtime import ReplyOutcome
 from channels.messages import ConversationReference, IncomingMessage
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
@@ -59,7 +59,7 @@ class ChatResponse(BaseModel):
     sources: list[SourceOut]
 
 
-async def converse(service: Coachline, message: IncomingMessage, *, paced: bool = True) -> ReplyOutcome:
+async def converse(service: Conversations, message: IncomingMessage, *, paced: bool = True) -> ReplyOutcome:
     """Put a message through the inbox and wait for its replies (shared by the API and the page)."""
     accepted = await service.receive(message, paced=paced)
     outcome = None
@@ -75,7 +75,7 @@ async def converse(service: Coachline, message: IncomingMessage, *, paced: bool 
     return outcome
 
 
-async def set_aside(service: Coachline, outcome: ReplyOutcome) -> bool:
+async def set_aside(service: Conversations, outcome: ReplyOutcome) -> bool:
     """Whether the message was set aside over its sender's rate (a repeated id of one, say)."""
     async with service.sessions() as session:
         found = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == outcome.inbox_id))
@@ -114,9 +114,11 @@ def api_message_id(user_id: str, message_id: str) -> str:
 
 
 @router.post("/chat", response_model=ChatResponse)
-async def chat(body: ChatRequest, service: Service, principal: Caller) -> dict[str, Any]:
+async def chat(
+    body: ChatRequest, service: Chat, principal: Caller, acting: ActingCreator, now: Now
+) -> dict[str, Any]:
     """Send a message as `user_id` and get the twin's reply with its sources."""
-    creator_id = await acting_creator(service, principal, body.creator_id)
+    creator_id = await acting(body.creator_id)
     user_id = speaker(principal, body.user_id)
     message = IncomingMessage(
         channel="web",
@@ -125,7 +127,7 @@ async def chat(body: ChatRequest, service: Service, principal: Caller) -> dict[s
         # Scoped like the user, so two creators' callers choosing the same ids are never deduped together.
         message_id=api_message_id(user_id, body.message_id or uuid.uuid4().hex),
         text=body.text,
-        received_at=service.now(),
+        received_at=now,
     )
     # A caller holding a key is an operator's or a creator's program, not a stranger: it waits for each
     # reply anyway, and is not held to the per-sender rate meant for public senders (the web page's

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from bot.api.deps import Admin, Service
+from bot.api.deps import Admin, AppSettings, Now, Sessions
 from bot.api.errors import COMMON_ERRORS
 from bot.api.strict import RequestModel
 from bot.identity import create_creator, list_creators
@@ -40,11 +40,13 @@ class CreatorOut(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CreatedCreatorOut)
-async def add_creator(body: CreatorIn, service: Service, _admin: Admin) -> CreatedCreatorOut:
+async def add_creator(
+    body: CreatorIn, sessions: Sessions, settings: AppSettings, now: Now, _admin: Admin
+) -> CreatedCreatorOut:
     """Add a creator; the API key and claim code are returned only now."""
-    async with service.sessions.begin() as session:
+    async with sessions.begin() as session:
         new = await create_creator(
-            session, body.name.strip(), service.now(), claim_code_hours=service.settings.claim_code_hours
+            session, body.name.strip(), now, claim_code_hours=settings.claim_code_hours
         )
     return CreatedCreatorOut(
         creator_id=new.creator.id, name=new.creator.name, api_key=new.api_key, claim_code=new.claim_code
@@ -52,9 +54,9 @@ async def add_creator(body: CreatorIn, service: Service, _admin: Admin) -> Creat
 
 
 @router.get("", response_model=list[CreatorOut])
-async def get_creators(service: Service, _admin: Admin) -> list[CreatorOut]:
+async def get_creators(sessions: Sessions, _admin: Admin) -> list[CreatorOut]:
     """Every creator."""
-    async with service.sessions() as session:
+    async with sessions() as session:
         creators = await list_creators(session)
     return [
         CreatorOut(creator_id=c.id, name=c.name, is_default=c.is_default, created_at=c.created_at)

@@ -3,12 +3,13 @@ and `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from bot.api.deps import Service
+from bot.api.deps import Health, Sessions, get_inbox
+from bot.inbox import Inbox
 from bot.metrics import CONTENT_TYPE, render_metrics
 
 router = APIRouter(tags=["health"])
@@ -21,9 +22,9 @@ async def liveness() -> dict[str, str]:
 
 
 @router.get("/health/integration")
-async def integration(service: Service) -> dict[str, Any]:
+async def integration(health: Health) -> dict[str, Any]:
     """Each component's state: `real`, `degraded` (a fallback is in use) or `off`, with the reason."""
-    components = await service.health()
+    components = await health()
     states = {component["state"] for component in components.values()}
     overall = "ok" if states <= {"real", "off"} else "degraded"
     if components["database"]["state"] != "real":
@@ -32,6 +33,6 @@ async def integration(service: Service) -> dict[str, Any]:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-async def metrics(service: Service) -> Response:
+async def metrics(inbox: Annotated[Inbox, Depends(get_inbox)], sessions: Sessions) -> Response:
     """Inbox lag and backlog, throttled messages and the outbox, in Prometheus's text format."""
-    return Response(await render_metrics(service), media_type=CONTENT_TYPE)
+    return Response(await render_metrics(inbox, sessions), media_type=CONTENT_TYPE)

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
 from pydantic import BaseModel, Field, ValidationError
 
-from bot.api.deps import Caller, Service, acting_creator
+from bot.api.deps import ActingCreator, AppSettings, Knowledge, Personality, Sessions
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.personality import personality_context
 from bot.api.strict import RequestModel
 from coaching.documents import DocumentRejected
 from coaching.documents.passage_kinds import is_quotable
-from coaching.knowledge import SearchHit
+from coaching.knowledge import KnowledgeBase, SearchHit
 from coaching.models import KnowledgeDocument
 
 router = APIRouter(prefix="/api/v1/creators/knowledge", tags=["knowledge"], responses=COMMON_ERRORS)
@@ -219,8 +219,9 @@ async def read_limited(upload: UploadFile, limit: int) -> bytes:
     "/upload", status_code=status.HTTP_201_CREATED, response_model=UploadOut, responses=error_responses(413)
 )
 async def upload(
-    service: Service,
-    principal: Caller,
+    knowledge: Knowledge,
+    settings: AppSettings,
+    acting: ActingCreator,
     file: Annotated[UploadFile, File(description="PDF, DOCX, TXT, Markdown or HTML")],
     title: Annotated[str | None, Form(max_length=300)] = None,
     description: Annotated[str | None, Form(max_length=4000)] = None,
@@ -228,10 +229,10 @@ async def upload(
     creator_id: Annotated[str | None, Form()] = None,
 ) -> dict[str, Any]:
     """Add a document to the creator's knowledge (a new version of a file replaces the old one)."""
-    creator = await acting_creator(service, principal, creator_id)
-    data = await read_limited(file, service.settings.max_upload_bytes)
+    creator = await acting(creator_id)
+    data = await read_limited(file, settings.max_upload_bytes)
     try:
-        result = await service.knowledge.ingest(
+        result = await knowledge.ingest(
             creator,
             file.filename or "",
             data,
@@ -250,15 +251,14 @@ async def upload(
 
 @router.get("/documents", response_model=DocumentListOut)
 async def list_documents(
-    service: Service,
-    principal: Caller,
+    knowledge: Knowledge,
+    acting: ActingCreator,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     creator_id: str | None = None,
 ) -> dict[str, Any]:
     """The creator's documents, newest first."""
-    creator = await acting_creator(service, principal, creator_id)
-    documents = await service.knowledge.documents(creator)
+    documents = await knowledge.documents(await acting(creator_id))
     start = (page - 1) * page_size
     return {
         "documents": [document_out(document) for document in documents[start : start + page_size]],
@@ -270,11 +270,10 @@ async def list_documents(
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)
 async def get_document(
-    document_id: str, service: Service, principal: Caller, creator_id: str | None = None
+    document_id: str, knowledge: Knowledge, acting: ActingCreator, creator_id: str | None = None
 ) -> dict[str, Any]:
     """One document."""
-    creator = await acting_creator(service, principal, creator_id)
-    document = await service.knowledge.document(creator, document_id)
+    document = await knowledge.document(await acting(creator_id), document_id)
     if document is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
     return document_out(document)
@@ -282,11 +281,10 @@ async def get_document(
 
 @router.delete("/documents/{document_id}", response_model=DocumentDeletedOut)
 async def delete_document(
-    document_id: str, service: Service, principal: Caller, creator_id: str | None = None
+    document_id: str, knowledge: Knowledge, acting: ActingCreator, creator_id: str | None = None
 ) -> dict[str, str]:
     """Forget a document and every chunk of it."""
-    creator = await acting_creator(service, principal, creator_id)
-    if not await service.knowledge.delete(creator, document_id):
+    if not await knowledge.delete(await acting(creator_id), document_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "document not found")
     return {"message": "Document deleted successfully", "document_id": document_id}
 
@@ -313,10 +311,9 @@ async def context_query(request: Request) -> ContextQuery:
 
 
 async def _chunks(
-    service: Service, principal: Caller, query: ContextQuery, *, quotable_only: bool = False
+    knowledge: KnowledgeBase, creator: str, query: ContextQuery, *, quotable_only: bool = False
 ) -> list[dict[str, Any]]:
-    creator = await acting_creator(service, principal, query.creator_id)
-    hits = await service.knowledge.search(creator, query.query, query.limit)
+    hits = await knowledge.search(creator, query.query, query.limit)
     chosen = [hit for hit in hits if hit.relevance >= query.similarity_threshold]
     if quotable_only:
         # The twin's material: a table of contents or a link list is searchable, never answered from.
@@ -327,10 +324,10 @@ async def _chunks(
 
 
 @router.post("/search", response_model=SearchOut, openapi_extra=_QUERY_BODY)
-async def search(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
+async def search(request: Request, knowledge: Knowledge, acting: ActingCreator) -> dict[str, Any]:
     """The creator's chunks most relevant to `query`, with their relevance in [0, 1]."""
     query = await context_query(request)
-    results = await _chunks(service, principal, query)
+    results = await _chunks(knowledge, await acting(query.creator_id), query)
     return {
         "message": "Search completed successfully",
         "search_results": {"query": query.query, "results": results, "total_results": len(results)},
@@ -338,28 +335,34 @@ async def search(request: Request, service: Service, principal: Caller) -> dict[
 
 
 @router.post("/knowledge-context", response_model=KnowledgeContextOut, openapi_extra=_QUERY_BODY)
-async def knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
+async def knowledge_context(request: Request, knowledge: Knowledge, acting: ActingCreator) -> dict[str, Any]:
     """The material the twin would answer `query` from."""
     query = await context_query(request)
-    chunks = await _chunks(service, principal, query, quotable_only=True)
+    chunks = await _chunks(knowledge, await acting(query.creator_id), query, quotable_only=True)
     return {"query": query.query, "knowledge_chunks": chunks, "total_chunks": len(chunks)}
 
 
 @router.post("/knowledge-context/enhanced", response_model=EnhancedKnowledgeOut, openapi_extra=_QUERY_BODY)
-async def enhanced_knowledge_context(request: Request, service: Service, principal: Caller) -> dict[str, Any]:
+async def enhanced_knowledge_context(
+    request: Request,
+    knowledge: Knowledge,
+    personality: Personality,
+    sessions: Sessions,
+    acting: ActingCreator,
+) -> dict[str, Any]:
     """The knowledge context in the seed's `enhanced_context` shape, with the creator's personality
     (`personality_info`, `personality_prompt`) when `include_personality`; `knowledge_chunks` is
     repeated at the top level for convenience."""
     query = await context_query(request)
-    chunks = await _chunks(service, principal, query, quotable_only=True)
+    creator = await acting(query.creator_id)
+    chunks = await _chunks(knowledge, creator, query, quotable_only=True)
     enhanced: dict[str, Any] = {
         "knowledge_chunks": chunks,
         "personality_info": None,
         "personality_prompt": None,
     }
     if query.include_personality:
-        creator = await acting_creator(service, principal, query.creator_id)
-        enhanced.update(await personality_context(service, creator))
+        enhanced.update(await personality_context(personality, sessions, creator))
     return {
         "message": "Enhanced knowledge context retrieved successfully",
         "query": query.query,

@@ -16,10 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from pydantic import BaseModel
 
-from bot.api.deps import Caller, Service, acting_creator
+from bot.api.deps import ActingCreator, AppSettings, Caller, Knowledge
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.knowledge import read_limited
 from coaching.bulk_ingest import BatchFile, BatchProgress, FileResult, ingest_batch
@@ -91,11 +91,15 @@ class BatchJobs:
         return self._jobs.get(job_id)
 
 
-def _jobs(request: Request) -> BatchJobs:
+def batch_jobs(request: Request) -> BatchJobs:
+    """This app's batch jobs (kept in memory: a job is followed on the instance that runs it)."""
     jobs: BatchJobs | None = getattr(request.app.state, "knowledge_batch_jobs", None)
     if jobs is None:
         jobs = request.app.state.knowledge_batch_jobs = BatchJobs()
     return jobs
+
+
+Jobs = Annotated[BatchJobs, Depends(batch_jobs)]
 
 
 def _result_out(result: FileResult) -> FileResultOut:
@@ -130,18 +134,19 @@ def _job_out(job: BatchJob, request: Request) -> BatchJobOut:
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BatchJobOut)
 async def upload_batch(
     request: Request,
-    service: Service,
-    principal: Caller,
+    knowledge: Knowledge,
+    settings: AppSettings,
+    acting: ActingCreator,
+    jobs: Jobs,
     files: Annotated[list[UploadFile], File(description="PDF, DOCX, TXT, Markdown or HTML files")],
     creator_id: Annotated[str | None, Form()] = None,
 ) -> BatchJobOut:
     """Ingest several files as one batch; follow it at `status_url`."""
-    creator = await acting_creator(service, principal, creator_id)
+    creator = await acting(creator_id)
     if len(files) > MAX_FILES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_FILES} files a batch")
     batch = [
-        BatchFile(file.filename or "", await read_limited(file, service.settings.max_upload_bytes))
-        for file in files
+        BatchFile(file.filename or "", await read_limited(file, settings.max_upload_bytes)) for file in files
     ]
     job = BatchJob(uuid.uuid4().hex, creator, BatchProgress(files_total=len(batch)))
 
@@ -150,7 +155,7 @@ async def upload_batch(
 
     async def run() -> None:
         try:
-            await ingest_batch(service.knowledge, creator, batch, on_progress=track)
+            await ingest_batch(knowledge, creator, batch, on_progress=track)
         except Exception as exc:  # the job reports it; the uploader polls for it
             log.exception("batch upload %s failed", job.job_id)
             job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -158,14 +163,14 @@ async def upload_batch(
             job.state = "done"
 
     job.task = asyncio.create_task(run(), name=f"batch-upload-{job.job_id}")
-    _jobs(request).add(job)
+    jobs.add(job)
     return _job_out(job, request)
 
 
 @router.get("/{job_id}", response_model=BatchJobOut, name="batch_upload_status")
-async def batch_status(request: Request, service: Service, principal: Caller, job_id: str) -> BatchJobOut:
+async def batch_status(request: Request, jobs: Jobs, principal: Caller, job_id: str) -> BatchJobOut:
     """A batch upload's progress, and its results once done."""
-    job = _jobs(request).get(job_id)
+    job = jobs.get(job_id)
     if job is None or (not principal.is_admin and principal.creator_id != job.creator_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no batch upload {job_id!r} on this instance")
     return _job_out(job, request)

@@ -6,12 +6,14 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.api.deps import Caller, Service, acting_creator
+from bot.api.deps import ActingCreator, Personality, Sessions
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.strict import RequestModel
 from bot.models import Creator
 from coaching.personality.profile import PersonalityProfile
+from coaching.personality.service import PersonalityService
 from coaching.personality.voice import personality_prompt
 
 router = APIRouter(
@@ -103,12 +105,12 @@ def profile_out(profile: PersonalityProfile) -> dict[str, Any]:
 
 
 @router.post("/analyze", response_model=AnalysisOut, responses=error_responses(409))
-async def analyze(body: PersonalityAnalysisRequest, service: Service, principal: Caller) -> dict[str, Any]:
+async def analyze(
+    body: PersonalityAnalysisRequest, personality: Personality, acting: ActingCreator
+) -> dict[str, Any]:
     """Analyse the creator's documents (reusing the profile when they have not changed, unless forced)."""
-    creator_id = await acting_creator(service, principal, body.creator_id)
-    outcome = await service.personality.analyze(
-        creator_id, force=body.force_reanalysis, depth=body.analysis_depth
-    )
+    creator_id = await acting(body.creator_id)
+    outcome = await personality.analyze(creator_id, force=body.force_reanalysis, depth=body.analysis_depth)
     if outcome.status == "no_documents" and outcome.profile is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -126,17 +128,17 @@ async def analyze(body: PersonalityAnalysisRequest, service: Service, principal:
 
 @router.get("", response_model=CurrentProfileOut)
 async def current_profile(
-    service: Service, principal: Caller, creator_id: str | None = Query(None)
+    personality: Personality, sessions: Sessions, acting: ActingCreator, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
     """The creator's current profile and the prompt it makes."""
-    creator = await acting_creator(service, principal, creator_id)
-    profile = await service.personality.current(creator)
+    creator = await acting(creator_id)
+    profile = await personality.current(creator)
     if profile is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             "no personality profile yet: upload documents, or POST .../personality/analyze",
         )
-    name = await _creator_name(service, creator)
+    name = await _creator_name(sessions, creator)
     return {
         "creator_id": creator,
         "personality_profile": profile_out(profile),
@@ -146,24 +148,24 @@ async def current_profile(
 
 @router.get("/versions", response_model=VersionsOut)
 async def versions(
-    service: Service, principal: Caller, creator_id: str | None = Query(None)
+    personality: Personality, acting: ActingCreator, creator_id: str | None = Query(None)
 ) -> dict[str, Any]:
     """Every stored version of the profile, newest first."""
-    creator = await acting_creator(service, principal, creator_id)
-    profiles = await service.personality.versions(creator)
+    creator = await acting(creator_id)
+    profiles = await personality.versions(creator)
     return {"creator_id": creator, "versions": [profile_out(profile) for profile in profiles]}
 
 
 @router.post("/monitor-consistency", response_model=ConsistencyOut)
 async def monitor_consistency(
-    body: ConsistencyMonitoringRequest, service: Service, principal: Caller
+    body: ConsistencyMonitoringRequest, personality: Personality, acting: ActingCreator
 ) -> dict[str, Any]:
     """How much a text sounds like the creator (see `coaching/personality/consistency.py`)."""
-    creator = await acting_creator(service, principal, body.creator_id)
+    creator = await acting(body.creator_id)
     text = body.response_text or body.text
     if not text or not text.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "response_text: give the text to score")
-    score = await service.personality.consistency(creator, text)
+    score = await personality.consistency(creator, text)
     if score is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no personality profile yet to compare with")
     return {
@@ -175,9 +177,11 @@ async def monitor_consistency(
     }
 
 
-async def personality_context(service: Service, creator_id: str) -> dict[str, Any]:
+async def personality_context(
+    personality: PersonalityService, sessions: async_sessionmaker[AsyncSession], creator_id: str
+) -> dict[str, Any]:
     """The seed's `personality_info` and `personality_prompt` for the enhanced knowledge context."""
-    profile = await service.personality.current(creator_id)
+    profile = await personality.current(creator_id)
     if profile is None:
         return {
             "personality_info": {
@@ -192,11 +196,11 @@ async def personality_context(service: Service, creator_id: str) -> dict[str, An
             "confidence_score": profile.confidence_score,
             "dominant_traits": [trait.to_dict() for trait in profile.dominant_traits],
         },
-        "personality_prompt": personality_prompt(profile, await _creator_name(service, creator_id)),
+        "personality_prompt": personality_prompt(profile, await _creator_name(sessions, creator_id)),
     }
 
 
-async def _creator_name(service: Service, creator_id: str) -> str:
-    async with service.sessions() as session:
+async def _creator_name(sessions: async_sessionmaker[AsyncSession], creator_id: str) -> str:
+    async with sessions() as session:
         creator = await session.get_one(Creator, creator_id)
         return creator.name

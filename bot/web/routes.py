@@ -7,18 +7,19 @@ import secrets
 import uuid
 from html import escape
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.api.chat import ChatResponse, converse, join_replies
-from bot.api.deps import Service
+from bot.api.deps import Chat, DefaultCreatorId, Knowledge, Now, Sessions
 from bot.models import ChannelAccount, Conversation, Creator, HistoryMessage
-from bot.runtime import Coachline
 from channels.messages import ConversationReference, IncomingMessage
+from coaching.knowledge import KnowledgeBase
 
 router = APIRouter(tags=["web chat"])
 
@@ -42,18 +43,21 @@ def browser_user(request: Request) -> str:
     return user_id
 
 
-def home_creator_id(request: Request, service: Coachline) -> str | None:
+def home_creator_id(request: Request, default_creator_id: DefaultCreatorId) -> str | None:
     """Whose twin `/` talks to: the demo creator when serving with `--demo`, else the default one."""
     chosen = getattr(request.app.state, "home_creator_id", None)
     if isinstance(chosen, str):
         return chosen
-    return service.default_creator.id if service.default_creator else None
+    return default_creator_id
 
 
-async def _creator(service: Coachline, creator_id: str | None) -> Creator:
+HomeCreatorId = Annotated[str | None, Depends(home_creator_id)]
+
+
+async def _creator(sessions: async_sessionmaker[AsyncSession], creator_id: str | None) -> Creator:
     if creator_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no creator yet")
-    async with service.sessions() as session:
+    async with sessions() as session:
         creator = await session.get(Creator, creator_id)
     if creator is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no creator {creator_id!r}")
@@ -61,26 +65,32 @@ async def _creator(service: Coachline, creator_id: str | None) -> Creator:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def page(request: Request, service: Service) -> HTMLResponse:
+async def page(
+    request: Request, sessions: Sessions, knowledge: Knowledge, home: HomeCreatorId
+) -> HTMLResponse:
     """The chat page of the home creator (every asset inline: it works offline)."""
-    return await _page(request, service, await _creator(service, home_creator_id(request, service)))
+    return await _page(request, sessions, knowledge, await _creator(sessions, home))
 
 
 @router.get("/c/{creator_id}", response_class=HTMLResponse, include_in_schema=False)
-async def creator_page(creator_id: str, request: Request, service: Service) -> HTMLResponse:
+async def creator_page(
+    creator_id: str, request: Request, sessions: Sessions, knowledge: Knowledge
+) -> HTMLResponse:
     """A creator's shareable chat page: the same page, talking to that creator's twin."""
-    return await _page(request, service, await _creator(service, creator_id))
+    return await _page(request, sessions, knowledge, await _creator(sessions, creator_id))
 
 
-async def _page(request: Request, service: Coachline, creator: Creator) -> HTMLResponse:
+async def _page(
+    request: Request, sessions: async_sessionmaker[AsyncSession], knowledge: KnowledgeBase, creator: Creator
+) -> HTMLResponse:
     browser_user(request)
-    documents = await service.knowledge.documents(creator.id)
+    documents = await knowledge.documents(creator.id)
     nonce = secrets.token_urlsafe(12)
     values = {
         "creator_name": escape(creator.name),
         "creator_id": escape(creator.id),
         "share_url": escape(str(request.url_for("creator_page", creator_id=creator.id))),
-        "knowledge": await _knowledge_html(service, creator, [document.title for document in documents]),
+        "knowledge": await _knowledge_html(sessions, creator, [document.title for document in documents]),
         "nonce": nonce,
     }
     html = _PAGE
@@ -95,7 +105,9 @@ async def _page(request: Request, service: Coachline, creator: Creator) -> HTMLR
     )
 
 
-async def _knowledge_html(service: Coachline, creator: Creator, titles: list[str]) -> str:
+async def _knowledge_html(
+    sessions: async_sessionmaker[AsyncSession], creator: Creator, titles: list[str]
+) -> str:
     """What the twin knows (its documents' titles), or what to do when it knows nothing yet."""
     name = escape(creator.name)
     if titles:
@@ -110,7 +122,7 @@ async def _knowledge_html(service: Coachline, creator: Creator, titles: list[str
 
     demo = None
     if creator.id != DEMO_CREATOR_ID:
-        async with service.sessions() as session:
+        async with sessions() as session:
             demo = await session.get(Creator, DEMO_CREATOR_ID)
     try_demo = (
         f'Meanwhile, <a href="/c/{DEMO_CREATOR_ID}">talk to the demo coach, {escape(demo.name)}</a>, who has a handbook.'
@@ -132,31 +144,35 @@ async def favicon() -> Response:
 
 
 @router.post("/web/messages", response_model=ChatResponse)
-async def send_from_page(body: PageMessage, request: Request, service: Service) -> dict[str, Any]:
+async def send_from_page(
+    body: PageMessage, request: Request, service: Chat, sessions: Sessions, home: HomeCreatorId, now: Now
+) -> dict[str, Any]:
     """Send a message from this browser to the page's creator and wait for the reply.
 
     Only JSON bodies are parsed (FastAPI refuses others with 422); a cross-site form cannot send JSON
     without a preflight, which is what keeps other sites from posting as this browser.
     """
     user_id = browser_user(request)
-    creator = await _creator(service, body.creator_id or home_creator_id(request, service))
+    creator = await _creator(sessions, body.creator_id or home)
     message = IncomingMessage(
         channel="web",
         user_id=user_id,
         conversation=ConversationReference("web", user_id, creator_id=creator.id),
         message_id=f"page:{user_id}:{uuid.uuid4().hex}",
         text=body.text,
-        received_at=service.now(),
+        received_at=now,
     )
     return join_replies(await converse(service, message))
 
 
 @router.get("/web/messages")
-async def transcript(request: Request, service: Service, creator_id: str | None = None) -> dict[str, Any]:
+async def transcript(
+    request: Request, sessions: Sessions, home: HomeCreatorId, creator_id: str | None = None
+) -> dict[str, Any]:
     """The last messages of this browser's conversation with a creator, for reloading the page."""
     user_id = browser_user(request)
-    creator = await _creator(service, creator_id or home_creator_id(request, service))
-    async with service.sessions() as session:
+    creator = await _creator(sessions, creator_id or home)
+    async with sessions() as session:
         account = await session.scalar(
             select(ChannelAccount).where(
                 ChannelAccount.channel == "web", ChannelAccount.external_id == user_id

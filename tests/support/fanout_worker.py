@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.composition import build_service
 from bot.models import ChannelAccount, User
-from bot.runtime import Coachline
 from channels.base import Channel, ChannelLimits, ChannelStatus, MessageSink, SendResult
 from channels.messages import OutgoingMessage
 from coaching.embeddings import HashingEmbedder
@@ -62,7 +62,7 @@ async def main(data_dir: Path, sends: Path, people: int) -> None:
         llm=LLMMode.OFFLINE,
         claim_lease_seconds=1.0,
     )
-    service = Coachline(
+    service = build_service(
         settings,
         channels={"sms": FileChannel(sends)},
         generator=ScriptedGenerator(),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bench.stats import Row
 from bot.composition import build_service
+from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, IncomingMessage
 from channels.web import WebChannel
 from coaching.fake_generator import ScriptedGenerator
 from config import LLMMode, Settings, load_settings

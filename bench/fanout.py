@@ -246,7 +246,7 @@ async def child(data_dir: Path, listing: Path | None) -> None:
     from sqlalchemy import select
 
     from bot.composition import build_service
-    from bot.models import ChannelAccount, User
+    from bot.foundation.tables import ChannelAccount, User
     from channels.registry import build_channels
     from coaching.embeddings import HashingEmbedder
     from coaching.fake_generator import ScriptedGenerator

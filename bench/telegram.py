@@ -21,8 +21,8 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import Row
 from bot.composition import build_service
+from bot.foundation.messages import IncomingMessage, OutgoingMessage
 from channels.base import Accepted
-from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings

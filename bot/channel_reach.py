@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.foundation.messages import Attachment, ConversationReference
 from channels.base import Channel
-from channels.messages import Attachment, ConversationReference
 from coaching.documents import DocumentRejected
 from programs.eligibility import channel_refusal
 

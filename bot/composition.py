@@ -15,17 +15,17 @@ from bot.admin_commands import register_admin_commands
 from bot.basic_commands import register_basic_commands
 from bot.channel_reach import ChannelReach
 from bot.claim_codes import ClaimPolicy
-from bot.clock import Clock, SystemClock
 from bot.commands import CommandRegistry, CommandServices, Reply
 from bot.consent_commands import register_consent_commands
 from bot.creator_commands import register_creator_commands
-from bot.db import create_engine, session_factory
 from bot.deferred_store import DeferredVectorStore
 from bot.dispatcher import Dispatcher, DispatchPolicy
+from bot.foundation.clock import Clock, SystemClock
+from bot.foundation.db import create_engine, session_factory
+from bot.foundation.leader import LeaderLock
 from bot.health_report import HealthReport
 from bot.inbox import Inbox
 from bot.knowledge_commands import register_knowledge_commands
-from bot.leader import LeaderLock
 from bot.outbox import Outbox
 from bot.pacing import SenderRate
 from bot.preflight import Preflight

@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.foundation.tables import OutboxMessage
 from bot.inbox import Backlog, Inbox
-from bot.models import OutboxMessage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

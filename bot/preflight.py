@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import migrate
 from bot.deferred_store import DeferredVectorStore
 from bot.file_modes import prepare_private_storage
+from bot.foundation.db import migrate
 from bot.secrets import load_or_create_secret
 from bot.startup_error import StartupError, one_line
 from config import Settings

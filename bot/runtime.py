@@ -15,20 +15,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channel_reach import ChannelReach
-from bot.clock import Clock
 from bot.commands import CommandRegistry
 from bot.dispatcher import Dispatcher
+from bot.foundation.clock import Clock
+from bot.foundation.messages import Attachment, IncomingMessage
+from bot.foundation.tables import Creator, OutboxMessage
 from bot.health_report import HealthReport
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox
-from bot.models import Creator, InboxMessage, OutboxMessage
+from bot.models import InboxMessage
 from bot.outbox import FINAL_STATES, Outbox
 from bot.preflight import Preflight, ServiceKeys
 from bot.roles import Role
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
-from channels.messages import Attachment, IncomingMessage
 from coaching.generation import Generator
 from coaching.knowledge import KnowledgeBase
 from coaching.personality.service import PersonalityService

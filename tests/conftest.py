@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.clock import FakeClock
 from bot.composition import build_service
+from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from channels.base import Channel
 from coaching.embeddings import Embedder, HashingEmbedder

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 
 from bot.api.deps import ActingCreator, Caller, DefaultCreatorId, Reach, Sessions
 from bot.api.errors import COMMON_ERRORS
-from bot.models import ChannelAccount, Creator, User
+from bot.foundation.tables import ChannelAccount, Creator, User
 from channels.registry import missing_settings
 from programs.models import Enrollment, Program, UserTag
 

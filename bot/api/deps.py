@@ -17,13 +17,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channel_reach import ChannelReach
-from bot.clock import Clock
+from bot.foundation.clock import Clock
+from bot.foundation.messages import UNSTORABLE, IncomingMessage
+from bot.foundation.tables import Creator
 from bot.identity import Principal, authenticate
 from bot.inbox import Inbox
-from bot.models import Creator
 from bot.runtime import Coachline, ReplyOutcome
 from channels.base import Accepted
-from channels.messages import UNSTORABLE, IncomingMessage
 from coaching.knowledge import KnowledgeBase
 from coaching.personality.service import PersonalityService
 from config import Settings

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.api.deps import ActingCreator, Personality, Sessions
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.strict import RequestModel
-from bot.models import Creator
+from bot.foundation.tables import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.service import PersonalityService
 from coaching.personality.voice import personality_prompt

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.api.chat import ChatResponse, converse, join_replies
 from bot.api.deps import Chat, DefaultCreatorId, Knowledge, Now, Sessions
-from bot.models import ChannelAccount, Conversation, Creator, HistoryMessage
-from channels.messages import ConversationReference, IncomingMessage
+from bot.foundation.messages import ConversationReference, IncomingMessage
+from bot.foundation.tables import ChannelAccount, Conversation, Creator
+from bot.models import HistoryMessage
 from coaching.knowledge import KnowledgeBase
 
 router = APIRouter(tags=["web chat"])

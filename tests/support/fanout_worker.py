@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.composition import build_service
-from bot.models import ChannelAccount, User
+from bot.foundation.messages import OutgoingMessage
+from bot.foundation.tables import ChannelAccount, User
 from channels.base import Channel, ChannelLimits, ChannelStatus, MessageSink, SendResult
-from channels.messages import OutgoingMessage
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore

@@ -105,7 +105,6 @@ def serve(
     settings = _settings()
     channels = _channels(settings)
     _logging(settings.log_level)
-    _provision_embeddings(settings, required=False)
     service = build_service(settings, channels=channels)
     raise typer.Exit(asyncio.run(_serve(service, demo=demo)))
 
@@ -131,6 +130,13 @@ async def _serve(service: Coachline, *, demo: bool) -> int:
             lifespan="off",
         )
     )
+    try:
+        await service.prepare()  # the data dir first: the model is kept in it
+    except StartupError as exc:
+        await service.stop()
+        _refuse_start(exc)
+        return 2
+    await asyncio.to_thread(_provision_embeddings, settings, required=False)
     try:
         async with running(app, service, demo=demo):
             base = f"http://{settings.host}:{settings.port}"

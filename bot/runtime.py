@@ -109,11 +109,18 @@ class Coachline:
             raise RuntimeError("the service's keys are loaded when it starts")
         return self.keys
 
+    async def prepare(self) -> None:
+        """The start step's I/O (data dir, keys, database, vector store), once; `start` runs it too.
+
+        Raises `bot.startup_error.StartupError` (one line) when the machine or a setting is at fault.
+        """
+        if self.keys is None:
+            self.keys = await self.preflight.run()
+
     async def start(self) -> None:
-        """The start step (data dir, keys, database, vector store), then the default creator, channels,
-        workers and the scheduler. Raises `bot.startup_error.StartupError` (one line) when the machine
-        or a setting is at fault."""
-        self.keys = await self.preflight.run()
+        """Prepare (see `prepare`), then make the default creator and start channels, workers and the
+        scheduler."""
+        await self.prepare()
         async with self.sessions.begin() as session:
             self.default_creator = await ensure_default_creator(
                 session,

@@ -108,7 +108,9 @@ async def test_an_existing_world_readable_install_is_tightened_at_start(
     database.chmod(0o644)
 
     service = make_service(data_dir=data, database_url=f"sqlite+aiosqlite:///{database}")
-    await service.engine.dispose()
+    assert (mode(data), mode(database)) == (0o755, 0o644)  # building the service touches nothing
+    await service.start()
+    await service.stop()
 
     assert (mode(data), mode(database)) == (0o700, 0o600)
 

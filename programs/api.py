@@ -114,6 +114,18 @@ async def _owned(session: AsyncSession, principal: CallerIdentity, program_id: s
     return program
 
 
+async def _owned_step(
+    session: AsyncSession, principal: CallerIdentity, program_id: str, step_id: str
+) -> tuple[list[ProgramStep], ProgramStep]:
+    """The caller's program's steps and the one named `step_id` among them; 404 for either missing."""
+    await _owned(session, principal, program_id)
+    steps = await _steps(session, program_id)
+    step = next((item for item in steps if item.id == step_id), None)
+    if step is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+    return steps, step
+
+
 async def _steps(session: AsyncSession, program_id: str) -> list[ProgramStep]:
     return list(
         await session.scalars(
@@ -376,11 +388,7 @@ def programs_router(deps: ProgramsApiDeps) -> APIRouter:
     ) -> StepOut:
         """Replace a step's name, type and configs."""
         async with deps.sessions.begin() as session:
-            await _owned(session, principal, program_id)
-            steps = await _steps(session, program_id)
-            step = next((item for item in steps if item.id == step_id), None)
-            if step is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+            steps, step = await _owned_step(session, principal, program_id, step_id)
             names = {item.step_name for item in steps if item.id != step_id} | {body.step_name}
             if body.step_name in {item.step_name for item in steps if item.id != step_id}:
                 raise _unprocessable(f"step_name: the program already has a step named {body.step_name!r}")
@@ -396,11 +404,7 @@ def programs_router(deps: ProgramsApiDeps) -> APIRouter:
     ) -> StepDeletedOut:
         """Remove a step (refused while a CONDITION still branches to it)."""
         async with deps.sessions.begin() as session:
-            await _owned(session, principal, program_id)
-            steps = await _steps(session, program_id)
-            step = next((item for item in steps if item.id == step_id), None)
-            if step is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "step not found")
+            steps, step = await _owned_step(session, principal, program_id, step_id)
             remaining = [item for item in steps if item.id != step_id]
             _check_branches(remaining)
             await session.delete(step)

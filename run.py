@@ -35,6 +35,9 @@ console = Console(soft_wrap=True)  # the terminal wraps; hard breaks would spoil
 
 
 def _settings() -> Settings:
+    # The registry checks the channel names in COACH_ADMINS: imported before the settings are read.
+    import channels.registry  # noqa: F401
+
     try:
         return load_settings()
     except SettingsError as exc:

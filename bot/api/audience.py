@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 
 from bot.api.deps import ActingCreator, Caller, DefaultCreatorId, Reach, Sessions
-from bot.api.errors import COMMON_ERRORS
+from bot.foundation.api_errors import COMMON_ERRORS
 from bot.foundation.tables import ChannelAccount, Creator, User
 from channels.registry import missing_settings
 from programs.models import Enrollment, Program, UserTag

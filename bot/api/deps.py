@@ -222,14 +222,3 @@ def now(clock: ServiceClock) -> datetime:
 
 
 Now = Annotated[datetime, Depends(now)]
-
-
-# The programs' routers (programs/api.py, programs/broadcast_api.py) still take the whole service until
-# they receive their dependencies from the face; nothing in bot/ uses these two.
-Service = Annotated[Coachline, Depends(_service)]
-
-
-async def acting_creator(service: Coachline, principal: Principal, creator_id: str | None) -> str:
-    """The creator a call acts for (see `CreatorChoice`)."""
-    default = service.default_creator.id if service.default_creator is not None else None
-    return await CreatorChoice(principal, service.sessions, default)(creator_id)

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from pydantic import BaseModel
 
 from bot.api.deps import ActingCreator, AppSettings, Caller, Knowledge
-from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.knowledge import read_limited
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
 from coaching.bulk_ingest import BatchFile, BatchProgress, FileResult, ingest_batch
 
 log = logging.getLogger(__name__)

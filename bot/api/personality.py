@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.api.deps import ActingCreator, Personality, Sessions
-from bot.api.errors import COMMON_ERRORS, error_responses
-from bot.api.strict import RequestModel
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
+from bot.foundation.api_requests import RequestModel
 from bot.foundation.tables import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.service import PersonalityService

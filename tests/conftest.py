@@ -108,7 +108,7 @@ def generator() -> ScriptedGenerator:
 def make_service(
     make_settings: Callable[..., Settings], sqlite_url: str
 ) -> Iterator[Callable[..., Coachline]]:
-    """Build Coachline instances (not started) on one database."""
+    """Build services (not started) on one database, through `build_service` as `run.py` does."""
 
     def make(
         *,

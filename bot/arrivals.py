@@ -21,11 +21,11 @@ from sqlalchemy import Insert, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.foundation.clock import Clock
+from bot.foundation.messages import IncomingMessage
 from bot.models import InboxMessage
 from bot.pacing import Pace, SenderRate, pace_many
 from channels.base import Accepted
-from channels.messages import IncomingMessage
 
 INBOX = cast(Table, InboxMessage.__table__)
 

@@ -1,5 +1,5 @@
-"""Group commit for received messages: every message that arrives while a write is under way is
-persisted by the next write, all in one transaction of a few statements.
+"""Received messages persisted by group commit (`bot.group_commit`): every message that arrives while
+a write is under way is persisted by the next write, all in one transaction of a few statements.
 
 A webhook is acknowledged once its message is stored, so the store is on every platform request's
 path. One at a time, each message paid for its own transaction; under load, messages now share one:
@@ -10,10 +10,9 @@ acknowledged only after the commit that holds it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.foundation.clock import Clock
 from bot.foundation.messages import IncomingMessage
+from bot.group_commit import GroupCommit
 from bot.models import InboxMessage
 from bot.pacing import Pace, SenderRate, pace_many
 from channels.base import Accepted
@@ -30,15 +30,12 @@ from channels.base import Accepted
 INBOX = cast(Table, InboxMessage.__table__)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Arrival:
-    """One received message waiting for the next write, and where its outcome goes."""
+    """One received message waiting for the next write."""
 
     message: IncomingMessage
     paced: bool
-    outcome: asyncio.Future[Accepted] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
     @property
     def key(self) -> tuple[str, str]:
@@ -95,11 +92,7 @@ def row_values(message: IncomingMessage, verdict: Pace, now: datetime) -> dict[s
 
 
 class ArrivalWriter:
-    """Persists received messages in shared transactions; `store` returns once a message is committed.
-
-    The writing runs in its own task, so a caller that gives up (a client hanging up) never cuts
-    a write short for the others in its batch.
-    """
+    """Persists received messages in shared transactions; `store` returns once a message is committed."""
 
     def __init__(
         self,
@@ -112,32 +105,13 @@ class ArrivalWriter:
         self._clock = clock
         self._rate = rate
         self._after_insert = after_insert
-        self._waiting: list[Arrival] = []
-        self._writer: asyncio.Task[None] | None = None
+        self.writes: GroupCommit[Arrival, Accepted] = GroupCommit(self._write, name="inbox-writer")
 
     async def store(self, message: IncomingMessage, *, paced: bool) -> Accepted:
         """Persist one message (deduped on channel + message id) with the others arriving now."""
-        arrival = Arrival(message, paced)
-        self._waiting.append(arrival)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all(), name="inbox-writer")
-        return await asyncio.shield(arrival.outcome)
+        return await self.writes.submit(Arrival(message, paced))
 
-    async def _write_all(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                accepted = await self._write(batch)
-            except Exception as exc:  # every caller of the batch hears it, as it would alone
-                for arrival in batch:
-                    if not arrival.outcome.done():
-                        arrival.outcome.set_exception(exc)
-                continue
-            for arrival in batch:
-                if not arrival.outcome.done():
-                    arrival.outcome.set_result(accepted[id(arrival)])
-
-    async def _write(self, batch: list[Arrival]) -> dict[int, Accepted]:
+    async def _write(self, batch: list[Arrival]) -> list[Accepted]:
         firsts: dict[tuple[str, str], Arrival] = {}
         for arrival in batch:
             firsts.setdefault(arrival.key, arrival)
@@ -160,15 +134,14 @@ class ArrivalWriter:
             redelivered = [a.key for a in unique if a.key not in inserted]
             existing = await _ids_of(session, redelivered) if redelivered else {}
         throttled = {item.arrival.key for item in stored if item.verdict.due_at is None}
-        accepted: dict[int, Accepted] = {}
+        accepted: list[Accepted] = []
         for arrival in batch:
             if arrival is firsts[arrival.key] and arrival.key in inserted:
-                accepted[id(arrival)] = Accepted(
-                    inserted[arrival.key], duplicate=False, throttled=arrival.key in throttled
+                accepted.append(
+                    Accepted(inserted[arrival.key], duplicate=False, throttled=arrival.key in throttled)
                 )
             else:  # a redelivery, of a message stored before or earlier in this batch
-                known = inserted.get(arrival.key) or existing[arrival.key]
-                accepted[id(arrival)] = Accepted(known, duplicate=True)
+                accepted.append(Accepted(inserted.get(arrival.key) or existing[arrival.key], duplicate=True))
         return accepted
 
 

@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.admin_commands import register_admin_commands
@@ -25,13 +24,13 @@ from bot.foundation.clock import Clock, SystemClock
 from bot.foundation.db import create_engine, migrate, session_factory
 from bot.foundation.leader import LeaderLock
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
-from bot.foundation.tables import Creator, OutboxMessage
+from bot.foundation.tables import Creator
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox, inbox_status
 from bot.knowledge_commands import register_knowledge_commands
-from bot.models import InboxMessage
-from bot.outbox import FINAL_STATES, Outbox
+from bot.outbox import Outbox
 from bot.pacing import SenderRate
+from bot.replies import ReplyOutcome, wait_for_replies
 from bot.roles import Role
 from bot.secrets import load_or_create_secret
 from bot.signals import Signal
@@ -57,15 +56,6 @@ from programs.runner import ProgramRunner
 from programs.scheduler import ProgramSchedule, create_scheduler, job_store_url, scheduler_status
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyOutcome:
-    """What came of a received message by the time the waiter stopped waiting."""
-
-    inbox_id: int
-    finished: bool  # the message was answered (or given up on) and every reply settled
-    replies: list[OutboxMessage]
 
 
 class Coachline:
@@ -313,28 +303,7 @@ class Coachline:
 
     async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
         """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            progress = self.progress.watch()
-            async with self.sessions() as session:
-                status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
-                rows = list(
-                    await session.scalars(
-                        select(OutboxMessage)
-                        .where(OutboxMessage.inbox_id == inbox_id)
-                        .order_by(OutboxMessage.id)
-                    )
-                )
-            # "throttled": over its sender's rate, kept and never answered (see bot.pacing).
-            finished = status in ("done", "failed", "throttled") and all(
-                row.status in FINAL_STATES for row in rows
-            )
-            remaining = deadline - loop.time()
-            if finished or remaining <= 0:
-                return ReplyOutcome(inbox_id, finished, rows)
-            # The signal makes this instant in-process; the short poll covers other instances.
-            await progress.wait(min(remaining, 0.25))
+        return await wait_for_replies(self.sessions, self.outbox.replies_moved, inbox_id, timeout)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Every component's state ("real", "degraded" or "off") and why."""

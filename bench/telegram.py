@@ -390,4 +390,4 @@ if __name__ == "__main__":
     else:
         runner = run(quick="--full" not in sys.argv)
     for row in asyncio.run(runner):
-        print(f"{row.measure:<40} {row.value:>16}  {row.note}")
+        print(f"{row.benchmark[:44]:<44} {row.measure:<40} {row.value:>16}  {row.note}")

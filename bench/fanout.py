@@ -4,8 +4,10 @@ The fake platform servers of the tests stand in for Telegram, Slack and Twilio, 
 scaled up ×100 so the run takes seconds: Telegram 3,000 messages/s overall, Slack 100/s per channel,
 SMS 100 segments/s. The service runs in a child process (SQLite, the offline generator, 32 sends
 in flight); the parent counts what each fake received: the sustained rate beside the allowed one,
-the busiest second, duplicates and losses. The second run kills the child with SIGKILL a third of
-the way through and starts it again: sends in flight at the kill may go twice (at most 32), none is lost.
+the busiest second, duplicates and losses. The second run slows every SQL statement (+2 ms) and every
+send (+50 ms) against a 2 s claim lease: with leases renewed for as long as a send and its settle
+take, no message goes twice. The third run kills the child with SIGKILL a third of the way through and
+starts it again: sends in flight at the kill may go twice (at most 32), none is lost.
 
     python -m bench.fanout            # the table; --quick for 1,500 people
 """
@@ -26,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.stats import Row
 
@@ -114,13 +117,20 @@ async def _slack(stack: AsyncExitStack) -> Platform | None:
     )
 
 
-def _child_env(data_dir: Path, found: list[Platform]) -> dict[str, str]:
+# The slowed run: every SQL statement takes this much longer, and every send to a platform.
+SLOW_STATEMENT_SECONDS = 0.002
+SLOW_SEND_SECONDS = 0.05
+
+
+def _child_env(data_dir: Path, found: list[Platform], slow: bool = False) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("COACH_", "TELEGRAM_", "SLACK_", "TWILIO_", "SMS_"))
+        if not key.startswith(("COACH_", "TELEGRAM_", "SLACK_", "TWILIO_", "SMS_", "BENCH_"))
     }
     env.update({"COACH_DATA_DIR": str(data_dir), "COACH_LLM": "offline", "COACH_CLAIM_LEASE_SECONDS": "2"})
+    if slow:
+        env["BENCH_SLOW"] = "1"
     for platform in found:
         env.update(platform.env)
     return env
@@ -130,10 +140,10 @@ def _sent_so_far(found: list[Platform]) -> int:
     return sum(len(platform.received()) for platform in found)
 
 
-async def _run(people: int, kill: bool) -> list[Row]:
+async def _run(people: int, kill: bool, slow: bool = False) -> list[Row]:
     async with platforms() as found:
         with tempfile.TemporaryDirectory() as data_dir:
-            env = _child_env(Path(data_dir), found)
+            env = _child_env(Path(data_dir), found, slow)
             recipients = {
                 platform.channel: [platform.recipient(index) for index in range(people // len(found))]
                 for platform in found
@@ -165,7 +175,7 @@ async def _run(people: int, kill: bool) -> list[Row]:
             elapsed = time.monotonic() - started
             if child.returncode != 0:
                 raise RuntimeError(f"the fan-out process failed ({child.returncode})")
-            return _rows(found, recipients, elapsed, kill, killed_at, _failed(Path(data_dir)))
+            return _rows(found, recipients, elapsed, kill, killed_at, _failed(Path(data_dir)), slow)
 
 
 def _failed(data_dir: Path) -> int:
@@ -180,8 +190,11 @@ def _rows(
     kill: bool,
     killed_at: int | None,
     failed: int,
+    slow: bool = False,
 ) -> list[Row]:
     name = f"fan-out to {sum(map(len, recipients.values())):,} people{' with kill -9' if kill else ''}"
+    if slow:
+        name += f", database +{SLOW_STATEMENT_SECONDS * 1000:g} ms a statement, sends +{SLOW_SEND_SECONDS * 1000:g} ms"
     rows = [
         Row(name, "wall time", f"{elapsed:.1f} s", f"killed after {killed_at:,} sends" if killed_at else "")
     ]
@@ -232,9 +245,32 @@ def _peak_second(times: list[float]) -> int:
 
 
 async def run(quick: bool) -> list[Row]:
-    """The fan-out, then the same with a kill -9 in the middle."""
+    """The fan-out, the same on a slowed database and platform, then with a kill -9 in the middle."""
     people = 1_500 if quick else 10_000
-    return await _run(people, kill=False) + await _run(people, kill=True)
+    return (
+        await _run(people, kill=False)
+        + await _run(people, kill=False, slow=True)
+        + await _run(people, kill=True)
+    )
+
+
+def _slow_down(service: Any) -> None:
+    """The slowed run (`BENCH_SLOW`): every statement and every platform send takes longer, so sends
+    and settles outlast the 2 s claim lease unless it is renewed."""
+    from sqlalchemy import event
+
+    def slow_statement(*_: Any) -> None:
+        time.sleep(SLOW_STATEMENT_SECONDS)  # in the database driver's thread: the database is slow
+
+    event.listen(service.engine.sync_engine, "before_cursor_execute", slow_statement)
+    for channel in service.channels.values():
+        send = channel.send
+
+        async def slow_send(message: Any, send: Any = send) -> Any:
+            await asyncio.sleep(SLOW_SEND_SECONDS)
+            return await send(message)
+
+        channel.send = slow_send
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,6 +301,8 @@ async def child(data_dir: Path, listing: Path | None) -> None:
         vector_store=InMemoryVectorStore(),
         poll_seconds=0.05,
     )
+    if os.environ.get("BENCH_SLOW"):
+        _slow_down(service)
     await service.start()
     try:
         assert service.default_creator is not None

@@ -13,16 +13,22 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+from fastapi import FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import Row
+from bot.app import create_app
 from bot.composition import build_service
-from bot.foundation.messages import IncomingMessage, OutgoingMessage
-from channels.base import Accepted
+from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
+from channels.base import Accepted, Channel, SendResult
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings
@@ -31,23 +37,31 @@ from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
 from config import LLMMode, Settings
 from tests.fakes.telegram_server import FakeTelegram, run_fake_telegram
+from tests.support.channels import RecordingChannel
 from tests.support.payloads import telegram_text_update
 
 PEOPLE = 50  # distinct private chats the updates come from
 BENCH = "Telegram replies (fake Bot API, long polling)"
+ACK_BENCH = "Telegram webhook ack, server CPU per request"
+SECRET = "bench-webhook-secret"
+
+
+def _update(index: int) -> dict[str, Any]:
+    """Update `index`: from one of `PEOPLE` private chats, its own text and ids."""
+    template = telegram_text_update("question")
+    person = 10_000 + index % PEOPLE
+    message = template["message"] | {
+        "message_id": index + 1,
+        "text": f"question {index}",
+        "from": template["message"]["from"] | {"id": person},
+        "chat": template["message"]["chat"] | {"id": person},
+    }
+    return {"update_id": index + 1, "message": message}
 
 
 def _queue_updates(telegram: FakeTelegram, count: int) -> None:
-    template = telegram_text_update("question")
     for index in range(count):
-        person = 10_000 + index % PEOPLE
-        message = template["message"] | {
-            "message_id": index + 1,
-            "text": f"question {index}",
-            "from": template["message"]["from"] | {"id": person},
-            "chat": template["message"]["chat"] | {"id": person},
-        }
-        telegram.queue_update({"update_id": index + 1, "message": message})
+        telegram.queue_update(_update(index))
 
 
 def _rate(telegram: FakeTelegram, count: int) -> float:
@@ -67,18 +81,22 @@ async def _wait_for_replies(telegram: FakeTelegram, count: int, timeout: float =
         await asyncio.sleep(0.01)
 
 
+def _settings(data_dir: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": Path(data_dir),
+        "api_key": "bench-admin-key",
+        "llm": LLMMode.OFFLINE,
+    }
+    return Settings(_env_file=None, **values | overrides)  # type: ignore[call-arg]
+
+
 async def coachline_rate(count: int) -> float:
     """Replies a second through the whole service."""
     async with run_fake_telegram() as telegram:
         _queue_updates(telegram, count)
         with tempfile.TemporaryDirectory() as data_dir:
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                data_dir=Path(data_dir),
-                api_key="bench-admin-key",
-                llm=LLMMode.OFFLINE,
-                sender_rate=0.0,  # floods from few senders are the point; pacing: bench/fairness.py
-            )
+            # Floods from few senders are the point; pacing: bench/fairness.py.
+            settings = _settings(data_dir, sender_rate=0.0)
             own = TelegramSettings.of(
                 bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
             )
@@ -150,14 +168,209 @@ async def ptb_echo_rate(count: int) -> float:
         return _rate(telegram, count)
 
 
+async def null_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """An ASGI app that answers 200 and does nothing: what the client itself costs is measured on it."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def bare_webhook_app() -> FastAPI:
+    """The comparator: a FastAPI handler that reads the update and answers 200, storing nothing."""
+    app = FastAPI()
+
+    @app.post("/webhooks/telegram")
+    async def webhook(request: Request) -> Response:
+        await request.json()
+        return Response('{"ok":true}', media_type="application/json")
+
+    return app
+
+
+@asynccontextmanager
+async def coachline_webhook_app(telegram: FakeTelegram, data_dir: str) -> AsyncIterator[FastAPI]:
+    """Coachline's whole HTTP app with the Telegram channel in webhook mode; no workers run, so the
+    CPU measured is the acknowledgement's alone (secret check, parse, pace, persist)."""
+    settings = _settings(data_dir, public_url="https://bench.example")
+    own = TelegramSettings.of(bot_token=telegram.token, api_url=telegram.url, webhook_secret=SECRET)
+    channels = build_channels(settings, ["telegram"], channel_settings={"telegram": own})
+    service = build_service(settings, channels=channels, generator=ScriptedGenerator())
+    await service.prepare()
+    await channels["telegram"].start(service.receive)
+    try:
+        yield create_app(service)
+    finally:
+        await channels["telegram"].stop()
+        await service.engine.dispose()
+
+
+async def _cpu_per_request(app: ASGIApp, count: int, concurrency: int) -> float:
+    """Milliseconds of process CPU (every thread: aiosqlite's too) per webhook request, client included.
+
+    `concurrency` requests are in flight at a time, as when a platform delivers a burst; nothing else
+    runs in the process. The first 50 are a warm-up.
+    """
+    transport = httpx.ASGITransport(app=app)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+
+        async def post(index: int) -> None:
+            response = await client.post("/webhooks/telegram", json=_update(index), headers=headers)
+            if response.status_code != 200:
+                raise AssertionError(f"webhook answered {response.status_code}: {response.text}")
+
+        for index in range(50):
+            await post(index)
+        started = time.process_time()
+        for first in range(50, 50 + count, concurrency):
+            await asyncio.gather(*(post(index) for index in range(first, first + concurrency)))
+        return (time.process_time() - started) / count * 1000
+
+
+async def ack_rows(count: int) -> list[Row]:
+    """Server CPU per webhook ack through Coachline beside a bare FastAPI handler, in one run.
+
+    Each figure is the process's CPU per request minus the client's own (measured on an app that does
+    nothing), one request at a time and 32 in flight.
+    """
+    rows: list[Row] = []
+    async with run_fake_telegram() as telegram:
+        with tempfile.TemporaryDirectory() as data_dir:
+            async with coachline_webhook_app(telegram, data_dir) as app:
+                for concurrency in (1, 32):
+                    client = await _cpu_per_request(null_app, count, concurrency)
+                    bare = await _cpu_per_request(bare_webhook_app(), count, concurrency) - client
+                    coachline = await _cpu_per_request(app, count, concurrency) - client
+                    name = f"{ACK_BENCH}, {concurrency} in flight"
+                    note = f"{count} updates from {PEOPLE} people; SQLite; client's own CPU subtracted"
+                    rows += [
+                        Row(name, "Coachline (persisted, then 200)", f"{coachline:.2f} ms", note),
+                        Row(
+                            name,
+                            "bare FastAPI handler",
+                            f"{bare:.2f} ms",
+                            "parses the update, stores nothing",
+                        ),
+                        Row(
+                            name, "ratio", f"{coachline / bare:.1f}", "Coachline / bare FastAPI; goal ≤ 1 ms"
+                        ),
+                    ]
+    return rows
+
+
+SEND_BENCH = "Outbox sends to Telegram (fake Bot API, limits raised)"
+SENDS_IN_FLIGHT = 32
+
+
+def _sends(telegram: FakeTelegram) -> list[tuple[int, float]]:
+    return [(int(call.params["chat_id"]), call.at) for call in telegram.calls if call.method == "sendMessage"]
+
+
+def _send_rate(sends: list[tuple[int, float]], count: int) -> tuple[float, int]:
+    """Sends a second from the first to the last, and how many went to someone a second time."""
+    if len({chat for chat, _ in sends}) < count:
+        raise AssertionError(f"only {len({chat for chat, _ in sends})} of {count} people were sent to")
+    times = sorted(at for _, at in sends)
+    return (len(times) - 1) / (times[-1] - times[0]), len(sends) - count
+
+
+class InstantTelegram(RecordingChannel):
+    """A Telegram stand-in that accepts every message at once: the outbox's own ceiling, no HTTP."""
+
+    def __init__(self) -> None:
+        super().__init__("telegram")
+        self.times: list[tuple[int, float]] = []
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Note who and when; accepted at once."""
+        self.times.append((int(message.conversation.chat_id), time.monotonic()))
+        return await super().send(message)
+
+
+async def outbox_send_rate(count: int, *, instant: bool = False) -> tuple[float, int]:
+    """One message each to `count` people queued at once, sent by the outbox worker through the
+    Telegram adapter to the fake (or to an instant stand-in): (sends/s, duplicates)."""
+    async with run_fake_telegram() as telegram:
+        with tempfile.TemporaryDirectory() as data_dir:
+            settings = _settings(data_dir, worker_concurrency=SENDS_IN_FLIGHT)
+            own = TelegramSettings.of(
+                bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
+            )
+            stand_in = InstantTelegram()
+            channels: dict[str, Channel] = (
+                {"telegram": stand_in}
+                if instant
+                else build_channels(settings, ["telegram"], channel_settings={"telegram": own})
+            )
+
+            def sends() -> list[tuple[int, float]]:
+                return stand_in.times if instant else _sends(telegram)
+
+            service = build_service(settings, channels=channels, generator=ScriptedGenerator())
+            await service.start()
+            try:
+                async with service.sessions.begin() as session:
+                    for person in range(count):
+                        reference = ConversationReference("telegram", str(20_000 + person))
+                        message = OutgoingMessage(reference, "Our next live session is on Friday.")
+                        service.outbox.enqueue(session, message, dedupe_key=f"bench:{person}")
+                service.outbox.queued.notify()
+                while len({chat for chat, _ in sends()}) < count:
+                    await asyncio.sleep(0.05)
+            finally:
+                await service.stop()
+        return _send_rate(sends(), count)
+
+
+async def adapter_send_rate(count: int) -> float:
+    """The comparator: the Telegram adapter alone sending the same messages, as many in flight."""
+    async with run_fake_telegram() as telegram:
+        channel = TelegramChannel(
+            telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
+        )
+        people = asyncio.Queue[int]()
+        for person in range(count):
+            people.put_nowait(20_000 + person)
+
+        async def sender() -> None:
+            while not people.empty():
+                reference = ConversationReference("telegram", str(people.get_nowait()))
+                await channel.send(OutgoingMessage(reference, "Our next live session is on Friday."))
+
+        await asyncio.gather(*(sender() for _ in range(SENDS_IN_FLIGHT)))
+        return _send_rate(_sends(telegram), count)[0]
+
+
+async def send_rows(count: int) -> list[Row]:
+    """The outbox's sustained sends a second beside the adapter's own, in one run."""
+    adapter = await adapter_send_rate(count)
+    outbox, duplicates = await outbox_send_rate(count)
+    ceiling, ceiling_duplicates = await outbox_send_rate(count, instant=True)
+    note = f"{count} people, {SENDS_IN_FLIGHT} in flight, SQLite; the fake runs in the same process"
+    return [
+        Row(SEND_BENCH, "Coachline outbox → adapter → fake", f"{outbox:,.0f} msg/s", note),
+        Row(SEND_BENCH, "the adapter alone → fake (no outbox)", f"{adapter:,.0f} msg/s", "the same fake"),
+        Row(SEND_BENCH, "ratio", f"{outbox / adapter:.2f}", "outbox / adapter alone"),
+        Row(
+            SEND_BENCH, "the outbox alone (an instant channel)", f"{ceiling:,.0f} msg/s", "goal ≥ 1,000 msg/s"
+        ),
+        Row(SEND_BENCH, "duplicates", f"{duplicates} / {ceiling_duplicates}", "through the fake / instant"),
+    ]
+
+
 async def run(quick: bool) -> list[Row]:
-    """Coachline's and the bare library's replies a second, and their ratio."""
+    """Coachline's and the bare library's replies a second, and their ratio; the webhook ack's CPU."""
     count = 200 if quick else 1000
     ceiling = await ptb_echo_rate(count)
     adapter = await adapter_echo_rate(count)
     coachline = await coachline_rate(count)
     note = f"{count} updates from {PEOPLE} people"
     return [
+        *await ack_rows(500 if quick else 2000),
+        *await send_rows(2000 if quick else 10_000),
         Row(BENCH, "Coachline (SQLite, instant model)", f"{coachline:.0f} replies/s", note),
         Row(BENCH, "bare python-telegram-bot echo bot", f"{ceiling:.0f} replies/s", "the library's ceiling"),
         Row(BENCH, "ratio", f"{coachline / ceiling:.2f}", "Coachline / echo bot"),
@@ -167,5 +380,13 @@ async def run(quick: bool) -> list[Row]:
 
 
 if __name__ == "__main__":
-    for row in asyncio.run(run(quick=True)):
-        print(f"{row.measure:<40} {row.value:>16}  {row.note}")
+    import sys
+
+    if "--ack" in sys.argv:
+        runner = ack_rows(500)
+    elif "--sends" in sys.argv:
+        runner = send_rows(2000)
+    else:
+        runner = run(quick="--full" not in sys.argv)
+    for row in asyncio.run(runner):
+        print(f"{row.benchmark[:44]:<44} {row.measure:<40} {row.value:>16}  {row.note}")

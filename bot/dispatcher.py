@@ -108,6 +108,7 @@ class Dispatcher:
             else:
                 await self._quick_command(row, message, parsed)
         self._outbox.queued.notify()
+        self._outbox.replies_moved.notify(row.id)
 
     async def _quick_command(
         self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand
@@ -218,6 +219,7 @@ class Dispatcher:
                 inbox_id=row.id,
             )
         self._outbox.queued.notify()
+        self._outbox.replies_moved.notify(row.id)
 
     async def _identify(self, session: AsyncSession, message: IncomingMessage) -> tuple[Sender, Conversation]:
         sender = await resolve_sender(

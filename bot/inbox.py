@@ -8,20 +8,20 @@ claimed.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.arrivals import ArrivalWriter, Stored
 from bot.foundation.clock import Clock
 from bot.foundation.leases import renew_lease
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
 from bot.models import InboxMessage
 from bot.outbox import Outbox
-from bot.pacing import SLOW_DOWN, Pace, SenderRate, pace
+from bot.pacing import SLOW_DOWN, SenderRate
 from bot.signals import Signal
 from channels.base import Accepted
 from coaching.status import ComponentStatus
@@ -59,62 +59,35 @@ class Inbox:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self.arrived = Signal()
+        self._arrivals = ArrivalWriter(sessions, clock, lambda: self.rate, self._tell_to_slow_down)
 
     async def accept(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
         """Persist a message unless the same (channel, message id) is already there.
 
         A message over its sender's rate is kept as `throttled` and never answered; the first of a
-        run is answered with one "slow down" (queued in the same transaction).
+        run is answered with one "slow down" (queued in the same transaction). Messages arriving
+        together share one transaction (`bot.arrivals`).
         """
-        now = self._clock.now()
-        row = InboxMessage(
-            channel=message.channel,
-            external_id=message.message_id,
-            sender_id=message.user_id,
-            sender_name=message.user_name,
-            conversation_ref=message.conversation.to_dict(),
-            text=message.text,
-            attachments=[attachment.to_dict() for attachment in message.attachments],
-            raw=message.raw,
-            received_at=message.received_at,
-        )
-        verdict = Pace(due_at=now)
-        try:
-            async with self._sessions.begin() as session:
-                if paced:
-                    verdict = await pace(session, self.rate, message.channel, message.user_id, now)
-                row.due_at = verdict.due_at
-                if verdict.due_at is None:
-                    row.status, row.processed_at, row.error = "throttled", now, "over the sender's rate"
-                session.add(row)
-                await session.flush()
-                if verdict.tell_sender and self._outbox is not None:
-                    self._outbox.enqueue(
-                        session,
-                        OutgoingMessage(
-                            message.conversation, SLOW_DOWN, reply_to_message_id=message.message_id
-                        ),
-                        dedupe_key=f"inbox:{row.id}:slow-down",
-                        inbox_id=row.id,
-                    )
-            inbox_id, duplicate = row.id, False
-        except IntegrityError:
-            async with self._sessions() as session:
-                existing = await session.scalar(
-                    select(InboxMessage.id).where(
-                        InboxMessage.channel == message.channel,
-                        InboxMessage.external_id == message.message_id,
-                    )
+        accepted = await self._arrivals.store(message, paced=paced)
+        if accepted.duplicate:
+            return accepted
+        if not accepted.throttled:
+            self.arrived.notify()
+        elif self._outbox is not None:  # the first of a run was answered with a "slow down"
+            self._outbox.queued.notify()
+        return accepted
+
+    async def _tell_to_slow_down(self, session: AsyncSession, stored: Sequence[Stored]) -> None:
+        """Queue the one "slow down" of each run of messages set aside, with the messages themselves."""
+        for item in stored:
+            if item.verdict.tell_sender and self._outbox is not None:
+                message = item.arrival.message
+                self._outbox.enqueue(
+                    session,
+                    OutgoingMessage(message.conversation, SLOW_DOWN, reply_to_message_id=message.message_id),
+                    dedupe_key=f"inbox:{item.inbox_id}:slow-down",
+                    inbox_id=item.inbox_id,
                 )
-            if existing is None:
-                raise
-            return Accepted(existing, duplicate=True)
-        if verdict.due_at is None:
-            if verdict.tell_sender and self._outbox is not None:
-                self._outbox.queued.notify()
-            return Accepted(inbox_id, duplicate, throttled=True)
-        self.arrived.notify()
-        return Accepted(inbox_id, duplicate)
 
     async def claim(self, limit: int, held: Collection[int] = ()) -> list[InboxMessage]:
         """Take up to `limit` messages that are waiting or whose previous worker's lease ran out.

@@ -14,10 +14,11 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +27,8 @@ from bot.foundation.clock import Clock
 from bot.foundation.leases import LeaseKeeper, Wait, claim_rows, renew_lease
 from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
 from bot.foundation.tables import ChannelAccount, OutboxMessage
-from bot.signals import Signal
+from bot.group_commit import GroupCommit
+from bot.signals import KeyedSignal, Signal
 from channels.base import DeliveryReport
 
 FINAL_STATES = ("sent", "failed")
@@ -61,6 +63,17 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
     )
 
 
+OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A row's final (or next) state, waiting for the next settle write."""
+
+    outbox_id: int
+    values: dict[str, Any]
+
+
 class Outbox:
     """Queue, claim and settle outgoing messages; the core's `bot.foundation.delivery.DeliveryPort`."""
 
@@ -81,10 +94,17 @@ class Outbox:
         self.max_attempts = max_attempts
         self.queued = Signal()  # a row is due
         self.settled = Signal()  # a row reached sent or failed
+        # Keyed by inbox id: the message was answered, or one of its replies was settled (bot.replies).
+        self.replies_moved = KeyedSignal()
         self._renewal_wait = renewal_wait
         # Rows this instance claimed and has not let go of: never claimed again by it, even when a
         # renewal is late, so one process cannot send a row twice.
         self._held: set[int] = set()
+        # Settles and recipient checks of sends finishing or starting together share a transaction.
+        self._settlements: GroupCommit[Settlement, None] = GroupCommit(self._settle_all, name="outbox-settle")
+        self._recipient_checks: GroupCommit[OutboxMessage, str | None] = GroupCommit(
+            self._check_recipients, name="outbox-recipients"
+        )
 
     def enqueue(
         self,
@@ -235,22 +255,40 @@ class Outbox:
     async def undeliverable_reason(self, row: OutboxMessage) -> str | None:
         """Why nothing may be sent to this row's recipient now (opted out, blocked), or None.
 
-        Checked just before every send, so opt-outs bind replies, program steps and broadcasts alike.
+        Checked just before every send, so opt-outs bind replies, program steps and broadcasts alike;
+        the checks of sends starting together share one query.
         """
-        reference = ConversationReference.from_dict(row.conversation_ref)
+        return await self._recipient_checks.submit(row)
+
+    async def _check_recipients(self, rows: list[OutboxMessage]) -> list[str | None]:
+        recipients = [
+            (row.channel, ConversationReference.from_dict(row.conversation_ref).chat_id) for row in rows
+        ]
+        wanted = set(recipients)
         async with self._sessions() as session:
-            account = await session.scalar(
-                select(ChannelAccount).where(
-                    ChannelAccount.channel == row.channel, ChannelAccount.external_id == reference.chat_id
-                )
+            found = await session.execute(
+                select(
+                    ChannelAccount.channel,
+                    ChannelAccount.external_id,
+                    ChannelAccount.opted_out_at,
+                    ChannelAccount.reachable,
+                ).where(tuple_(ChannelAccount.channel, ChannelAccount.external_id).in_(sorted(wanted)))
             )
-        if account is None:  # a group chat or a channel, not a person's account
-            return None
-        if account.opted_out_at is not None:
-            return "recipient opted out"
-        if not account.reachable:
-            return "recipient blocked the bot"
-        return None
+            accounts = {
+                (channel, who): (opted_out_at, reachable) for channel, who, opted_out_at, reachable in found
+            }
+        reasons: list[str | None] = []
+        for recipient in recipients:
+            account = accounts.get(recipient)
+            if account is None:  # a group chat or a channel, not a person's account
+                reasons.append(None)
+            elif account[0] is not None:
+                reasons.append("recipient opted out")
+            elif not account[1]:
+                reasons.append("recipient blocked the bot")
+            else:
+                reasons.append(None)
+        return reasons
 
     async def record_delivery(self, report: DeliveryReport) -> bool:
         """Store a platform's delivery report on the message it is about; False when none matches."""
@@ -295,19 +333,37 @@ class Outbox:
             )
 
     async def _settle(self, outbox_id: int, **values: Any) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id)
-                # Counting settled attempts shows later which ones a crash cut off (broadcast reports).
-                .values(
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    settled_attempts=OutboxMessage.settled_attempts + 1,
-                    **values,
-                )
-            )
+        await self._settlements.submit(Settlement(outbox_id, values))
         self.settled.notify()
+
+    async def _settle_all(self, batch: list[Settlement]) -> list[None]:
+        """One transaction for every settle waiting: one executemany `UPDATE` per kind of settle."""
+        kinds: dict[tuple[str, ...], list[Settlement]] = {}
+        for settlement in batch:
+            kinds.setdefault(tuple(sorted(settlement.values)), []).append(settlement)
+        async with self._sessions.begin() as session:
+            connection = await session.connection()
+            for names, settlements in kinds.items():
+                statement = (
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == bindparam("settle_id"))
+                    # Counting settled attempts shows later which ones a crash cut off (broadcast reports).
+                    .values(
+                        claimed_by=None,
+                        lease_expires_at=None,
+                        settled_attempts=OUTBOX.c.settled_attempts + 1,
+                        **{name: bindparam(f"settle_{name}") for name in names},
+                    )
+                )
+                await connection.execute(
+                    statement,
+                    [
+                        {"settle_id": item.outbox_id}
+                        | {f"settle_{name}": item.values[name] for name in names}
+                        for item in settlements
+                    ],
+                )
+        return [None] * len(batch)
 
     async def rows_for_inbox(self, inbox_id: int) -> list[OutboxMessage]:
         """The replies queued for one received message, in order."""

@@ -14,10 +14,11 @@ polite "slow down" reply; later ones in the same window are not answered again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import InboxMessage
@@ -64,23 +65,59 @@ class Pace:
     tell_sender: bool = False  # the first message set aside in a while: answer it with SLOW_DOWN
 
 
-async def pace(session: AsyncSession, rate: SenderRate, channel: str, sender_id: str, now: datetime) -> Pace:
-    """When this sender's new message is due, or that it is over their rate (and whether to say so)."""
-    if channel in UNPACED_CHANNELS:
-        return Pace(due_at=now)
-    of_sender = (InboxMessage.channel == channel, InboxMessage.sender_id == sender_id)
-    latest = await session.scalar(select(func.max(InboxMessage.due_at)).where(*of_sender))
-    due = now if latest is None else max(now, latest + rate.interval)
-    # Conforming while no more than `burst - 1` of the sender's messages are due ahead of this one.
-    if not rate.enabled or due - now <= rate.interval * (rate.burst - 1):
-        return Pace(due_at=due)
-    told_lately = await session.scalar(
+async def pace_many(
+    session: AsyncSession,
+    rate: SenderRate,
+    senders: Sequence[tuple[str, str] | None],
+    now: datetime,
+) -> list[Pace]:
+    """The verdicts on messages received together, in arrival order; `None` marks one not paced.
+
+    One statement reads every sender's latest due time; a later message of the same sender in the
+    batch queues behind the earlier ones exactly as if they had arrived one by one.
+    """
+    wanted = sorted(
+        {sender for sender in senders if sender is not None and sender[0] not in UNPACED_CHANNELS}
+    )
+    latest: dict[tuple[str, str], datetime | None] = {}
+    if wanted:
+        found = await session.execute(
+            select(InboxMessage.channel, InboxMessage.sender_id, func.max(InboxMessage.due_at))
+            .where(tuple_(InboxMessage.channel, InboxMessage.sender_id).in_(wanted))
+            .group_by(InboxMessage.channel, InboxMessage.sender_id)
+        )
+        latest = {(channel, sender_id): due for channel, sender_id, due in found.all()}
+    throttled_here: set[tuple[str, str]] = set()
+    verdicts: list[Pace] = []
+    for sender in senders:
+        if sender is None or sender[0] in UNPACED_CHANNELS:
+            verdicts.append(Pace(due_at=now))
+            continue
+        last = latest.get(sender)
+        due = now if last is None else max(now, last + rate.interval)
+        # Conforming while no more than `burst - 1` of the sender's messages are due ahead of this one.
+        if not rate.enabled or due - now <= rate.interval * (rate.burst - 1):
+            latest[sender] = due
+            verdicts.append(Pace(due_at=due))
+            continue
+        # Told already when one of their messages was set aside within the window (here or before).
+        told = sender in throttled_here or await _set_aside_lately(session, rate, sender, now)
+        throttled_here.add(sender)
+        verdicts.append(Pace(due_at=None, tell_sender=not told))
+    return verdicts
+
+
+async def _set_aside_lately(
+    session: AsyncSession, rate: SenderRate, sender: tuple[str, str], now: datetime
+) -> bool:
+    found = await session.scalar(
         select(InboxMessage.id)
         .where(
-            *of_sender,
+            InboxMessage.channel == sender[0],
+            InboxMessage.sender_id == sender[1],
             InboxMessage.status == "throttled",
             InboxMessage.processed_at > now - rate.window,
         )
         .limit(1)
     )
-    return Pace(due_at=None, tell_sender=told_lately is None)
+    return found is not None

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channel_reach import ChannelReach
@@ -19,13 +18,13 @@ from bot.commands import CommandRegistry
 from bot.dispatcher import Dispatcher
 from bot.foundation.clock import Clock
 from bot.foundation.messages import Attachment, IncomingMessage
-from bot.foundation.tables import Creator, OutboxMessage
+from bot.foundation.tables import Creator
 from bot.health_report import HealthReport
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox
-from bot.models import InboxMessage
-from bot.outbox import FINAL_STATES, Outbox
+from bot.outbox import Outbox
 from bot.preflight import Preflight, ServiceKeys
+from bot.replies import ReplyOutcome, wait_for_replies
 from bot.roles import Role
 from bot.signals import Signal
 from bot.workers import InboxWorker, OutboxWorker
@@ -41,15 +40,6 @@ from programs.runner import ProgramRunner
 from programs.scheduler import ProgramSchedule
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyOutcome:
-    """What came of a received message by the time the waiter stopped waiting."""
-
-    inbox_id: int
-    finished: bool  # the message was answered (or given up on) and every reply settled
-    replies: list[OutboxMessage]
 
 
 @dataclass(kw_only=True, eq=False)
@@ -199,28 +189,7 @@ class Coachline:
 
     async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
         """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            progress = self.progress.watch()
-            async with self.sessions() as session:
-                status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
-                rows = list(
-                    await session.scalars(
-                        select(OutboxMessage)
-                        .where(OutboxMessage.inbox_id == inbox_id)
-                        .order_by(OutboxMessage.id)
-                    )
-                )
-            # "throttled": over its sender's rate, kept and never answered (see bot.pacing).
-            finished = status in ("done", "failed", "throttled") and all(
-                row.status in FINAL_STATES for row in rows
-            )
-            remaining = deadline - loop.time()
-            if finished or remaining <= 0:
-                return ReplyOutcome(inbox_id, finished, rows)
-            # The signal makes this instant in-process; the short poll covers other instances.
-            await progress.wait(min(remaining, 0.25))
+        return await wait_for_replies(self.sessions, self.outbox.replies_moved, inbox_id, timeout)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Every component's state ("real", "degraded" or "off") and why."""

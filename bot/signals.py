@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
+from collections.abc import Hashable
 
 
 class Signal:
@@ -43,3 +45,28 @@ class Watch:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._event.wait()
+
+
+class KeyedSignal:
+    """Wake-ups addressed to one key (say, an inbox message's id): only that key's waiters wake.
+
+    Waiting on a broadcast `Signal`, every waiter woke (and read the database) whenever anything at
+    all moved on; a keyed watch wakes only for its own key. Keys nobody watches cost nothing: the
+    event lives only as long as a `Watch` holds it.
+    """
+
+    def __init__(self) -> None:
+        self._events: weakref.WeakValueDictionary[Hashable, asyncio.Event] = weakref.WeakValueDictionary()
+
+    def notify(self, key: Hashable) -> None:
+        """Wake everyone watching `key` now."""
+        event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def watch(self, key: Hashable) -> Watch:
+        """A watch that fires on the next `notify(key)` after this call."""
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = asyncio.Event()
+        return Watch(event)

@@ -186,6 +186,8 @@ class OutboxWorker:
             else:
                 await self._send_in_order(row, chat_id)
         self._progress.notify()
+        if row.inbox_id is not None:
+            self._outbox.replies_moved.notify(row.inbox_id)
 
     async def _send_in_order(self, row: OutboxMessage, chat_id: str) -> None:
         channel = self._channels[row.channel]

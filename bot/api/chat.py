@@ -16,7 +16,7 @@ from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.identity import Principal, creator_scoped_id
 from bot.models import InboxMessage
 from bot.pacing import SLOW_DOWN
-from bot.runtime import ReplyOutcome
+from bot.replies import ReplyOutcome
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 

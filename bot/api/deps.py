@@ -22,7 +22,8 @@ from bot.foundation.messages import UNSTORABLE, IncomingMessage
 from bot.foundation.tables import Creator
 from bot.identity import Principal, authenticate
 from bot.inbox import Inbox
-from bot.runtime import Coachline, ReplyOutcome
+from bot.replies import ReplyOutcome
+from bot.runtime import Coachline
 from channels.base import Accepted
 from coaching.knowledge import KnowledgeBase
 from coaching.personality.service import PersonalityService

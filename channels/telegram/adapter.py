@@ -236,10 +236,14 @@ class TelegramChannel(Channel):
                 continue
             self._interruptible = False
             try:
-                for update in updates:
-                    if self._stopping:
-                        return  # the rest stay unconfirmed: Telegram delivers them again
-                    await self._accept(update)
+                if self._stopping:
+                    return  # unconfirmed: Telegram delivers them again
+                # Stored together (the inbox commits updates that arrive together in one write); the
+                # offset moves past the leading run that was stored, in order.
+                stored = await asyncio.gather(*map(self._accept, updates), return_exceptions=True)
+                for update, outcome in zip(updates, stored, strict=True):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
                     offset = int(update["update_id"]) + 1  # confirmed by the next getUpdates
             except Exception as exc:  # the inbox could not store it: try the same update again
                 self._interruptible = True

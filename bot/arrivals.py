@@ -1,0 +1,154 @@
+"""Received messages persisted by group commit (`bot.group_commit`): every message that arrives while
+a write is under way is persisted by the next write, all in one transaction of a few statements.
+
+A webhook is acknowledged once its message is stored, so the store is on every platform request's
+path. One at a time, each message paid for its own transaction; under load, messages now share one:
+one read of their senders' pace, one `INSERT … ON CONFLICT DO NOTHING … RETURNING` for all of them (a
+redelivery is no error, just no row), one read of the ids of redeliveries, one commit. A message is
+acknowledged only after the commit that holds it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Insert, Table, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.foundation.clock import Clock
+from bot.foundation.messages import IncomingMessage
+from bot.group_commit import GroupCommit
+from bot.models import InboxMessage
+from bot.pacing import Pace, SenderRate, pace_many
+from channels.base import Accepted
+
+INBOX = cast(Table, InboxMessage.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One received message waiting for the next write."""
+
+    message: IncomingMessage
+    paced: bool
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes two deliveries the same message."""
+        return (self.message.channel, self.message.message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A newly stored message and its pace verdict (for the "slow down" a throttled run gets)."""
+
+    inbox_id: int
+    arrival: Arrival
+    verdict: Pace
+
+
+# Called inside the write's transaction with the messages it stored, before the commit.
+AfterInsert = Callable[[AsyncSession, Sequence[Stored]], Awaitable[None]]
+
+
+@functools.cache
+def insert_ignoring_redeliveries(dialect: str) -> Insert:
+    """`INSERT INTO inbox … ON CONFLICT (channel, external_id) DO NOTHING RETURNING` for this database.
+
+    Built once per dialect: building it costs more than the rest of a small batch.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(INBOX)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(INBOX.c.id, INBOX.c.channel, INBOX.c.external_id)
+    )
+
+
+def row_values(message: IncomingMessage, verdict: Pace, now: datetime) -> dict[str, Any]:
+    """The inbox row for a message (every key always present: the rows go in one statement)."""
+    throttled = verdict.due_at is None
+    return {
+        "channel": message.channel,
+        "external_id": message.message_id,
+        "sender_id": message.user_id,
+        "sender_name": message.user_name,
+        "conversation_ref": message.conversation.to_dict(),
+        "text": message.text,
+        "attachments": [attachment.to_dict() for attachment in message.attachments],
+        "raw": message.raw,
+        "received_at": message.received_at,
+        "due_at": verdict.due_at,
+        "status": "throttled" if throttled else "pending",
+        "processed_at": now if throttled else None,
+        "error": "over the sender's rate" if throttled else None,
+        "attempts": 0,
+    }
+
+
+class ArrivalWriter:
+    """Persists received messages in shared transactions; `store` returns once a message is committed."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        rate: Callable[[], SenderRate],
+        after_insert: AfterInsert,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._rate = rate
+        self._after_insert = after_insert
+        self.writes: GroupCommit[Arrival, Accepted] = GroupCommit(self._write, name="inbox-writer")
+
+    async def store(self, message: IncomingMessage, *, paced: bool) -> Accepted:
+        """Persist one message (deduped on channel + message id) with the others arriving now."""
+        return await self.writes.submit(Arrival(message, paced))
+
+    async def _write(self, batch: list[Arrival]) -> list[Accepted]:
+        firsts: dict[tuple[str, str], Arrival] = {}
+        for arrival in batch:
+            firsts.setdefault(arrival.key, arrival)
+        unique = list(firsts.values())
+        async with self._sessions.begin() as session:
+            now = self._clock.now()
+            senders = [(a.message.channel, a.message.user_id) if a.paced else None for a in unique]
+            verdicts = await pace_many(session, self._rate(), senders, now)
+            connection = await session.connection()
+            statement = insert_ignoring_redeliveries(connection.dialect.name)
+            rows = [row_values(a.message, verdict, now) for a, verdict in zip(unique, verdicts, strict=True)]
+            result = await connection.execute(statement, rows)
+            inserted = {(channel, external): row_id for row_id, channel, external in result}
+            stored = [
+                Stored(inserted[a.key], a, verdict)
+                for a, verdict in zip(unique, verdicts, strict=True)
+                if a.key in inserted
+            ]
+            await self._after_insert(session, stored)
+            redelivered = [a.key for a in unique if a.key not in inserted]
+            existing = await _ids_of(session, redelivered) if redelivered else {}
+        throttled = {item.arrival.key for item in stored if item.verdict.due_at is None}
+        accepted: list[Accepted] = []
+        for arrival in batch:
+            if arrival is firsts[arrival.key] and arrival.key in inserted:
+                accepted.append(
+                    Accepted(inserted[arrival.key], duplicate=False, throttled=arrival.key in throttled)
+                )
+            else:  # a redelivery, of a message stored before or earlier in this batch
+                accepted.append(Accepted(inserted.get(arrival.key) or existing[arrival.key], duplicate=True))
+        return accepted
+
+
+async def _ids_of(session: AsyncSession, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    found = await session.execute(
+        select(InboxMessage.channel, InboxMessage.external_id, InboxMessage.id).where(
+            tuple_(InboxMessage.channel, InboxMessage.external_id).in_(keys)
+        )
+    )
+    return {(channel, external): row_id for channel, external, row_id in found.all()}

@@ -1,0 +1,141 @@
+"""The message path's cost in SQL statements: counted (a count is deterministic, unlike time).
+
+Messages arriving together are stored by one write, sends settling together by one `UPDATE`, and a
+whole chat message, from its arrival to its settled reply, stays under a fixed number of statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import replies
+from bot.composition import build_service
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import OutboxMessage
+from bot.runtime import Coachline
+from coaching.embeddings import HashingEmbedder
+from coaching.fake_generator import ScriptedGenerator
+from coaching.vector_store import InMemoryVectorStore
+from config import Settings
+from tests.support.channels import RecordingChannel
+from tests.support.chat import ChatDriver
+
+# Measured on SQLite: 2 to store, 2 to claim, 4 to identify the sender, 1 to read the history, 2 for
+# a program waiting on an answer, 4 to commit the answer (reply, transcript, done), 2 for the inbox
+# worker's look for the sender's next message, 1 to claim the reply, 1 to check its recipient, 1 to
+# settle it: 20; and the waiter's 2 reads each time it is told its message moved on (3 times): 26.
+# One message alone costs what it did before; what changed is that messages arriving, and sends
+# settling, together share their statements (the tests above), and a waiter wakes only for its own.
+STATEMENTS_PER_CHAT_MESSAGE = 26
+
+
+@contextmanager
+def counted(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The statements the engine runs inside the block (an executemany counts once)."""
+    statements: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_messages_arriving_together_are_stored_by_one_write(
+    make_service: Callable[..., Coachline],
+) -> None:
+    service = make_service()  # not started: nothing but the stores below touches the database
+    people = [ChatDriver(service, channel="telegram", user_id=f"person-{n}") for n in range(20)]
+    try:
+        with counted(service.engine) as statements:
+            accepted = await asyncio.gather(
+                *(service.receive(person.message(f"hi {n}")) for n, person in enumerate(people))
+            )
+        redelivered = await asyncio.gather(
+            *(
+                service.receive(person.message("again", message_id=f"m-{n}"))
+                for n, person in enumerate(people[:3])
+            ),
+            *(
+                service.receive(person.message("again", message_id=f"m-{n}"))
+                for n, person in enumerate(people[:3])
+            ),
+        )
+    finally:
+        await service.engine.dispose()
+
+    assert len({receipt.inbox_id for receipt in accepted}) == 20
+    assert not any(receipt.duplicate for receipt in accepted)
+    # One read of the senders' pace and one INSERT … ON CONFLICT DO NOTHING for all twenty.
+    assert len(statements) == 2
+    assert [receipt.duplicate for receipt in redelivered] == [False] * 3 + [True] * 3
+    assert [receipt.inbox_id for receipt in redelivered[:3]] == [
+        receipt.inbox_id for receipt in redelivered[3:]
+    ]
+
+
+async def test_sends_settling_together_are_marked_by_one_statement(
+    make_service: Callable[..., Coachline],
+) -> None:
+    service = make_service()
+    outbox = service.outbox
+    try:
+        async with service.sessions.begin() as session:
+            rows = [
+                outbox.enqueue(
+                    session,
+                    OutgoingMessage(ConversationReference("telegram", str(n)), f"note {n}"),
+                    dedupe_key=f"note-{n}",
+                )
+                for n in range(10)
+            ]
+        with counted(service.engine) as statements:
+            await asyncio.gather(*(outbox.mark_sent(row.id, f"tg-{row.id}") for row in rows))
+        async with service.sessions() as session:
+            settled = (
+                await session.execute(select(OutboxMessage.status, OutboxMessage.platform_message_id))
+            ).all()
+    finally:
+        await service.engine.dispose()
+
+    assert sorted(settled) == sorted(("sent", f"tg-{row.id}") for row in rows)
+    assert len(statements) == 1  # one executemany UPDATE
+
+
+async def test_a_chat_message_from_arrival_to_settled_reply_stays_under_its_statement_budget(
+    make_settings: Callable[..., Settings], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The waiter reads when its message moves on, never on the cross-instance timer, here.
+    monkeypatch.setattr(replies, "CROSS_INSTANCE_POLL_SECONDS", 3600.0)
+    channel = RecordingChannel("telegram")
+    service = build_service(
+        make_settings(database_url=sqlite_url),
+        channels={"telegram": channel},
+        generator=ScriptedGenerator(),
+        embedder=HashingEmbedder(),
+        vector_store=InMemoryVectorStore(),
+        poll_seconds=3600,  # the workers look when told, never on a timer: the count is the path's own
+    )
+    await service.start()
+    try:
+        chat = ChatDriver(service, channel="telegram", user_id="42")
+        await chat.ask("warm up")  # the person, their conversation and the caches exist from now on
+        with counted(service.engine) as statements:
+            accepted = await service.receive(chat.message("how do I start?"))
+            outcome = await service.wait_for_replies(accepted.inbox_id, 10)
+    finally:
+        await service.stop()
+
+    assert outcome.finished and [reply.status for reply in outcome.replies] == ["sent"]
+    assert channel.sent[-1].text.endswith("how do I start?")
+    assert len(statements) <= STATEMENTS_PER_CHAT_MESSAGE, "\n".join(s.split("\n")[0] for s in statements)

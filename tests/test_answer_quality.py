@@ -12,6 +12,7 @@ from bot.clock import SystemClock
 from bot.db import create_engine, migrate, session_factory
 from bot.identity import ensure_default_creator
 from channels.messages import Source
+from coaching.answer_types import asked_type, holds_type
 from coaching.answerability import AnswerabilityModel, Judgement, Signals, auroc, fit
 from coaching.citations import Renumbering, citation_mismatches, renumber
 from coaching.documents.passage_kinds import classify_passage, is_quotable_sentence
@@ -23,6 +24,7 @@ from coaching.knowledge import KnowledgeBase
 from coaching.offline import OfflineGenerator, extractive_answer
 from coaching.responder import Responder
 from coaching.selection import select_sentences
+from coaching.terms import content_words
 from coaching.vector_store import InMemoryVectorStore
 from programs.engine import StepSpec
 from programs.executor import DebugTrace, MessageStepHandler, StepContext
@@ -165,6 +167,61 @@ def test_the_reply_fits_the_length_target_in_whole_sentences() -> None:
     for limit in (60, 130, 300):
         reply = extractive_answer("What sleep habit keeps the routine calm?", (passage,), limit)
         assert reply is not None and len(reply) <= limit
+
+
+def test_a_sentence_that_goes_on_from_the_anchor_joins_it() -> None:
+    passage = _passage(
+        "Richard sailed for Acre in April with a large fleet. But a storm dispersed the fleet. "
+        "The island had been ruled by the Byzantines for centuries.",
+        similarities=[0.7, 0.2, 0.2],
+    )
+
+    selection = select_sentences("What stopped Richard's fleet from reaching Acre?", (passage,), 700)
+
+    assert [c.text for c in selection.chosen] == [
+        "Richard sailed for Acre in April with a large fleet.",
+        "But a storm dispersed the fleet.",
+    ]
+
+
+def test_a_second_passage_keeps_its_room_and_a_shared_sentence_is_quoted_once() -> None:
+    first = _passage(
+        "Complexity classes group problems by the resources they need. Time is one resource. "
+        "Memory is another resource. Both are measured against the input size.",
+        similarities=[0.8, 0.5, 0.5, 0.5],
+    )
+    overlap = _passage(
+        "Complexity classes group problems by the resources they need.", "b.pdf", similarities=[0.8]
+    )
+    second = _passage(
+        "Important complexity classes include BPP, ZPP and RP, defined by probabilistic machines.",
+        "c.pdf",
+        similarities=[0.75],
+    )
+
+    reply = extractive_answer("What are examples of complexity classes?", (first, overlap, second), 200)
+
+    assert reply is not None and len(reply) <= 200
+    assert reply.count("Complexity classes group problems") == 1
+    assert "BPP, ZPP and RP" in reply and reply.endswith("[3].")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        ("How many servings of fruit a day?", "Eat three servings a day.", True),
+        ("How many servings of fruit a day?", "Eat fruit every day.", False),
+        ("When did the Normans invade?", "They landed in 1169.", True),
+        ("When did the Normans invade?", "They landed at Bannow Bay.", False),
+        ("Who ruled Cyprus?", "Cyprus was ruled by Isaac Komnenos.", True),
+        ("Who ruled Cyprus?", "Richard took Cyprus from its ruler.", False),
+        ("Why do I feel tired?", "Sleep is repair.", False),
+    ],
+)
+def test_the_kind_of_answer_a_question_asks_for_is_recognised(
+    question: str, sentence: str, holds: bool
+) -> None:
+    assert holds_type(sentence, asked_type(question), content_words(question)) is holds
 
 
 # ------------------------------------------------------------------------------------------ Citations

@@ -17,7 +17,8 @@ _ASKS = (
     (
         DATE,
         re.compile(
-            r"\b(?:when|what (?:year|century|decade|date|day|month|period|era)|which (?:year|century|decade)|"
+            r"^\W*when\b|\bwhen (?:did|was|were|is|are|does|do|will|would|can|could|should|has|had|have)\b|"
+            r"\b(?:what (?:year|century|decade|date|day|month|period|era)|which (?:year|century|decade)|"
             r"in what (?:year|century|decade)|how long ago)\b",
             re.IGNORECASE,
         ),

@@ -28,7 +28,7 @@ from coaching.terms import content_words
 
 # How much each signal counts in a sentence's score (meaning, terms, the passage's own relevance).
 MEANING_WEIGHT, TERMS_WEIGHT, PASSAGE_WEIGHT = 0.55, 0.45, 0.1
-TYPE_BONUS = 0.06  # "how many ...?" wants a sentence with a number in it, "who ...?" a name (`answer_types`)
+TYPE_BONUS = 0.08  # "how many ...?" wants a sentence with a number in it, "who ...?" a name (`answer_types`)
 NEIGHBOUR_SHARE = 0.45  # a neighbour joins when it scores at least this share of the anchor
 SECOND_PASSAGE_SHARE = 0.6  # another passage joins when this good and adding terms of the question,
 SECOND_PASSAGE_MEANING_GAP = 0.05  # ... and only when its cosine is within this of the anchor's
@@ -93,14 +93,16 @@ def select_sentences(
     ]
     if not anchors or not wanted:
         return Selection((), best_similarity, best_terms, 0.0, None)
-    anchor = max(anchors, key=lambda c: (c.score, -c.passage, -c.index))
     budget = max(max_chars, 1)
+    # A sentence longer than the whole reply may be would have to be cut: one that fits is preferred.
+    whole = [c for c in anchors if len(render([c])) <= budget]
+    anchor = max(whole or anchors, key=lambda c: (c.score, -c.passage, -c.index))
     # The other passage's best sentence is chosen first and its room kept, so the anchor's neighbours
     # (weaker, by definition) never crowd out a second view of the answer.
     extra = _second_passage([anchor], anchor, candidates, wanted, budget, max_sentences)[1:]
     room = budget - (len(render([anchor, *extra])) - len(render([anchor])) + 1 if extra else 0)
     chosen = _grow(anchor, candidates, room, max_sentences - len(extra))
-    chosen += [c for c in extra if c.text not in {c.text for c in chosen}]
+    chosen += [c for c in extra if not _repeats(c, chosen)]
     covered = set().union(*(c.words for c in chosen)) & wanted
     return Selection(tuple(chosen), best_similarity, best_terms, len(covered) / len(wanted), anchor.passage)
 
@@ -232,12 +234,11 @@ def _second_passage(
     if len(chosen) >= max_sentences:
         return chosen
     covered = set().union(*(c.words for c in chosen)) & wanted
-    said = {c.text for c in chosen}  # overlapping chunks hold the same sentence: never quote it twice
     others = [
         c
         for c in candidates
         if c.passage != anchor.passage
-        and c.text not in said
+        and not _repeats(c, chosen)
         and c.anchorable
         and c.score >= SECOND_PASSAGE_SHARE * anchor.score
         and ((c.words & wanted) - covered or c.score >= SECOND_PASSAGE_ALONE * anchor.score)
@@ -247,6 +248,12 @@ def _second_passage(
         if len(render([*chosen, extra])) <= budget:
             return [*chosen, extra]
     return chosen
+
+
+def _repeats(candidate: Candidate, chosen: Sequence[Candidate]) -> bool:
+    """Whether the sentence says again what a chosen one says: overlapping chunks hold the same
+    sentences, sometimes run into a longer one where a line break hid the stop."""
+    return any(candidate.text in c.text or c.text in candidate.text for c in chosen)
 
 
 def _close_in_meaning(extra: Candidate, anchor: Candidate) -> bool:

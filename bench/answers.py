@@ -21,22 +21,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import os
 import re
 import tempfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bench.knowledge import knowledge_base
 from bench.stats import Row, percentile
+from bench.voice import fixture_writers
 from bot.foundation.clock import SystemClock
 from bot.foundation.db import session_factory
 from bot.identity import create_creator
@@ -48,6 +47,7 @@ from coaching.embeddings import EmbeddingsUnavailable, LocalMiniLMEmbedder
 from coaching.generation import ContextPassage
 from coaching.knowledge import KnowledgeBase
 from coaching.offline import DEFAULT_OFFLINE_MAX_CHARS, OfflineGenerator
+from coaching.personality.separability import voice_separability
 from coaching.responder import Answer, Responder
 from coaching.selection import select_sentences
 from config import load_settings
@@ -174,14 +174,18 @@ def calibrate(rows: Sequence[Signals], labels: Sequence[int], embedder: str) -> 
     return model
 
 
-def voice_separability(documents: Path) -> tuple[str, str]:
-    """The creator's-voice separability, when `coaching.personality` offers it."""
-    personality = importlib.import_module("coaching.personality")
-    measure: Callable[..., Any] | None = getattr(personality, "voice_separability", None)
-    if measure is None:
-        return "n/a (pending)", "coaching.personality.voice_separability is not there yet"
-    value = measure(documents)
-    return f"{float(value):.3f}", "own held-out passages picked over another writer's profile"
+def voice_row(fixtures: Path) -> Row:
+    """The creator's-voice separability on the fixture writers (`coaching.personality.separability`)."""
+    writers = fixture_writers(fixtures)
+    if len(writers) < 2:
+        return Row("voice", "separability", "n/a", "fewer than two fixture writers")
+    value = voice_separability(writers)
+    return Row(
+        "voice",
+        "separability",
+        f"{value:.3f}",
+        f"{', '.join(writers)}: own held-out passages picked over another writer's profile",
+    )
 
 
 async def run(calibrate_now: bool, show_replies: bool = False) -> list[Row]:
@@ -225,8 +229,7 @@ async def run(calibrate_now: bool, show_replies: bool = False) -> list[Row]:
     rows = _table(questions, labels, squad, paragraph_of, model)
     if niddk is not None:
         rows += _booklet_rows(niddk)
-    value, note = voice_separability(fixtures / "docs")
-    rows.append(Row("voice", "separability", value, note))
+    rows.append(voice_row(fixtures))
     return rows
 
 
@@ -295,6 +298,8 @@ def _common_rows(name: str, measured: Measured) -> list[Row]:
         for quote in non_prose_quotes(answer, context)
     ]
     times = [a.timings["total"] for a in measured.replies]
+    retrieval = [a.timings["retrieval"] for a in measured.replies]
+    generation = [a.timings["generation"] for a in measured.replies]
     return [
         Row(name, "citation mismatches", str(len(mismatched)), f"of {len(measured.replies)} replies"),
         Row(name, "non-prose quoted", str(len(non_prose)), "; ".join(q[:40] for q in non_prose[:2])),
@@ -302,7 +307,8 @@ def _common_rows(name: str, measured: Measured) -> list[Row]:
             name,
             "answer time p50 / p99",
             f"{percentile(times, 0.5):.1f} / {percentile(times, 0.99):.1f} ms",
-            "offline generator: no model time in it",
+            f"no model time in it; p99 of retrieval+judgement {percentile(retrieval, 0.99):.1f}, "
+            f"of the offline generator {percentile(generation, 0.99):.1f} ms",
         ),
     ]
 

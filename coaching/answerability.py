@@ -7,7 +7,14 @@ Signals (each in [0, 1] or near it):
 - `coverage`: the share of the question's key terms that the chosen sentences hold;
 - `best_terms`: the best share of key terms (idf-weighted) held by one sentence;
 - `agreement`: whether meaning and words point at the same passage (the densest passage is also the
-  one holding most key terms, and the answer starts there), 0, 0.5 or 1.
+  one holding most key terms, and the answer starts there), 0, 0.5 or 1;
+- `answer_type`: whether the chosen sentences hold what the question asks for (`answer_types`: a
+  number for "how many", a date for "when", a name for "who"), 0 or 1, and 0.5 when it asks for none;
+- `negation`: 0 when the question is negated and the chosen sentences are not, nor advise against
+  anything ("What did they never ...?" answered by a sentence with no "never" is often about
+  something else; "What shouldn't I eat?" is answered by "Avoid ..."), else 1;
+- `names`: the share of the names the question mentions (its capitalised words) that the passage the
+  answer starts from holds; 1 when it names nothing.
 
 The coefficients are fitted by `python -m bench.answers --calibrate` (numpy, Newton's method with a
 little L2, every weight kept non-negative) and stored in `answerability.json` beside this file with the embedder they belong to: the
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from coaching.answer_types import asked_type, holds_type
 from coaching.documents.passage_kinds import is_quotable
 from coaching.generation import ContextPassage
 from coaching.selection import Selection, select_sentences
@@ -33,7 +42,24 @@ from coaching.terms import content_words
 
 MODEL_FILE = Path(__file__).with_name("answerability.json")
 ANSWERED_TARGET = 0.97  # the share of answerable calibration questions the threshold lets through
-SIGNALS = ("relevance", "best_similarity", "coverage", "best_terms", "agreement")
+SIGNALS = (
+    "relevance",
+    "best_similarity",
+    "coverage",
+    "best_terms",
+    "agreement",
+    "answer_type",
+    "negation",
+    "names",
+)
+_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.IGNORECASE)
+# What answers a negated question without a "not": "What shouldn't I eat?" - "Avoid fried food."
+_NEGATIVE_ADVICE = re.compile(
+    r"\b(?:avoid\w*|limit\w*|cut (?:back|down)|skip\w*|stop\w*|less|fewer|instead|rather than|unless|"
+    r"only|except|lack\w*|fail\w*)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<!^)\b[A-Z][\w'’-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +71,9 @@ class Signals:
     coverage: float
     best_terms: float
     agreement: float
+    answer_type: float
+    negation: float
+    names: float
 
     def values(self) -> list[float]:
         """In the order of `SIGNALS`."""
@@ -55,18 +84,42 @@ def signals(question: str, context: Sequence[ContextPassage], selection: Selecti
     """The signals for a question, its retrieved passages and the sentences chosen from them."""
     quotable = [(index, p) for index, p in enumerate(context) if is_quotable(p.kind)]
     if not quotable:
-        return Signals(0.0, 0.0, 0.0, 0.0, 0.0)
+        return Signals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     wanted = content_words(question)
     densest = max(quotable, key=lambda item: item[1].source.relevance_score)[0]
     wordiest = max(quotable, key=lambda item: (len(wanted & content_words(item[1].text)), -item[0]))[0]
     agreement = (float(densest == wordiest) + float(selection.anchor_passage == densest)) / 2
+    quoted = " ".join(candidate.text for candidate in selection.chosen)
     return Signals(
         relevance=max(p.source.relevance_score for _, p in quotable),
         best_similarity=selection.best_similarity,
         coverage=selection.coverage,
         best_terms=selection.best_terms,
         agreement=agreement,
+        answer_type=_answer_type(question, wanted, quoted),
+        negation=_negation_kept(question, quoted),
+        names=_names_held(question, context, selection),
     )
+
+
+def _negation_kept(question: str, quoted: str) -> float:
+    if not _NEGATION.search(question):
+        return 1.0
+    return float(bool(_NEGATION.search(quoted) or _NEGATIVE_ADVICE.search(quoted)))
+
+
+def _answer_type(question: str, wanted: set[str], quoted: str) -> float:
+    kind = asked_type(question)
+    return 0.5 if kind is None else float(holds_type(quoted, kind, wanted))
+
+
+def _names_held(question: str, context: Sequence[ContextPassage], selection: Selection) -> float:
+    names = set().union(*(content_words(name) for name in _NAME.findall(question)))
+    if not names:
+        return 1.0
+    if selection.anchor_passage is None:
+        return 0.0
+    return len(names & content_words(context[selection.anchor_passage].text)) / len(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +157,8 @@ class AnswerabilityModel:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-        if data.get("embedder") != embedder:
-            return None
+        if data.get("embedder") != embedder or len(data.get("weights", ())) != len(SIGNALS):
+            return None  # another embedder's, or calibrated on other signals: recalibrate
         return cls(
             embedder=str(data["embedder"]),
             weights=tuple(float(w) for w in data["weights"]),
@@ -209,13 +262,22 @@ class Judgement:
 
     probability: float
     answerable: bool
+    selection: Selection | None = None  # the sentences an extractive answer quotes (chosen once)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyLimits:
+    """How long a reply may be: its length target, and how many sentences of the material it quotes."""
+
+    max_chars: int
+    max_sentences: int = 4
 
 
 def judge(
-    model: AnswerabilityModel, question: str, context: Sequence[ContextPassage], max_chars: int
+    model: AnswerabilityModel, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
 ) -> Judgement:
     """Choose the sentences an answer would quote, read the signals, and apply the model."""
-    selection = select_sentences(question, context, max_chars)
+    selection = select_sentences(question, context, limits.max_chars, max_sentences=limits.max_sentences)
     found = signals(question, context, selection)
     probability = model.probability(found)
-    return Judgement(probability, probability >= model.threshold)
+    return Judgement(probability, probability >= model.threshold, selection)

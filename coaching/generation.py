@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from bot.foundation.messages import Source
 from coaching.status import ComponentStatus
+
+if TYPE_CHECKING:
+    from coaching.selection import Selection
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class GenerationRequest:
     history: tuple[ChatTurn, ...] = ()
     context: tuple[ContextPassage, ...] = ()
     max_chars: int | None = None  # a soft length target (SMS wants concise answers)
+    # The sentences Coachline already chose when it judged the question answerable (same context,
+    # length target and sentence count): an extractive generator quotes them instead of choosing again.
+    selection: Selection | None = None
 
 
 @dataclass(frozen=True, slots=True)

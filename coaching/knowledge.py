@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.foundation.clock import Clock
 from bot.foundation.messages import Source
-from coaching.answerability import AnswerabilityModel, Judgement, judge
+from coaching.answerability import AnswerabilityModel, Judgement, ReplyLimits, judge
 from coaching.documents import (
     Chunk,
     DocumentRejected,
@@ -373,13 +373,13 @@ class KnowledgeBase:
         return context_passages(hits, stored, vector)
 
     async def judge(
-        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
     ) -> Judgement | None:
         """Whether `context` answers `question`, by the calibrated answerability model (the responder's
         `KnowledgeRetriever`); None without a model for this embedder or without any material."""
         if self.answer_model is None or not await self._has_ready_document(creator_id):
             return None
-        return judge(self.answer_model, question, context, max_chars)
+        return judge(self.answer_model, question, context, limits)
 
     async def _ready_documents(self, creator_id: str) -> dict[str, KnowledgeDocument]:
         async with self._sessions() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from coaching.answerability import Judgement
+from coaching.answerability import Judgement, ReplyLimits
 from coaching.generation import ContextPassage, Persona
 
 
@@ -17,9 +17,10 @@ class KnowledgeRetriever(Protocol):
         ...
 
     async def judge(
-        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
     ) -> Judgement | None:
-        """Whether `context` answers `question`; None when it cannot tell (no calibrated model for the
+        """Whether `context` answers `question` within `limits` (its verdict carries the sentences an
+        extractive answer quotes); None when it cannot tell (no calibrated model for the
         embedder, or the creator has no material yet), and the generator decides."""
         ...
 
@@ -40,7 +41,7 @@ class NoKnowledge:
         return []
 
     async def judge(
-        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
     ) -> Judgement | None:
         """No material, no verdict."""
         return None

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from coaching.generation import ContextPassage, Generation, GenerationRequest, Persona, ReplyStyle
 from coaching.personality import dressing
-from coaching.selection import render, select_sentences
+from coaching.selection import Selection, render, select_sentences
 from coaching.status import ComponentStatus
 from coaching.terms import WORD, word_list
 from coaching.terms import content_words as content_words  # re-exported: analytics counts topics with it
@@ -76,7 +76,9 @@ class OfflineGenerator:
             return _fit(_small_talk_reply(kind, persona.creator_name), limit)
         style = persona.style
         max_sentences = style.max_sentences if style is not None else 4
-        answer = extractive_answer(request.question, request.context, limit, max_sentences=max_sentences)
+        answer = extractive_answer(
+            request.question, request.context, limit, max_sentences=max_sentences, chosen=request.selection
+        )
         if answer is None:
             return _fit(decline_text(persona.creator_name), limit)
         return in_voice(answer, request.question, style, limit) if style is not None else answer
@@ -124,11 +126,17 @@ def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> s
 
 
 def extractive_answer(
-    question: str, context: Sequence[ContextPassage], max_chars: int, *, max_sentences: int = 4
+    question: str,
+    context: Sequence[ContextPassage],
+    max_chars: int,
+    *,
+    max_sentences: int = 4,
+    chosen: Selection | None = None,
 ) -> str | None:
-    """The context sentences that answer the question (`selection.select_sentences`), cited `[n]` by
-    passage number, within `max_chars`; None if nothing in the context answers it."""
-    selection = select_sentences(question, context, max_chars, max_sentences=max_sentences)
+    """The context sentences that answer the question (`selection.select_sentences`, or `chosen` when
+    they were already chosen), cited `[n]` by passage number, within `max_chars`; None if nothing in
+    the context answers it."""
+    selection = chosen or select_sentences(question, context, max_chars, max_sentences=max_sentences)
     if selection.empty:
         return None
     text = render(selection.chosen)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.foundation.messages import Source
+from coaching.answerability import ReplyLimits
 from coaching.citations import Renumbering, renumber, tidy
 from coaching.documents.passage_kinds import is_quotable
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator, Persona
@@ -77,6 +78,10 @@ class Responder:
         overrides the creator's own (a program step with its personality switched off).
         """
         started = time.perf_counter()
+        # The persona first: its reply style says how many sentences an answer quotes, which the
+        # answerability judgement's sentence choice must match for the generator to reuse it.
+        persona = persona or await self.personas.persona(creator_id, creator_name)
+        prepared = time.perf_counter()
         try:
             context = tuple(await self.knowledge.retrieve(creator_id, question, self.passages))
         except Exception:
@@ -89,14 +94,14 @@ class Responder:
         judgement = None
         if small_talk_kind(question) is None:
             try:
-                judgement = await self.knowledge.judge(
-                    creator_id, question, context, max_chars or DEFAULT_OFFLINE_MAX_CHARS
+                limits = ReplyLimits(
+                    max_chars or DEFAULT_OFFLINE_MAX_CHARS,
+                    persona.style.max_sentences if persona.style is not None else 4,
                 )
+                judgement = await self.knowledge.judge(creator_id, question, context, limits)
             except Exception:
                 log.warning("answerability failed for creator %s", creator_id, exc_info=True)
         retrieved = time.perf_counter()
-        persona = persona or await self.personas.persona(creator_id, creator_name)
-        prepared = time.perf_counter()
         if judgement is not None and not judgement.answerable:
             text = decline_text(creator_name)
             if on_text is not None:
@@ -108,12 +113,18 @@ class Responder:
                 generator=DECLINED_BY,
                 context=context,
                 persona=persona,
-                timings=_timings(started, retrieved, prepared, finished, finished),
+                timings=_timings(started, prepared, retrieved, finished, finished),
                 declined=True,
                 answerability=judgement.probability,
             )
         request = GenerationRequest(
-            persona=persona, question=question, history=history, context=context, max_chars=max_chars
+            persona=persona,
+            question=question,
+            history=history,
+            context=context,
+            max_chars=max_chars,
+            # The judgement already chose the sentences an extractive answer quotes: not chosen twice.
+            selection=judgement.selection if judgement is not None else None,
         )
         first_text: float | None = None
         renumbering = Renumbering(context)
@@ -150,20 +161,20 @@ class Responder:
             fallback_reason=fallback_reason,
             context=context,
             persona=persona,
-            timings=_timings(started, retrieved, prepared, first_text or finished, finished),
+            timings=_timings(started, prepared, retrieved, first_text or finished, finished),
             declined=not sources and text == decline_text(creator_name)[: len(text)],
             answerability=judgement.probability if judgement is not None else None,
         )
 
 
 def _timings(
-    started: float, retrieved: float, prepared: float, first: float, finished: float
+    started: float, prepared: float, retrieved: float, first: float, finished: float
 ) -> dict[str, float]:
     return {
-        "retrieval": _ms(retrieved - started),
-        "persona": _ms(prepared - retrieved),
-        "first_text": _ms(first - prepared),
-        "generation": _ms(finished - prepared),
+        "persona": _ms(prepared - started),
+        "retrieval": _ms(retrieved - prepared),  # with the answerability judgement
+        "first_text": _ms(first - retrieved),
+        "generation": _ms(finished - retrieved),
         "total": _ms(finished - started),
     }
 

@@ -2,10 +2,13 @@
 
 Every sentence of a quotable passage (prose or a list; see `passage_kinds`) is scored by meaning — the
 cosine of its vector, stored at ingestion, with the question's — and by the question's key terms it
-contains (weighted by how rare each is among the candidates). The best one anchors the answer; its
-neighbours in the same passage join it while they stay on topic, so the reply reads as one stretch of
-the creator's text rather than a patchwork; a second passage is added only when it brings terms of
-the question the first did not. Whole sentences only: a list is never ended on its introduction, an
+contains (weighted by how rare each is among the candidates), with a nudge for holding what the
+question asks for (a number, a date, a name: `answer_types`). The best one anchors the answer; its
+neighbours in the same passage join it while they stay on topic or go on from it ("But ..."), so the
+reply reads as one stretch of the creator's text rather than a patchwork; the best sentence of a second
+passage is added (its room kept before the neighbours take theirs) only when it brings terms of the
+question the first did not or is nearly as good, and never repeats a sentence (overlapping chunks
+share some). Whole sentences only: a list is never ended on its introduction, an
 item is never cut, and the whole fits the channel's length target.
 """
 
@@ -17,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from coaching.answer_types import asked_type, holds_type
 from coaching.documents.passage_kinds import is_quotable, is_quotable_sentence
 from coaching.documents.sentences import sentence_spans
 from coaching.generation import ContextPassage
@@ -24,10 +28,11 @@ from coaching.terms import content_words
 
 # How much each signal counts in a sentence's score (meaning, terms, the passage's own relevance).
 MEANING_WEIGHT, TERMS_WEIGHT, PASSAGE_WEIGHT = 0.55, 0.45, 0.1
-NUMBER_BONUS = 0.06  # "how many ...?" wants a sentence with a number in it
+TYPE_BONUS = 0.08  # "how many ...?" wants a sentence with a number in it, "who ...?" a name (`answer_types`)
 NEIGHBOUR_SHARE = 0.45  # a neighbour joins when it scores at least this share of the anchor
 SECOND_PASSAGE_SHARE = 0.6  # another passage joins when this good and adding terms of the question,
 SECOND_PASSAGE_MEANING_GAP = 0.05  # ... and only when its cosine is within this of the anchor's
+SECOND_PASSAGE_CLOSE = 0.85  # ... unless its whole score is within this share of the anchor's
 SECOND_PASSAGE_ALONE = 0.8  # or when this good even without new terms (another view of the answer)
 MIN_ANCHOR_SIMILARITY = 0.3  # with no key term in common, meaning alone must be at least this close
 
@@ -36,12 +41,6 @@ _REFERS_BACK = re.compile(
     r"^(?:this|these|that|those|it|they|he|she|his|her|their|its|but|so|however|also|then|instead)\b",
     re.IGNORECASE,
 )
-_WANTS_NUMBER = re.compile(
-    r"\b(?:how (?:many|much|long|often|big|old|far|large|small)|what (?:year|percent|age|number|time)|"
-    r"when|which year)\b",
-    re.IGNORECASE,
-)
-_DIGIT = re.compile(r"\d")
 # "What should I drink instead of regular soda?": what follows names the thing to replace.
 _REPLACED = re.compile(r"\b(?:instead of|rather than|in place of|other than)\s+([^,.;?!]+)", re.IGNORECASE)
 REPLACED_PENALTY = 0.5  # a sentence about the very thing to be replaced is rarely the answer
@@ -94,10 +93,16 @@ def select_sentences(
     ]
     if not anchors or not wanted:
         return Selection((), best_similarity, best_terms, 0.0, None)
-    anchor = max(anchors, key=lambda c: (c.score, -c.passage, -c.index))
     budget = max(max_chars, 1)
-    chosen = _grow(anchor, candidates, budget, max_sentences)
-    chosen = _second_passage(chosen, anchor, candidates, wanted, budget, max_sentences)
+    # A sentence longer than the whole reply may be would have to be cut: one that fits is preferred.
+    whole = [c for c in anchors if len(render([c])) <= budget]
+    anchor = max(whole or anchors, key=lambda c: (c.score, -c.passage, -c.index))
+    # The other passage's best sentence is chosen first and its room kept, so the anchor's neighbours
+    # (weaker, by definition) never crowd out a second view of the answer.
+    extra = _second_passage([anchor], anchor, candidates, wanted, budget, max_sentences)[1:]
+    room = budget - (len(render([anchor, *extra])) - len(render([anchor])) + 1 if extra else 0)
+    chosen = _grow(anchor, candidates, room, max_sentences - len(extra))
+    chosen += [c for c in extra if not _repeats(c, chosen)]
     covered = set().union(*(c.words for c in chosen)) & wanted
     return Selection(tuple(chosen), best_similarity, best_terms, len(covered) / len(wanted), anchor.passage)
 
@@ -147,15 +152,16 @@ def _candidates(question: str, context: Sequence[ContextPassage], wanted: set[st
     frequency = Counter(word for entry in raw for word in entry[4] & wanted)
     weight = {word: math.log(1 + documents / (1 + frequency[word])) for word in wanted}
     total = sum(weight.values()) or 1.0
-    wants_number = bool(_WANTS_NUMBER.search(question))
+    wants = asked_type(question)
+    said = content_words(question)
     candidates: list[Candidate] = []
     for number, index, shown, item, words, similarity, anchorable in raw:
         terms = sum(weight[word] for word in words & wanted) / total
         relevance = min(max(context[number].source.relevance_score, 0.0), 1.0)
         score = TERMS_WEIGHT * terms + PASSAGE_WEIGHT * relevance
         score += MEANING_WEIGHT * similarity if similarity is not None else MEANING_WEIGHT * terms
-        if wants_number and _DIGIT.search(shown):
-            score += NUMBER_BONUS
+        if holds_type(shown, wants, said):
+            score += TYPE_BONUS
         if words & qualifiers:
             score *= REPLACED_PENALTY
         previous = candidates[-1] if candidates else None
@@ -198,7 +204,9 @@ def _grow(anchor: Candidate, candidates: list[Candidate], budget: int, max_sente
         after = same[high + 1]
         continues_list = chosen[-1].text.endswith(":") or (chosen[-1].item and after.item)
         on_topic = after.score >= NEIGHBOUR_SHARE * anchor.score
-        if not (continues_list or on_topic) or not fits(after):
+        # "But a storm dispersed the fleet." goes on from the anchor: it is the rest of its thought.
+        continues_anchor = chosen[-1] is anchor and bool(_REFERS_BACK.match(after.text))
+        if not (continues_list or on_topic or continues_anchor) or not fits(after):
             break
         chosen.append(after)
         high += 1
@@ -230,15 +238,22 @@ def _second_passage(
         c
         for c in candidates
         if c.passage != anchor.passage
+        and not _repeats(c, chosen)
         and c.anchorable
         and c.score >= SECOND_PASSAGE_SHARE * anchor.score
         and ((c.words & wanted) - covered or c.score >= SECOND_PASSAGE_ALONE * anchor.score)
-        and _close_in_meaning(c, anchor)
+        and (_close_in_meaning(c, anchor) or c.score >= SECOND_PASSAGE_CLOSE * anchor.score)
     ]
     for extra in sorted(others, key=lambda c: -c.score):
         if len(render([*chosen, extra])) <= budget:
             return [*chosen, extra]
     return chosen
+
+
+def _repeats(candidate: Candidate, chosen: Sequence[Candidate]) -> bool:
+    """Whether the sentence says again what a chosen one says: overlapping chunks hold the same
+    sentences, sometimes run into a longer one where a line break hid the stop."""
+    return any(candidate.text in c.text or c.text in candidate.text for c in chosen)
 
 
 def _close_in_meaning(extra: Candidate, anchor: Candidate) -> bool:

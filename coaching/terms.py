@@ -7,6 +7,7 @@ material are always reduced the same way.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -30,9 +31,19 @@ STOPWORDS = frozenset(
 
 def content_words(text: str) -> set[str]:
     """The words that carry meaning: lowercased, punctuation and stopwords dropped, lightly stemmed."""
-    return {stem(word) for word in WORD.findall(text.lower().replace("’", "'")) if word not in STOPWORDS}
+    return set(_content_words(text))
 
 
+# An answer reads the same passages and sentences several times (sentence choice, the answerability
+# signals) and popular passages come back question after question: each text is reduced once.
+@lru_cache(maxsize=8192)
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(
+        stem(word) for word in WORD.findall(text.lower().replace("’", "'")) if word not in STOPWORDS
+    )
+
+
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """Just enough to match sleep/sleeps/sleeping, exercise/exercised, run/running.
 

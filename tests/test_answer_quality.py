@@ -12,7 +12,16 @@ from bot.foundation.clock import SystemClock
 from bot.foundation.db import create_engine, migrate, session_factory
 from bot.foundation.messages import Source
 from bot.identity import ensure_default_creator
-from coaching.answerability import AnswerabilityModel, Judgement, Signals, auroc, fit
+from coaching.answer_types import asked_type, holds_type
+from coaching.answerability import (
+    AnswerabilityModel,
+    Judgement,
+    ReplyLimits,
+    Signals,
+    auroc,
+    fit,
+    signals,
+)
 from coaching.citations import Renumbering, citation_mismatches, renumber
 from coaching.documents.passage_kinds import classify_passage, is_quotable_sentence
 from coaching.documents.sentences import split_sentences
@@ -23,6 +32,7 @@ from coaching.knowledge import KnowledgeBase
 from coaching.offline import OfflineGenerator, extractive_answer
 from coaching.responder import Responder
 from coaching.selection import select_sentences
+from coaching.terms import content_words
 from coaching.vector_store import InMemoryVectorStore
 from programs.engine import StepSpec
 from programs.executor import DebugTrace, MessageStepHandler, StepContext
@@ -167,6 +177,61 @@ def test_the_reply_fits_the_length_target_in_whole_sentences() -> None:
         assert reply is not None and len(reply) <= limit
 
 
+def test_a_sentence_that_goes_on_from_the_anchor_joins_it() -> None:
+    passage = _passage(
+        "Richard sailed for Acre in April with a large fleet. But a storm dispersed the fleet. "
+        "The island had been ruled by the Byzantines for centuries.",
+        similarities=[0.7, 0.2, 0.2],
+    )
+
+    selection = select_sentences("What stopped Richard's fleet from reaching Acre?", (passage,), 700)
+
+    assert [c.text for c in selection.chosen] == [
+        "Richard sailed for Acre in April with a large fleet.",
+        "But a storm dispersed the fleet.",
+    ]
+
+
+def test_a_second_passage_keeps_its_room_and_a_shared_sentence_is_quoted_once() -> None:
+    first = _passage(
+        "Complexity classes group problems by the resources they need. Time is one resource. "
+        "Memory is another resource. Both are measured against the input size.",
+        similarities=[0.8, 0.5, 0.5, 0.5],
+    )
+    overlap = _passage(
+        "Complexity classes group problems by the resources they need.", "b.pdf", similarities=[0.8]
+    )
+    second = _passage(
+        "Important complexity classes include BPP, ZPP and RP, defined by probabilistic machines.",
+        "c.pdf",
+        similarities=[0.75],
+    )
+
+    reply = extractive_answer("What are examples of complexity classes?", (first, overlap, second), 200)
+
+    assert reply is not None and len(reply) <= 200
+    assert reply.count("Complexity classes group problems") == 1
+    assert "BPP, ZPP and RP" in reply and reply.endswith("[3].")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        ("How many servings of fruit a day?", "Eat three servings a day.", True),
+        ("How many servings of fruit a day?", "Eat fruit every day.", False),
+        ("When did the Normans invade?", "They landed in 1169.", True),
+        ("When did the Normans invade?", "They landed at Bannow Bay.", False),
+        ("Who ruled Cyprus?", "Cyprus was ruled by Isaac Komnenos.", True),
+        ("Who ruled Cyprus?", "Richard took Cyprus from its ruler.", False),
+        ("Why do I feel tired?", "Sleep is repair.", False),
+    ],
+)
+def test_the_kind_of_answer_a_question_asks_for_is_recognised(
+    question: str, sentence: str, holds: bool
+) -> None:
+    assert holds_type(sentence, asked_type(question), content_words(question)) is holds
+
+
 # ------------------------------------------------------------------------------------------ Citations
 
 A = Source("Guide", "page 1", 0.9)
@@ -207,7 +272,8 @@ def test_the_checker_names_every_mismatch() -> None:
 
 
 def _signals(strength: float) -> Signals:
-    return Signals(strength, strength, strength, strength, 1.0 if strength > 0.5 else 0.0)
+    flag = 1.0 if strength > 0.5 else 0.0
+    return Signals(strength, strength, strength, strength, flag, flag, 1.0, strength)
 
 
 def test_the_fitted_model_ranks_stronger_evidence_higher_and_never_weighs_a_signal_against_it() -> None:
@@ -243,11 +309,61 @@ class _Material:
         return self.passages[:k]
 
     async def judge(
-        self, creator_id: str, question: str, context: Sequence[ContextPassage], max_chars: int
+        self, creator_id: str, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
     ) -> Judgement | None:
         if self.answerable is None:
             return None
-        return Judgement(0.9 if self.answerable else 0.1, self.answerable)
+        selection = select_sentences(question, context, limits.max_chars, max_sentences=limits.max_sentences)
+        return Judgement(0.9 if self.answerable else 0.1, self.answerable, selection)
+
+
+async def test_the_sentences_chosen_when_judging_are_quoted_without_choosing_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def chosen_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sentences were chosen a second time")
+
+    monkeypatch.setattr("coaching.offline.select_sentences", chosen_again)
+    passage = ContextPassage("Walk for ten minutes after each meal. Then rest.", A)
+    responder = Responder(OfflineGenerator(), _Material([passage], answerable=True))
+
+    answer = await responder.answer(
+        creator_id="c", creator_name="Dana", question="When should I walk after a meal?"
+    )
+
+    assert answer.text.startswith("Walk for ten minutes after each meal") and answer.sources == (A,)
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted", "negation"),
+    [
+        ("What did the Normans never conquer?", "The Normans conquered England in 1066.", 0.0),
+        ("What did the Normans never conquer?", "They never conquered Scotland.", 1.0),
+        ("What shouldn't I eat before bed?", "Avoid heavy meals late at night.", 1.0),
+        ("What should I eat before bed?", "A small snack with no added sugar is fine.", 1.0),
+    ],
+)
+def test_a_negated_question_needs_a_negated_or_cautionary_answer(
+    question: str, quoted: str, negation: float
+) -> None:
+    passage = _passage(quoted, similarities=[0.7])
+
+    found = signals(question, (passage,), select_sentences(question, (passage,), 700))
+
+    assert found.negation == negation
+
+
+def test_the_answer_type_and_the_names_asked_about_are_read_from_the_material() -> None:
+    passage = _passage("Richard landed on Cyprus in May and took Limassol.", similarities=[0.7])
+
+    def found(question: str) -> Signals:
+        return signals(question, (passage,), select_sentences(question, (passage,), 700))
+
+    assert found("When did Richard land on Cyprus?").answer_type == 1.0
+    assert found("How many ships did Richard bring to Cyprus?").answer_type == 0.0
+    assert found("What did Richard do on Cyprus?").answer_type == 0.5  # asks for no particular kind
+    assert found("What did Richard do on Cyprus?").names == 1.0
+    assert found("What did Saladin do on Cyprus?").names == 0.5
 
 
 async def test_an_unanswerable_question_is_declined_without_asking_the_model() -> None:

@@ -148,12 +148,6 @@ async def _creator_with(api: httpx.AsyncClient, name: str, document: str) -> str
     return str(creator)
 
 
-@pytest.mark.xfail(
-    reason="known gap (issue 17): a one-sentence extractive reply is too short for the stylometric "
-    "score to tell its writer (Allen's reply scored 0.013 on his profile, 0.025 on NIDDK's); passages "
-    "of 150 words are told apart 0.96 of the time (python -m bench.voice)",
-    strict=False,
-)
 async def test_two_twins_answer_one_question_in_their_own_voices(
     api: httpx.AsyncClient, service: Coachline
 ) -> None:

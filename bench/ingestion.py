@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.knowledge import knowledge_base
 from bench.stats import Row
-from coaching.bulk_ingest import EMBED_BATCH, BatchFile, ingest_batch
+from coaching.bulk_ingest import EMBED_CALL, BatchFile, ingest_batch
 from coaching.documents import chunk_document, parse_document
 from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbedder
 from config import load_settings
@@ -63,8 +63,8 @@ async def measure(embedder: Embedder, count: int, one_by_one: int) -> list[Row]:
                 key=len,
             )
             began = time.perf_counter()
-            for first in range(0, len(ordered), EMBED_BATCH):
-                await embedder.embed(ordered[first : first + EMBED_BATCH])
+            for first in range(0, len(ordered), EMBED_CALL):
+                await embedder.embed(ordered[first : first + EMBED_CALL])
             model_seconds += time.perf_counter() - began
             texts += len(ordered)
             began = time.perf_counter()

@@ -55,12 +55,16 @@ class InstantEmbedder:
     dimension = DIMENSION
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One unit vector per text, the same for the same text (seeded by the text's digest)."""
-        vectors = []
+        """Unit vectors, one per text, drawn at once from a generator seeded by the texts (the same
+        texts in the same call get the same vectors; a question asked again hits the query cache)."""
+        digest = hashlib.blake2b(digest_size=8)
         for text in texts:
-            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-            vector = np.random.default_rng(seed).standard_normal(DIMENSION)
-            vectors.append((vector / np.linalg.norm(vector)).tolist())
+            digest.update(text.encode())
+        matrix = np.random.default_rng(int.from_bytes(digest.digest(), "little")).standard_normal(
+            (len(texts), DIMENSION), dtype=np.float32
+        )
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        vectors: list[list[float]] = matrix.tolist()
         return vectors
 
     async def check(self) -> ComponentStatus:

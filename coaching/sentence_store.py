@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coaching.documents.model import Chunk
@@ -91,8 +91,23 @@ class SentenceStore:
     async def add(self, rows: Sequence[ChunkSentences]) -> None:
         """Store rows (their document row must exist)."""
         if rows:
+            # One executemany of plain values: the unit of work's per-object bookkeeping (and its
+            # RETURNING) cost more than the write at thousands of rows a batch.
             async with self._sessions.begin() as session:
-                session.add_all(rows)
+                await session.execute(
+                    insert(ChunkSentences),
+                    [
+                        {
+                            "chunk_id": row.chunk_id,
+                            "document_id": row.document_id,
+                            "kind": row.kind,
+                            "spans": row.spans,
+                            "dimension": row.dimension,
+                            "vectors": row.vectors,
+                        }
+                        for row in rows
+                    ],
+                )
 
     async def fetch(self, chunk_ids: Sequence[str]) -> dict[str, PassageSentences]:
         """The stored sentences of these chunks (chunks ingested before sentences were stored are absent)."""

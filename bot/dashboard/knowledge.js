@@ -48,25 +48,14 @@ export async function renderKnowledge(view) {
     await refresh();
   }
 
-  // Several files: one batch job (embedded together, the personality re-analysed once), followed by
-  // polling its status until it is done. Jobs live in the instance that took the upload.
-  async function sendBatch(files) {
-    const form = new FormData();
-    for (const file of files) form.append("files", file);
+  // Runs one upload (single or batch) with the bar shown: its refusal is reported, the bar filled.
+  async function withProgress(message, work) {
     bar.hidden = false;
     bar.set(0);
     status.className = "muted";
-    status.textContent = `Uploading ${files.length} files…`;
+    status.textContent = message;
     try {
-      let job = await upload(`${BASE}/upload/batch`, form, (fraction) => bar.set(fraction * 0.1));
-      while (job.state === "running") {
-        status.textContent = batchSummary(job);
-        bar.set(0.1 + 0.9 * (job.chunks_total ? job.chunks_embedded / job.chunks_total : job.files_parsed / (2 * job.files_total)));
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-        job = await api("GET", job.status_url);
-      }
-      status.textContent = batchSummary(job);
-      status.className = job.state === "done" ? "ok" : "error";
+      await work();
       fileInput.value = "";
       await refresh();
     } catch (error) {
@@ -77,6 +66,24 @@ export async function renderKnowledge(view) {
     }
   }
 
+  // Several files: one batch job (embedded together, the personality re-analysed once), followed by
+  // polling its status until it is done. Jobs live in the instance that took the upload.
+  function sendBatch(files) {
+    const form = new FormData();
+    for (const file of files) form.append("files", file);
+    return withProgress(`Uploading ${files.length} files…`, async () => {
+      let job = await upload(`${BASE}/upload/batch`, form, (fraction) => bar.set(fraction * 0.1));
+      while (job.state === "running") {
+        status.textContent = batchSummary(job);
+        bar.set(0.1 + 0.9 * (job.chunks_total ? job.chunks_embedded / job.chunks_total : job.files_parsed / (2 * job.files_total)));
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        job = await api("GET", job.status_url);
+      }
+      status.textContent = batchSummary(job);
+      status.className = job.state === "done" ? "ok" : "error";
+    });
+  }
+
   async function send(event) {
     event.preventDefault();
     const file = fileInput.files[0];
@@ -85,10 +92,7 @@ export async function renderKnowledge(view) {
     const form = new FormData();
     form.append("file", file);
     if (titleInput.value.trim()) form.append("title", titleInput.value.trim());
-    bar.hidden = false;
-    bar.set(0);
-    status.textContent = `Uploading ${file.name}…`;
-    try {
+    await withProgress(`Uploading ${file.name}…`, async () => {
       const result = await upload(`${BASE}/upload`, form, (fraction) => {
         bar.set(fraction);
         if (fraction >= 1) status.textContent = `Reading and indexing ${file.name}…`;
@@ -97,15 +101,8 @@ export async function renderKnowledge(view) {
         ? `${file.name} was already known (as "${result.title}").`
         : `Learned "${result.title}": ${result.chunk_count} passages.`;
       status.className = "ok";
-      fileInput.value = "";
       titleInput.value = "";
-      await refresh();
-    } catch (error) {
-      status.textContent = `Refused: ${error.message}`;
-      status.className = "error";
-    } finally {
-      bar.set(1);
-    }
+    });
   }
 
   async function search(event) {

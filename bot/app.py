@@ -14,19 +14,18 @@ from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.api import audience, audit, chat, creators, health, knowledge, knowledge_batch, personality
-from bot.api.errors import COMMON_ERRORS, error_responses
+from bot.api.engine_routers import engine_routers
 from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
 from bot.demo import load_demo
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
+from bot.foundation.messages import storable
 from bot.identity import authenticate
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
 from bot.web.docs import mount_docs
-from channels.messages import storable
-from programs import api as programs_api
-from programs import broadcast_api
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,8 @@ def create_app(service: Coachline, *, demo: bool = False) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(knowledge_batch.router)
     app.include_router(personality.router)
-    app.include_router(programs_api.router)
-    app.include_router(broadcast_api.router)
+    for engine_router in engine_routers(service):  # programs and broadcasts, on narrow dependencies
+        app.include_router(engine_router)
     app.include_router(audit.router)
     app.include_router(web_routes.router, responses=error_responses(404, 413, 422, 429, 504))
     mount_docs(app)

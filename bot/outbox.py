@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.leases import LeaseKeeper, Wait, claim_rows, renew_lease
-from bot.models import ChannelAccount, OutboxMessage
+from bot.foundation.clock import Clock
+from bot.foundation.leases import LeaseKeeper, Wait, claim_rows, renew_lease
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
+from bot.foundation.tables import ChannelAccount, OutboxMessage
 from bot.signals import Signal
 from channels.base import DeliveryReport
-from channels.messages import Button, ConversationReference, OutgoingMessage, Source
 
 FINAL_STATES = ("sent", "failed")
 
@@ -60,7 +62,7 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
 
 
 class Outbox:
-    """Queue, claim and settle outgoing messages."""
+    """Queue, claim and settle outgoing messages; the core's `bot.foundation.delivery.DeliveryPort`."""
 
     def __init__(
         self,
@@ -109,6 +111,34 @@ class Outbox:
         )
         session.add(row)
         return row
+
+    async def enqueue_new(self, session: AsyncSession, keyed: Sequence[tuple[str, OutgoingMessage]]) -> int:
+        """Add the messages whose dedupe key is not queued yet ("on conflict do nothing"); how many were.
+
+        One statement for a whole batch, so a fan-out resumed after a crash fills in only what is missing.
+        """
+        if not keyed:
+            return 0
+        now = self._clock.now()
+        rows = [
+            {
+                "dedupe_key": dedupe_key,
+                "channel": message.conversation.channel,
+                "conversation_ref": message.conversation.to_dict(),
+                "text": message.text,
+                "payload": to_payload(message),
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for dedupe_key, message in keyed
+        ]
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        result = await session.execute(statement)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def claim(self, channels: Collection[str], limit: int) -> list[OutboxMessage]:
         """Take up to `limit` due rows for the channels this instance runs."""

@@ -19,6 +19,7 @@ from importlib.metadata import EntryPoint, entry_points
 from channels.base import Channel
 from channels.plugin import ChannelPlugin, ChannelSettings, CommandSyntax
 from config import Settings
+from config.settings import use_channel_name_check
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ def check_channel_name(name: str) -> str:
     if name not in plugins():
         raise ValueError(f"unknown channel {name!r}; use one of {', '.join(channel_names())}")
     return name
+
+
+# Settings name channels too (COACH_ADMINS): they check them against this registry.
+use_channel_name_check(check_channel_name)
 
 
 def plugin_for(name: str) -> ChannelPlugin:

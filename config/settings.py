@@ -6,6 +6,7 @@ These are the core's. Each channel declares its own settings in its package (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,17 @@ from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The channel registry is the one list of channel names (any installed channel plugin counts), but
+# config sits below the channels and never imports them: the registry hands its check in here when
+# it is imported (`use_channel_name_check`). Until then COACH_ADMINS is checked for its shape only.
+_channel_name_check: Callable[[str], object] | None = None
+
+
+def use_channel_name_check(check: Callable[[str], object]) -> None:
+    """Check each COACH_ADMINS entry's channel with `check` (a `ValueError` naming the known ones)."""
+    global _channel_name_check
+    _channel_name_check = check
 
 
 class LLMMode(StrEnum):
@@ -177,18 +189,15 @@ class Settings(BaseSettings):
     @field_validator("admins")
     @classmethod
     def _check_admins(cls, value: list[str]) -> list[str]:
-        # The channel registry is the one list of channel names (any installed channel plugin counts).
-        # Imported here, not above: channels import this module for their own settings.
-        from channels.registry import check_channel_name
-
         for entry in value:
             channel, sep, user_id = entry.partition(":")
             if not sep or not user_id:
                 raise ValueError(f"{entry!r} is not channel:user_id (e.g. web:alice)")
-            try:
-                check_channel_name(channel)
-            except ValueError as exc:
-                raise ValueError(f"{entry!r}: {exc}") from None
+            if _channel_name_check is not None:
+                try:
+                    _channel_name_check(channel)
+                except ValueError as exc:
+                    raise ValueError(f"{entry!r}: {exc}") from None
         return value
 
     @field_validator("ollama_url")

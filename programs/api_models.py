@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
-from bot.api.strict import RequestModel
+from bot.foundation.api_requests import RequestModel
 from channels.registry import check_channel_name
 from programs.engine import facts_for
 from programs.models import Enrollment, Program, ProgramStep

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from bot.api.deps import Caller, Service, acting_creator
-from bot.api.errors import COMMON_ERRORS
-from bot.api.strict import RequestModel
+from bot.foundation.api_callers import CallerIdentity
+from bot.foundation.api_errors import COMMON_ERRORS
+from bot.foundation.api_requests import RequestModel
+from programs.api_deps import ProgramsApiDeps
 from programs.broadcasts import Audience, BroadcastError
 from programs.models import Broadcast, Program
-
-router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"], responses=COMMON_ERRORS)
 
 
 class BroadcastReportOut(BaseModel):
@@ -54,56 +53,64 @@ class BroadcastIn(RequestModel):
     creator_id: str | None = None
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastReportOut)
-async def create_broadcast(body: BroadcastIn, service: Service, principal: Caller) -> dict[str, Any]:
-    """Queue the message for everyone in the audience; the report follows its delivery."""
-    creator_id = await acting_creator(service, principal, body.creator_id)
-    if body.tag and body.program_id:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give a tag or a program_id, not both")
-    audience = Audience("all")
-    if body.tag:
-        audience = Audience("tag", body.tag)
-    elif body.program_id:
-        async with service.sessions() as session:
-            program = await session.get(Program, body.program_id)
-        if program is None or program.creator_id != creator_id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
-        audience = Audience("program", body.program_id)
-    try:
-        broadcast = await service.broadcasts.create(
-            creator_id, body.text, audience, service.messaging_channels(), created_by="api"
-        )
-    except BroadcastError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    report = await service.broadcasts.report(broadcast.id)
-    assert report is not None
-    return report
+def broadcasts_router(deps: ProgramsApiDeps) -> APIRouter:
+    """The `/api/v1/creators/broadcasts` routes, on the dependencies the face gives."""
+    router = APIRouter(prefix="/api/v1/creators/broadcasts", tags=["broadcasts"], responses=COMMON_ERRORS)
 
-
-@router.get("", response_model=BroadcastListOut)
-async def list_broadcasts(
-    service: Service, principal: Caller, creator_id: str | None = Query(None)
-) -> dict[str, Any]:
-    """The creator's broadcasts, newest first, with their reports."""
-    creator = await acting_creator(service, principal, creator_id)
-    async with service.sessions() as session:
-        ids = list(
-            await session.scalars(
-                select(Broadcast.id)
-                .where(Broadcast.creator_id == creator)
-                .order_by(Broadcast.created_at.desc())
+    @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BroadcastReportOut)
+    async def create_broadcast(
+        body: BroadcastIn, principal: CallerIdentity = Depends(deps.caller)
+    ) -> dict[str, Any]:
+        """Queue the message for everyone in the audience; the report follows its delivery."""
+        creator_id = await deps.acting_creator(principal, body.creator_id)
+        if body.tag and body.program_id:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give a tag or a program_id, not both")
+        audience = Audience("all")
+        if body.tag:
+            audience = Audience("tag", body.tag)
+        elif body.program_id:
+            async with deps.sessions() as session:
+                program = await session.get(Program, body.program_id)
+            if program is None or program.creator_id != creator_id:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "program not found")
+            audience = Audience("program", body.program_id)
+        try:
+            broadcast = await deps.broadcasts.create(
+                creator_id, body.text, audience, deps.messaging_channels(), created_by="api"
             )
+        except BroadcastError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        report = await deps.broadcasts.report(broadcast.id)
+        assert report is not None
+        return report
+
+    @router.get("", response_model=BroadcastListOut)
+    async def list_broadcasts(
+        principal: CallerIdentity = Depends(deps.caller), creator_id: str | None = Query(None)
+    ) -> dict[str, Any]:
+        """The creator's broadcasts, newest first, with their reports."""
+        creator = await deps.acting_creator(principal, creator_id)
+        async with deps.sessions() as session:
+            ids = list(
+                await session.scalars(
+                    select(Broadcast.id)
+                    .where(Broadcast.creator_id == creator)
+                    .order_by(Broadcast.created_at.desc())
+                )
+            )
+        reports = [await deps.broadcasts.report(broadcast_id) for broadcast_id in ids]
+        return {"broadcasts": [report for report in reports if report is not None]}
+
+    @router.get("/{broadcast_id}", response_model=BroadcastReportOut)
+    async def broadcast_report(
+        broadcast_id: str, principal: CallerIdentity = Depends(deps.caller)
+    ) -> dict[str, Any]:
+        """Progress and the final report: sent, failed, opted out, blocked, still queued."""
+        report = await deps.broadcasts.report(
+            broadcast_id, None if principal.is_admin else principal.creator_id
         )
-    reports = [await service.broadcasts.report(broadcast_id) for broadcast_id in ids]
-    return {"broadcasts": [report for report in reports if report is not None]}
+        if report is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "broadcast not found")
+        return report
 
-
-@router.get("/{broadcast_id}", response_model=BroadcastReportOut)
-async def broadcast_report(broadcast_id: str, service: Service, principal: Caller) -> dict[str, Any]:
-    """Progress and the final report: sent, failed, opted out, blocked, still queued."""
-    report = await service.broadcasts.report(
-        broadcast_id, None if principal.is_admin else principal.creator_id
-    )
-    if report is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "broadcast not found")
-    return report
+    return router

@@ -16,18 +16,15 @@ import uuid
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.models import ChannelAccount, OutboxMessage, User
-from bot.outbox import Outbox, to_payload
-from channels.messages import ConversationReference, OutgoingMessage
+from bot.foundation.clock import Clock
+from bot.foundation.delivery import DeliveryPort
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import ChannelAccount, OutboxMessage, User
 from programs.models import Broadcast, Enrollment, UserTag
 
 BATCH = 500
@@ -61,7 +58,9 @@ class Audience:
 class Broadcaster:
     """Creates broadcasts, fans them out into the outbox, and reports on them."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: DeliveryPort, clock: Clock
+    ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._clock = clock
@@ -110,12 +109,9 @@ class Broadcaster:
         added = 0
         for start in range(0, len(reachable), BATCH):
             batch = reachable[start : start + BATCH]
-            rows = [
-                _outbox_values(broadcast, account_id, channel, external_id, now)
-                for account_id, channel, external_id in batch
-            ]
+            keyed = [_keyed_message(broadcast, *account) for account in batch]
             async with self._sessions.begin() as session:
-                added += await _insert_ignoring_duplicates(session, rows)
+                added += await self._outbox.enqueue_new(session, keyed)
             self._outbox.queued.notify()
         async with self._sessions.begin() as session:
             await session.execute(
@@ -222,30 +218,9 @@ async def _audience_accounts(session: AsyncSession, broadcast: Broadcast) -> lis
     return [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
 
 
-def _outbox_values(
-    broadcast: Broadcast, account_id: int, channel: str, external_id: str, now: datetime
-) -> dict[str, Any]:
-    message = OutgoingMessage(
-        ConversationReference(channel, external_id, creator_id=broadcast.creator_id), broadcast.text
-    )
-    return {
-        "dedupe_key": f"broadcast:{broadcast.id}:{account_id}",
-        "channel": channel,
-        "conversation_ref": message.conversation.to_dict(),
-        "text": message.text,
-        "payload": to_payload(message),
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-
-
-async def _insert_ignoring_duplicates(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    if not rows:
-        return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def _keyed_message(
+    broadcast: Broadcast, account_id: int, channel: str, external_id: str
+) -> tuple[str, OutgoingMessage]:
+    """The broadcast's message to one channel account, under its dedupe key."""
+    reference = ConversationReference(channel, external_id, creator_id=broadcast.creator_id)
+    return f"broadcast:{broadcast.id}:{account_id}", OutgoingMessage(reference, broadcast.text)

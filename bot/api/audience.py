@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 
 from bot.api.deps import Caller, Service, acting_creator
-from bot.api.errors import COMMON_ERRORS
-from bot.models import ChannelAccount, Creator, User
+from bot.foundation.api_errors import COMMON_ERRORS
+from bot.foundation.tables import ChannelAccount, Creator, User
 from channels.registry import missing_settings
 from programs.eligibility import channel_refusal
 from programs.models import Enrollment, Program, UserTag

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from bot.api.deps import Admin, Service
-from bot.api.errors import COMMON_ERRORS
 from bot.audit import entry_out, recent_entries
+from bot.foundation.api_errors import COMMON_ERRORS
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=COMMON_ERRORS)
 

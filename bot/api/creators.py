@@ -8,8 +8,8 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
 from bot.api.deps import Admin, Service
-from bot.api.errors import COMMON_ERRORS
-from bot.api.strict import RequestModel
+from bot.foundation.api_errors import COMMON_ERRORS
+from bot.foundation.api_requests import RequestModel
 from bot.identity import create_creator, list_creators
 
 router = APIRouter(prefix="/api/v1/creators", tags=["creators"], responses=COMMON_ERRORS)

@@ -14,9 +14,9 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from pydantic import BaseModel, Field, ValidationError
 
 from bot.api.deps import Caller, Service, acting_creator
-from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.personality import personality_context
-from bot.api.strict import RequestModel
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
+from bot.foundation.api_requests import RequestModel
 from coaching.documents import DocumentRejected
 from coaching.documents.passage_kinds import is_quotable
 from coaching.knowledge import SearchHit

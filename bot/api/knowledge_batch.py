@@ -20,8 +20,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, s
 from pydantic import BaseModel
 
 from bot.api.deps import Caller, Service, acting_creator
-from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.knowledge import read_limited
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
 from coaching.bulk_ingest import BatchFile, BatchProgress, FileResult, ingest_batch
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.deps import Caller, Service, acting_creator
-from bot.api.errors import COMMON_ERRORS, error_responses
-from bot.api.strict import RequestModel
-from bot.models import Creator
+from bot.foundation.api_errors import COMMON_ERRORS, error_responses
+from bot.foundation.api_requests import RequestModel
+from bot.foundation.tables import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.voice import personality_prompt
 

@@ -4,8 +4,8 @@ at 1k, 10k and 100k chunks (20k in `--quick`), on real SQLite (FTS5) and embedde
 The model is taken out: the embedder returns a fixed pseudo-random unit vector per text at once (the
 corpus is built with these synthetic vectors, through the real bulk ingestion) and the generator is
 scripted, so every millisecond measured is Coachline's. Each corpus is built in a child process and
-measured in this one after a fresh start, so the RSS is that of an instance serving the corpus, not of
-the one that loaded it. Each figure comes with its comparator from the same run: the first search
+measured in another, fresh one, so the RSS is that of an instance serving that corpus alone, not of
+the one that loaded it (nor of one that served the smaller corpora before). Each figure comes with its comparator from the same run: the first search
 after an upload against a steady search, and the cost at each size beside the cost at 1k (growth).
 
     python -m bench.scale            # --quick: 1k, 10k, 20k
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import random
 import sys
 import tempfile
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -180,8 +181,30 @@ class SizeResult:
 
 
 async def _measure(root: Path, size: int, samples: int) -> SizeResult:
+    """Build (or reuse) the corpus, then measure it in a fresh child process: every size gets an
+    instance of its own, so the RSS is that of one instance serving that corpus alone."""
     directory, load_seconds = await _corpus(root, size)
-    rng = random.Random(size + 1)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.scale",
+        "--measure",
+        str(directory),
+        "--samples",
+        str(samples),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"measuring the {size}-chunk corpus failed")
+    result = SizeResult(**json.loads(output.decode().strip().splitlines()[-1]))
+    result.load_seconds = load_seconds
+    return result
+
+
+async def measure(directory: Path, samples: int) -> SizeResult:
+    """Search, replies, the first search after an upload, and RSS, on the corpus in `directory`."""
+    rng = random.Random(samples)
     vocabulary = _vocabulary()
     async with _service(directory) as (service, creator):
         chunks = await service.knowledge.store.count(creator)
@@ -214,7 +237,7 @@ async def _measure(root: Path, size: int, samples: int) -> SizeResult:
         first_after_upload=percentile(firsts, 0.5),
         steady=percentile(steadies, 0.5),
         rss_mb=rss,
-        load_seconds=load_seconds,
+        load_seconds=0.0,
     )
 
 
@@ -270,9 +293,14 @@ def main() -> None:
     parser.add_argument("--corpus-dir", type=Path, help="keep built corpora here and reuse them")
     parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--chunks", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, default=100, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.build is not None:
         asyncio.run(build(options.build, options.chunks))
+        return
+    if options.measure is not None:
+        print(json.dumps(asdict(asyncio.run(measure(options.measure, options.samples)))))
         return
     for row in asyncio.run(run(options.quick, options.corpus_dir)):
         print(f"{row.benchmark} | {row.measure} | {row.value} | {row.note}")

@@ -88,7 +88,8 @@ def terms(text: str) -> list[str]:
 
 
 def owner_token(creator_id: str) -> str:
-    """The creator as one index token (hex), so a search only intersects its own creator's rows."""
+    """The creator as one index token (hex), in the FTS5 table's weight-0 owner column. Searches no
+    longer match on it (its posting list is every chunk of the creator): they filter `creator_id`."""
     return "o" + hashlib.sha256(creator_id.encode()).hexdigest()[:24]
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,14 +23,17 @@ from sqlalchemy import select
 
 from coaching.documents import Chunk, DocumentRejected, chunk_document, content_hash, parse_document
 from coaching.documents.passage_kinds import classify_passage
+from coaching.embeddings import Embedder
 from coaching.knowledge import KnowledgeBase, _chunk_metadata, _lexical_rows, new_document
 from coaching.models import KnowledgeDocument
-from coaching.sentence_store import embed_sentences
+from coaching.sentence_store import sentence_rows, split_sentences
 from coaching.vector_store import StoredChunk
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 32
+# Texts per embedding call, sorted by length across the whole batch: the embedder pads each forward
+# pass only to its longest text, and a call this size keeps progress moving.
+EMBED_CALL = 256
 FileOutcome = Literal["created", "duplicate", "replaced", "rejected"]
 
 
@@ -162,12 +165,26 @@ async def _index_all(
     try:
         chunk_ids = [f"{item.document.id}:{chunk.position}" for _, item in prepared for chunk in item.chunks]
         chunks = [chunk for _, item in prepared for chunk in item.chunks]
-        kinds = {
-            chunk_id: classify_passage(chunk.text) for chunk_id, chunk in zip(chunk_ids, chunks, strict=True)
-        }
-        stored = await _embed(knowledge, prepared, kinds, progress, tell)
-        # Each sentence's vector too, once, here: the answer then picks sentences without the model.
-        sentences = await embed_sentences(knowledge.embedder, chunk_ids, chunks)
+        owners = [item.document for _, item in prepared for _ in item.chunks]
+        # Kinds (once a chunk) and sentences are CPU work: off the event loop, which serves replies.
+        kinds, (spans, sentence_texts) = await asyncio.to_thread(
+            lambda: ([classify_passage(chunk.text) for chunk in chunks], split_sentences(chunks))
+        )
+        # Chunks and their sentences (the answer picks sentences without the model) in one stream.
+        texts = [chunk.embedding_text for chunk in chunks] + sentence_texts
+        vectors = await _embed(knowledge.embedder, texts, len(chunks), progress, tell)
+        stored = [
+            StoredChunk(
+                chunk_id=chunk_id,
+                text=chunk.text,
+                embedding=vector,
+                metadata=_chunk_metadata(document, chunk, kind),
+            )
+            for chunk_id, chunk, document, kind, vector in zip(
+                chunk_ids, chunks, owners, kinds, vectors[: len(chunks)], strict=True
+            )
+        ]
+        sentences = sentence_rows(chunk_ids, chunks, spans, vectors[len(chunks) :], kinds)
         progress.stage = "storing"
         tell()
         await knowledge.store.add(creator_id, stored)
@@ -206,33 +223,24 @@ async def _index_all(
 
 
 async def _embed(
-    knowledge: KnowledgeBase,
-    prepared: list[tuple[int, _Prepared]],
-    kinds: Mapping[str, str],
+    embedder: Embedder,
+    texts: Sequence[str],
+    chunks: int,
     progress: BatchProgress,
     tell: Callable[[], None],
-) -> list[StoredChunk]:
-    """Every chunk's vector, embedded in calls of chunks of similar length (little padding)."""
-    pending = [(item.document, chunk) for _, item in prepared for chunk in item.chunks]
-    pending.sort(key=lambda pair: len(pair[1].embedding_text))
-    progress.stage, progress.chunks_total = "embedding", len(pending)
+) -> list[Sequence[float]]:
+    """A vector per text, in order: each distinct text embedded once, in calls of texts of similar
+    length (little padding). Progress counts chunks: the share of texts done, of the batch's chunks."""
+    distinct = sorted(set(texts), key=len)
+    progress.stage, progress.chunks_total = "embedding", chunks
     tell()
-    stored: list[StoredChunk] = []
-    for start in range(0, len(pending), EMBED_BATCH):
-        batch = pending[start : start + EMBED_BATCH]
-        vectors = await knowledge.embedder.embed([chunk.embedding_text for _, chunk in batch])
-        stored.extend(
-            StoredChunk(
-                chunk_id=f"{document.id}:{chunk.position}",
-                text=chunk.text,
-                embedding=vector,
-                metadata=_chunk_metadata(document, chunk, kinds[f"{document.id}:{chunk.position}"]),
-            )
-            for (document, chunk), vector in zip(batch, vectors, strict=True)
-        )
-        progress.chunks_embedded = len(stored)
+    by_text: dict[str, Sequence[float]] = {}
+    for start in range(0, len(distinct), EMBED_CALL):
+        part = distinct[start : start + EMBED_CALL]
+        by_text.update(zip(part, await embedder.embed(part), strict=True))
+        progress.chunks_embedded = progress.chunks_total * len(by_text) // len(distinct)
         tell()
-    return stored
+    return [by_text[text] for text in texts]
 
 
 async def _ready_by_filename(

@@ -16,10 +16,11 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 Outcome = Literal["created", "duplicate", "replaced"]
 EMBED_BATCH = 32
+READY_REMEMBERED = 50_000  # documents remembered as ready (a few MB at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,15 @@ class IngestResult:
     document: KnowledgeDocument
     outcome: Outcome  # duplicate: the same content was already there; replaced: a new version of a file
     replaced_document_id: str | None = None
+
+
+class ReadyDocument(NamedTuple):
+    """What a search hit needs of its ready document."""
+
+    id: str
+    creator_id: str
+    title: str
+    filename: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,10 @@ class KnowledgeBase:
         self.sentences = SentenceStore(sessions)
         # Calibrated for one embedder only (see `answerability`); None: only the relevance floor applies.
         self.answer_model = AnswerabilityModel.load(embedder.name)
+        # Documents seen ready, for search: a document leaves "ready" only by being deleted, which
+        # removes its chunks and lexical rows first (so no search finds it), so a remembered one
+        # needs no lookup. Forgotten here on delete; other instances never find its chunks again.
+        self._ready_seen: OrderedDict[str, ReadyDocument] = OrderedDict()
         # Told (with the creator id) when a creator's set of ready documents changed.
         self._listeners: list[Callable[[str], None]] = []
 
@@ -247,6 +262,7 @@ class KnowledgeBase:
 
     async def _discard(self, document: KnowledgeDocument) -> None:
         """Remove a document's chunks, then its row (in that order: no searchable orphan remains)."""
+        self._ready_seen.pop(document.id, None)
         await self.store.delete_document(document.creator_id, document.id)
         await self.sentences.delete_document(document.id)
         async with self._sessions.begin() as session:
@@ -346,19 +362,34 @@ class KnowledgeBase:
             self._has_documents.add(creator_id)
         return bool(found)
 
-    async def _ready_among(self, creator_id: str, document_ids: set[str]) -> dict[str, KnowledgeDocument]:
-        """Which of these documents are the creator's and ready (a primary-key lookup of candidates)."""
-        if not document_ids:
-            return {}
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(KnowledgeDocument).where(
-                    KnowledgeDocument.id.in_(sorted(document_ids)),
-                    KnowledgeDocument.creator_id == creator_id,
-                    KnowledgeDocument.status == "ready",
+    async def _ready_among(self, creator_id: str, document_ids: set[str]) -> dict[str, ReadyDocument]:
+        """Which of these documents are the creator's and ready: the remembered ones at once, the
+        others by a primary-key lookup of the candidates."""
+        ready = {
+            document_id: known
+            for document_id in document_ids
+            if (known := self._ready_seen.get(document_id)) is not None and known.creator_id == creator_id
+        }
+        unknown = sorted(document_ids - ready.keys())
+        if unknown:
+            async with self._sessions() as session:
+                rows = await session.execute(
+                    select(
+                        KnowledgeDocument.id,
+                        KnowledgeDocument.creator_id,
+                        KnowledgeDocument.title,
+                        KnowledgeDocument.filename,
+                    ).where(
+                        KnowledgeDocument.id.in_(unknown),
+                        KnowledgeDocument.creator_id == creator_id,
+                        KnowledgeDocument.status == "ready",
+                    )
                 )
-            )
-            return {row.id: row for row in rows}
+                for row in rows:
+                    ready[row.id] = self._ready_seen[row.id] = ReadyDocument(*row)
+            while len(self._ready_seen) > READY_REMEMBERED:
+                self._ready_seen.popitem(last=False)
+        return ready
 
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """The `k` best passages above the relevance floor, each with its kind and its sentences' similarity
@@ -488,7 +519,7 @@ def _lexical_rows(document: KnowledgeDocument, chunks: Sequence[Chunk]) -> list[
     return [(f"{document.id}:{chunk.position}", chunk.embedding_text) for chunk in chunks]
 
 
-def _search_hit(hit: VectorHit, ready: dict[str, KnowledgeDocument]) -> SearchHit:
+def _search_hit(hit: VectorHit, ready: dict[str, ReadyDocument]) -> SearchHit:
     document = ready[_document_of(hit.chunk_id)]
     return SearchHit(
         text=hit.text,

@@ -13,8 +13,10 @@ sees the same index, and no process holds the corpus in memory.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
+import logging
 import math
 import re
 import time
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from sqlalchemy import TextClause, bindparam, column, table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+log = logging.getLogger(__name__)
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
     [
@@ -73,6 +76,10 @@ _STOPWORDS = frozenset(
 )
 K1, B = 1.2, 0.75  # BM25's usual constants (FTS5 uses the same)
 RRF_K = 60  # the usual constant: ranks beyond the first few add little
+# Chunks (of every creator: FTS5's vocabulary is shared) the candidate words may hold, summed: FTS5
+# ranks every row that matches, so this bounds a query's cost. At 10k chunks under load, lexical
+# search p50 was 26 ms with every word, 16 ms with 2,500 rows, 9 ms with 1,000 (`bench/scale.py`).
+MATCH_BUDGET = 1_000
 
 
 def terms(text: str) -> list[str]:
@@ -81,7 +88,8 @@ def terms(text: str) -> list[str]:
 
 
 def owner_token(creator_id: str) -> str:
-    """The creator as one index token (hex), so a search only intersects its own creator's rows."""
+    """The creator as one index token (hex), in the FTS5 table's weight-0 owner column. Searches no
+    longer match on it (its posting list is every chunk of the creator): they filter `creator_id`."""
     return "o" + hashlib.sha256(creator_id.encode()).hexdigest()[:24]
 
 
@@ -95,6 +103,7 @@ class ChunkTerms:
         self._totals: dict[str, tuple[float, int]] = {}
         self._statistics_cache: dict[str, tuple[float, int, float]] = {}
         self._frequencies: dict[str, tuple[float, int]] = {}
+        self._recounting: dict[str, asyncio.Task[None]] = {}
 
     async def add(
         self, session: AsyncSession, creator_id: str, document_id: str, chunks: Sequence[tuple[str, str]]
@@ -155,11 +164,20 @@ class ChunkTerms:
         usual one keeps them a little weight, and recall on the SQuAD sample was lower without it.
         A wide candidate list (5 k, at least 100) makes the reordering all but exact.
         """
-        match = f'owner:"{owner_token(creator_id)}" AND (' + " OR ".join(f'"{w}"' for w in words) + ")"
-        candidates = list(await session.execute(_SEARCH_SQLITE, {"match": match, "limit": max(5 * k, 100)}))
+        found_in = await self._document_frequencies(session, words)
+        selective = selective_words(words, found_in)
+        if not selective:
+            return []  # no chunk holds any of the words
+        # The creator is filtered on the joined row, not by its owner token in MATCH: that token's
+        # posting list is every chunk of the creator, which FTS5 would walk on every query.
+        match = " OR ".join(f'"{word}"' for word in selective)
+        candidates = list(
+            await session.execute(
+                _SEARCH_SQLITE, {"match": match, "creator_id": creator_id, "limit": max(5 * k, 100)}
+            )
+        )
         if not candidates:
             return []
-        found_in = await self._document_frequencies(session, words)
         total, average = await self._statistics(session, creator_id)
         query_words = set(words)
         scored: list[tuple[str, float]] = []
@@ -192,20 +210,27 @@ class ChunkTerms:
         return {word: entry[1] for word, entry in known.items()}
 
     async def _statistics(self, session: AsyncSession, creator_id: str) -> tuple[int, float]:
-        """(chunks, average words a chunk) of the creator, counted at most once a minute."""
-        now = time.monotonic()
+        """(chunks, average words a chunk) of the creator: counted on the first search, then recounted
+        at most once a minute in the background (counting reads every row of the creator: at 100k
+        chunks no search should wait for it, and a minute-old average barely moves a score)."""
         cached = self._statistics_cache.get(creator_id)
-        if cached is not None and now - cached[0] < 60:
-            return cached[1], cached[2]
-        row = (
-            await session.execute(
-                text("SELECT count(*), avg(length) FROM knowledge_chunk_terms WHERE creator_id = :c"),
-                {"c": creator_id},
-            )
-        ).one()
-        total, average = int(row[0] or 0), float(row[1] or 0.0)
-        self._statistics_cache[creator_id] = (now, total, average)
-        return total, average
+        if cached is None:
+            total, average = await _count_terms(session, creator_id)
+            self._statistics_cache[creator_id] = (time.monotonic(), total, average)
+            return total, average
+        if time.monotonic() - cached[0] >= 60 and creator_id not in self._recounting:
+            self._recounting[creator_id] = asyncio.create_task(self._recount(creator_id))
+        return cached[1], cached[2]
+
+    async def _recount(self, creator_id: str) -> None:
+        try:
+            async with self._sessions() as session:
+                total, average = await _count_terms(session, creator_id)
+            self._statistics_cache[creator_id] = (time.monotonic(), total, average)
+        except Exception:  # the stale figures serve on; the next search after a minute tries again
+            log.exception("recounting the lexical index of creator %s failed", creator_id)
+        finally:
+            self._recounting.pop(creator_id, None)
 
     async def _total(self, session: AsyncSession, creator_id: str) -> int:
         now = time.monotonic()
@@ -220,6 +245,16 @@ class ChunkTerms:
         )
         self._totals[creator_id] = (now, total)
         return total
+
+
+async def _count_terms(session: AsyncSession, creator_id: str) -> tuple[int, float]:
+    row = (
+        await session.execute(
+            text("SELECT count(*), avg(length) FROM knowledge_chunk_terms WHERE creator_id = :c"),
+            {"c": creator_id},
+        )
+    ).one()
+    return int(row[0] or 0), float(row[1] or 0.0)
 
 
 # The table as far as other queries need it (which documents have rows).
@@ -237,7 +272,8 @@ _DELETE = text("DELETE FROM knowledge_chunk_terms WHERE document_id = :document_
 _SEARCH_SQLITE = text(
     "SELECT t.chunk_id, t.terms, t.length "
     "FROM knowledge_chunk_terms_fts JOIN knowledge_chunk_terms t ON t.id = knowledge_chunk_terms_fts.rowid "
-    "WHERE knowledge_chunk_terms_fts MATCH :match ORDER BY bm25(knowledge_chunk_terms_fts, 0.0, 1.0) "
+    "WHERE knowledge_chunk_terms_fts MATCH :match AND t.creator_id = :creator_id "
+    "ORDER BY bm25(knowledge_chunk_terms_fts, 0.0, 1.0) "
     "LIMIT :limit"
 )
 
@@ -260,6 +296,25 @@ def _postgres_search(words: int) -> TextClause:
         "WHERE creator_id = :creator_id AND tsv @@ to_tsquery('simple', :query)"
         ") AS matched ORDER BY score DESC LIMIT :limit"
     )
+
+
+def selective_words(words: Sequence[str], found_in: dict[str, int]) -> list[str]:
+    """The query words that pick the candidates: the rarest first, while the chunks holding them stay
+    within `MATCH_BUDGET` (always the rarest one), so the rows ranked per query stay bounded however
+    large the corpus grows.
+
+    A word in many chunks weighs little in BM25 (its IDF is near 0) yet makes FTS5 rank every chunk
+    holding it; it still counts in the score of the candidates the rarer words found.
+    """
+    present = sorted((found_in.get(word, 0), word) for word in words if found_in.get(word, 0) > 0)
+    chosen: list[str] = []
+    rows = 0
+    for found, word in present:
+        if chosen and rows + found > MATCH_BUDGET:
+            break
+        chosen.append(word)
+        rows += found
+    return chosen
 
 
 def reciprocal_rank_fusion(*rankings: Sequence[str]) -> list[str]:

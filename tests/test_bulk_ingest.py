@@ -79,8 +79,9 @@ def _creator(service: Coachline) -> str:
 
 
 async def test_a_batch_is_embedded_in_length_sorted_calls_and_announced_once(
-    service: Coachline, embedder: RecordingEmbedder
+    service: Coachline, embedder: RecordingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("coaching.bulk_ingest.EMBED_CALL", 32)  # several calls from this small batch
     changes: list[str] = []
     service.knowledge.on_change(changes.append)
     seen: list[tuple[str, int, int]] = []
@@ -99,12 +100,16 @@ async def test_a_batch_is_embedded_in_length_sorted_calls_and_announced_once(
     assert original is not None and copy is not None and copy.id == original.id
     assert changes == [_creator(service)]  # one re-analysis for the whole batch, not one per file
     total_chunks = sum(result.document.chunk_count for result in results[:40] if result.document)
-    chunk_calls = embedder.calls[: -(-total_chunks // 32)]  # full calls of 32; the sentences' come after
-    lengths = [len(text) for call in chunk_calls for text in call]
-    assert lengths == sorted(lengths)  # similar lengths share a call: little padding
-    assert sum(len(call) for call in chunk_calls) == total_chunks
+    # Chunks and sentences in one stream sorted by length (similar lengths share a call: little
+    # padding), each distinct text once, in more than one call (so progress moves).
+    embedded = [text for call in embedder.calls for text in call]
+    assert [len(text) for text in embedded] == sorted(len(text) for text in embedded)
+    assert len(embedded) == len(set(embedded)) and len(embedder.calls) > 1
+    stored = await service.knowledge.store.chunks(_creator(service))
+    assert len(stored) == total_chunks
+    assert "Advice 3 about hydration." in embedded  # a sentence's own vector, from the same stream
     assert seen[-1] == ("done", total_chunks, total_chunks)
-    assert ("embedding", 32, total_chunks) in seen
+    assert any(stage == "embedding" and 0 < done < total_chunks for stage, done, _ in seen)
     hits = await service.knowledge.search(_creator(service), "advice about hydration", 5)
     assert hits and "hydration" in hits[0].text
 

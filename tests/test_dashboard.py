@@ -109,6 +109,15 @@ async def test_sign_in_upload_build_run_and_analytics(
     assert "relevance" in await page.inner_text("#search-results")
     await _shot(page, "2-knowledge")
 
+    # Several files at once: one batch job, its progress polled until it says what came of each.
+    notes = [tmp_path / "sleep.md", tmp_path / "water.txt"]
+    notes[0].write_text("# Sleep\n\nGo to bed at the same time every night, even at weekends.")
+    notes[1].write_text("Drink a glass of water with every meal and one after each walk.")
+    await page.set_input_files("#upload-file", [str(note) for note in notes])
+    await page.click("#upload-button")
+    await page.wait_for_selector("#upload-status:has-text('Batch done: 2 learned')", timeout=60_000)
+    assert await page.locator("#documents tbody tr").count() == 3
+
     # Personality: the profile made from the upload.
     await page.click("nav button[data-tab=personality]")
     await page.wait_for_selector("#traits tr")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import create_app
 from bot.foundation.messages import Attachment
@@ -130,6 +130,32 @@ async def test_delete_removes_the_document_and_its_chunks(
     assert await store.count(creator) == 0
     assert await service.knowledge.search(creator, "sleep", 5) == []
     assert not await service.knowledge.delete(creator, document.id)
+
+
+async def test_a_steady_search_looks_up_no_document_and_a_deleted_one_is_forgotten(
+    service: Coachline, store: InMemoryVectorStore
+) -> None:
+    creator = await _default_creator(service)
+    document = (await service.knowledge.ingest(creator, "guide.md", SLEEP_GUIDE.encode())).document
+    await service.knowledge.search(creator, "sleep hours", 5)  # the document is seen ready once
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(service.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        hits = await service.knowledge.search(creator, "when to go running", 5)
+    finally:
+        event.remove(service.engine.sync_engine, "before_cursor_execute", record)
+    assert hits and hits[0].title == document.title
+    assert not [statement for statement in statements if "FROM documents" in statement]
+
+    stray = list(store.collections[creator].values())
+    assert await service.knowledge.delete(creator, document.id)
+    await store.add(creator, stray)
+    # A chunk left behind (another instance deleting, mid-way) is not served from memory.
+    assert await service.knowledge.search(creator, "sleep hours", 5) == []
 
 
 async def test_a_failure_while_indexing_leaves_nothing_behind(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.foundation.db import create_engine, session_factory
 from bot.runtime import Coachline
 from coaching.embeddings import HashingEmbedder
-from coaching.lexical import ChunkTerms, reciprocal_rank_fusion, terms
+from coaching.lexical import ChunkTerms, reciprocal_rank_fusion, selective_words, terms
 from coaching.offline import OfflineGenerator
 from coaching.vector_store import InMemoryVectorStore
 
@@ -52,6 +52,37 @@ async def test_the_chunk_with_the_rare_word_ranks_first(sessions: async_sessionm
 
     assert ranked[0] == "d1:1"
     assert "d1:2" not in ranked  # shares no word with the query
+
+
+def test_candidates_come_from_the_rarest_words_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("coaching.lexical.MATCH_BUDGET", 100)
+    found_in = {"melatonin": 3, "sleep": 90, "good": 60, "absent": 0}
+
+    # The rarest first while the rows they match stay within the budget; unknown words match nothing.
+    assert selective_words(["sleep", "good", "melatonin", "absent"], found_in) == ["melatonin", "good"]
+    # However common, the rarest word always picks the candidates.
+    assert selective_words(["good", "sleep"], {"good": 500, "sleep": 900}) == ["good"]
+    assert selective_words(["absent"], found_in) == []
+
+
+async def test_a_common_word_over_the_budget_scores_but_does_not_pick_candidates(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL ranks in one statement, without a candidate budget")
+    monkeypatch.setattr("coaching.lexical.MATCH_BUDGET", 2)
+    lexicon = await _index(
+        sessions,
+        "coach",
+        "d1",
+        [("d1:0", "sleep sleep sleep"), ("d1:1", "melatonin before sleep"), ("d1:2", "sleep and running")],
+    )
+
+    ranked = await lexicon.search("coach", "melatonin sleep", 3)
+
+    assert [chunk_id for chunk_id, _ in ranked] == ["d1:1"]
+    alone = await lexicon.search("coach", "melatonin", 3)
+    assert ranked[0][1] > alone[0][1]  # "sleep" still counts in the score of the chunk found
 
 
 async def test_no_matching_word_returns_nothing(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -1,16 +1,31 @@
-// Knowledge: the creator's documents, uploads with progress, deletion, and the search view of /ask.
+// Knowledge: the creator's documents, uploads with progress (several files at once go as one batch
+// job, whose progress is polled), deletion, and the search view of /ask.
 
 import { api, upload } from "./api.js";
 import { el, progressBar, toast, when } from "./ui.js";
 
 const BASE = "/api/v1/creators/knowledge";
+const POLL_MS = 500;
+
+// One line saying how far a batch job has come (files read, passages embedded, the stage).
+export function batchSummary(job) {
+  if (job.state === "running") {
+    return `Batch: ${job.files_parsed}/${job.files_total} files read, ${job.chunks_embedded}/${job.chunks_total} passages embedded (${job.stage})…`;
+  }
+  if (job.state === "failed") return `The batch failed: ${job.error}. Nothing of it was kept.`;
+  const count = (outcome) => job.results.filter((result) => result.outcome === outcome).length;
+  const rejected = job.results.filter((result) => result.outcome === "rejected")
+    .map((result) => `${result.filename} (${result.reason})`);
+  return `Batch done: ${count("created")} learned, ${count("replaced")} replaced, ${count("duplicate")} already known`
+    + (rejected.length ? `, refused: ${rejected.join(", ")}` : "") + ".";
+}
 
 export async function renderKnowledge(view) {
   const list = el("tbody");
   const bar = progressBar();
   bar.hidden = true;
   const status = el("p", { class: "muted", id: "upload-status" });
-  const fileInput = el("input", { type: "file", id: "upload-file", accept: ".pdf,.docx,.txt,.md,.markdown,.html,.htm" });
+  const fileInput = el("input", { type: "file", id: "upload-file", multiple: true, accept: ".pdf,.docx,.txt,.md,.markdown,.html,.htm" });
   const titleInput = el("input", { id: "upload-title", placeholder: "Title (optional)" });
   const results = el("div", { id: "search-results" });
   const query = el("input", { id: "search-query", placeholder: "A question a client might ask" });
@@ -33,17 +48,51 @@ export async function renderKnowledge(view) {
     await refresh();
   }
 
+  // Runs one upload (single or batch) with the bar shown: its refusal is reported, the bar filled.
+  async function withProgress(message, work) {
+    bar.hidden = false;
+    bar.set(0);
+    status.className = "muted";
+    status.textContent = message;
+    try {
+      await work();
+      fileInput.value = "";
+      await refresh();
+    } catch (error) {
+      status.textContent = `Refused: ${error.message}`;
+      status.className = "error";
+    } finally {
+      bar.set(1);
+    }
+  }
+
+  // Several files: one batch job (embedded together, the personality re-analysed once), followed by
+  // polling its status until it is done. Jobs live in the instance that took the upload.
+  function sendBatch(files) {
+    const form = new FormData();
+    for (const file of files) form.append("files", file);
+    return withProgress(`Uploading ${files.length} files…`, async () => {
+      let job = await upload(`${BASE}/upload/batch`, form, (fraction) => bar.set(fraction * 0.1));
+      while (job.state === "running") {
+        status.textContent = batchSummary(job);
+        bar.set(0.1 + 0.9 * (job.chunks_total ? job.chunks_embedded / job.chunks_total : job.files_parsed / (2 * job.files_total)));
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        job = await api("GET", job.status_url);
+      }
+      status.textContent = batchSummary(job);
+      status.className = job.state === "done" ? "ok" : "error";
+    });
+  }
+
   async function send(event) {
     event.preventDefault();
     const file = fileInput.files[0];
     if (!file) { status.textContent = "Choose a file first."; return; }
+    if (fileInput.files.length > 1) { await sendBatch([...fileInput.files]); return; }
     const form = new FormData();
     form.append("file", file);
     if (titleInput.value.trim()) form.append("title", titleInput.value.trim());
-    bar.hidden = false;
-    bar.set(0);
-    status.textContent = `Uploading ${file.name}…`;
-    try {
+    await withProgress(`Uploading ${file.name}…`, async () => {
       const result = await upload(`${BASE}/upload`, form, (fraction) => {
         bar.set(fraction);
         if (fraction >= 1) status.textContent = `Reading and indexing ${file.name}…`;
@@ -52,15 +101,8 @@ export async function renderKnowledge(view) {
         ? `${file.name} was already known (as "${result.title}").`
         : `Learned "${result.title}": ${result.chunk_count} passages.`;
       status.className = "ok";
-      fileInput.value = "";
       titleInput.value = "";
-      await refresh();
-    } catch (error) {
-      status.textContent = `Refused: ${error.message}`;
-      status.className = "error";
-    } finally {
-      bar.set(1);
-    }
+    });
   }
 
   async function search(event) {
@@ -82,7 +124,7 @@ export async function renderKnowledge(view) {
     el("div", { class: "card" },
       el("h2", {}, "Upload a document"),
       el("form", { id: "upload-form", onsubmit: send },
-        el("div", { class: "row" }, el("div", {}, el("label", { for: "upload-file" }, "PDF, DOCX, TXT, Markdown or HTML"), fileInput),
+        el("div", { class: "row" }, el("div", {}, el("label", { for: "upload-file" }, "PDF, DOCX, TXT, Markdown or HTML (several: one batch)"), fileInput),
           el("div", {}, el("label", { for: "upload-title" }, "Title"), titleInput),
           el("button", { type: "submit", id: "upload-button" }, "Upload")),
         bar, status)),

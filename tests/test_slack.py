@@ -44,6 +44,7 @@ from tests.fakes.slack_server import (
 from tests.support.asgi_server import serve_asgi
 from tests.support.documents import guide_docx
 from tests.support.payloads import slack_app_mention, slack_file, slack_message_event, slack_url_verification
+from tests.support.waiting import HANG_SECONDS
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -82,7 +83,7 @@ class SlackRig:
             urlencode(fields).encode(), content_type="application/x-www-form-urlencoded", **kwargs
         )
 
-    async def wait_for_posts(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_for_posts(self, count: int, timeout: float = HANG_SECONDS) -> list[dict[str, Any]]:
         """Wait until the fake Slack has accepted `count` messages."""
         deadline = time.monotonic() + timeout
         while len(self.slack.posts) < count:

@@ -34,6 +34,7 @@ from tests.support.documents import long_text, text_pdf
 from tests.support.payloads import twilio_sms_form
 from tests.support.settle import settled
 from tests.support.shared_fixtures import shared_fixture
+from tests.support.waiting import HANG_SECONDS
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+15550001111"
@@ -86,7 +87,7 @@ class Sms:
         assert response.text == EMPTY_TWIML
         return response
 
-    async def settle(self, timeout: float = 15.0) -> None:
+    async def settle(self, timeout: float = HANG_SECONDS) -> None:
         """Wait until every received message is answered and every queued message sent or failed."""
         await settled(self.service, timeout)
 

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from tests.support.asgi_server import serve_asgi
 from tests.support.shared_fixtures import shared_fixture
+from tests.support.waiting import HANG_SECONDS
 
 # Parameters PTB sends JSON-encoded inside the form; the rest are plain strings.
 _JSON_PARAMETERS = {"reply_markup", "reply_parameters", "allowed_updates", "commands", "link_preview_options"}
@@ -143,7 +144,7 @@ class FakeTelegram:
         ]
 
     async def wait_for(
-        self, method: str, count: int = 1, *, timeout: float = 10.0, succeeded: bool = False
+        self, method: str, count: int = 1, *, timeout: float = HANG_SECONDS, succeeded: bool = False
     ) -> list[dict[str, Any]]:
         """Wait until `method` was called `count` times (successfully, if asked); returns the calls."""
         deadline = time.monotonic() + timeout

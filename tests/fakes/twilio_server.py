@@ -40,6 +40,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from tests.support.asgi_server import serve_asgi
+from tests.support.waiting import HANG_SECONDS
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -184,7 +185,7 @@ class FakeTwilio:
         """The X-Twilio-Signature Twilio would send for a POST of `params` to `url`."""
         return str(RequestValidator(self.auth_token).compute_signature(url, dict(params)))
 
-    async def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[SentMessage]:
+    async def wait_for_messages(self, count: int, timeout: float = HANG_SECONDS) -> list[SentMessage]:
         """Wait until at least `count` messages were accepted."""
         deadline = time.monotonic() + timeout
         while len(self.messages) < count:

@@ -33,6 +33,7 @@ from programs.importer import import_program
 from programs.models import Program
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
+from tests.support.waiting import HANG_SECONDS
 
 CHANNELS = ("web", "console", "telegram", "slack", "sms", "whatsapp")
 # Channels where a person can be a plain user: everyone in the terminal is the operator (an admin).
@@ -130,7 +131,7 @@ class Rig:
         )
 
     async def wait_for_sent(
-        self, channel: str, contains: str, *, to: str | None = None, timeout: float = 10
+        self, channel: str, contains: str, *, to: str | None = None, timeout: float = HANG_SECONDS
     ) -> None:
         """Wait until `channel` sent a message containing `contains` (to the chat `to`, if given)."""
         loop = asyncio.get_running_loop()

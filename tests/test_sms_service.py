@@ -4,7 +4,6 @@ opt-out (STOP/START/HELP, error 21610), status callbacks, MMS documents and paci
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -31,6 +30,7 @@ from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, Fake
 from tests.support.asgi_server import serve_asgi
 from tests.support.channel_settings import own_settings
 from tests.support.documents import long_text, text_pdf
+from tests.support.gated import GatedGenerator
 from tests.support.payloads import twilio_sms_form
 from tests.support.settle import settled
 from tests.support.shared_fixtures import shared_fixture
@@ -188,14 +188,13 @@ async def test_a_real_inbound_sms_is_answered_through_the_rest_api(sms: Sms) -> 
 
 
 async def test_the_webhook_is_answered_before_the_model_is(run_sms: Callable[..., Any]) -> None:
-    slow = ScriptedGenerator(delay_seconds=1.5)
-    async with run_sms(generator=slow) as sms:
-        started = time.perf_counter()
-        await sms.text("What should I eat before a race?")
-        acknowledged_after = time.perf_counter() - started
+    model = GatedGenerator()  # answers only once released: the TwiML cannot have waited for it
+    async with run_sms(generator=model) as sms:
+        async with asyncio.timeout(HANG_SECONDS):  # a webhook that waited for the model would hang here
+            await sms.text("What should I eat before a race?")
 
-        assert acknowledged_after < 1.0  # Twilio's 15 s never comes into it
         assert sms.twilio.messages == []  # the answer was not ready when Twilio got its TwiML
+        model.release()
         (reply,) = await sms.twilio.wait_for_messages(1)
         assert reply.body == "echo: What should I eat before a race?"
 
@@ -212,7 +211,7 @@ async def test_forged_requests_get_403_and_are_not_processed(sms: Sms) -> None:
     ]
 
     assert [response.status_code for response in attempts] == [403] * 5
-    await asyncio.sleep(0.2)
+    await sms.settle()  # a 403 stored nothing; were something stored, it would be answered by now
     assert await sms.inbox_count() == 0
     assert sms.twilio.requests == 0
     assert sms.channel.status().state == "degraded"
@@ -395,7 +394,7 @@ async def test_a_creators_mms_pdf_is_learned(sms: Sms) -> None:
     params = _mms(sms, CREATOR, pdf, "application/pdf")
 
     assert (await sms.post(params)).status_code == 200
-    await sms.settle(timeout=60)
+    await sms.settle()
 
     bodies = [message.body for message in sms.twilio.messages]
     name = f"mms-{params['MessageSid']}-0.pdf"

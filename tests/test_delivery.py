@@ -31,7 +31,7 @@ from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.channels import RecordingChannel
 from tests.support.people import known_person
-from tests.support.waiting import HANG_SECONDS, until, until_progress
+from tests.support.waiting import PROCESS_HANG_SECONDS, PROCESS_TEST_TIMEOUT, until, until_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNELS = ("telegram", "slack", "sms")
@@ -237,6 +237,7 @@ async def test_only_one_instance_leads_and_another_takes_over(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_the_sends_in_flight(
     tmp_path: Path,
 ) -> None:
@@ -256,7 +257,7 @@ def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_
         )
     try:
         # Its platform hangs after `held_after` sends: once they are written, the kill is mid-fan-out.
-        deadline = time.monotonic() + HANG_SECONDS
+        deadline = time.monotonic() + PROCESS_HANG_SECONDS
         while not (sends.exists() and len(sends.read_text().splitlines()) >= held_after):
             assert first.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"hung before {held_after} sends:\n{log.read_text()}"
@@ -268,7 +269,13 @@ def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_
     assert sent_before == held_after  # killed mid-fan-out: the held sends never reached the platform
 
     second = subprocess.run(
-        [*command, "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [*command, "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_HANG_SECONDS,
+        check=False,
     )
 
     assert second.returncode == 0, second.stdout + second.stderr

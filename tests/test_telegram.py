@@ -21,6 +21,7 @@ from bot.models import ChannelAccount, InboxMessage, OutboxMessage
 from bot.runtime import Coachline
 from channels.base import (
     Accepted,
+    AttachmentError,
     PermanentSendError,
     RecipientUnreachableError,
     SendError,
@@ -379,7 +380,7 @@ async def test_telegrams_own_file_is_too_big_answer_is_explained(telegram: FakeT
         telegram.queue_update(update)
         await until(lambda: bool(received), "the document update to arrive")
 
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(AttachmentError) as refused:
             await channel.fetch_attachment(received[0].attachments[0], max_bytes=100 * 1024 * 1024)
 
     assert "Telegram lets bots download files up to 20 MB" in str(refused.value)

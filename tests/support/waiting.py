@@ -24,14 +24,21 @@ if TYPE_CHECKING:
 # A hang guard, not a speed check (see the module docstring).
 HANG_SECONDS = 60.0
 
+# Tests that start `run.py` in fresh processes (Python, FastAPI, the database, twice for a crash test)
+# can need minutes on a loaded 2-core machine: their own hang guard, and a pytest-timeout above it.
+PROCESS_HANG_SECONDS = 240.0
+PROCESS_TEST_TIMEOUT = 300
+
 # How often a condition that no signal announces (another process, a fake server) is looked at again.
 _RECHECK_SECONDS = 0.01
 
 
-async def until(condition: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+async def until(
+    condition: Callable[[], bool | Awaitable[bool]], what: str, *, hang_seconds: float = HANG_SECONDS
+) -> None:
     """Return once `condition()` holds; fail, naming `what`, only if it never does (a hang)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG_SECONDS
+    deadline = loop.time() + hang_seconds
     while True:
         outcome = condition()
         if inspect.isawaitable(outcome):

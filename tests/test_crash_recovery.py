@@ -68,6 +68,7 @@ def replies_for(database: Path, text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.slow  # two real processes and a kill -9
 @pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
     tmp_path: Path, unused_port: int

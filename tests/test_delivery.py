@@ -237,6 +237,7 @@ async def test_only_one_instance_leads_and_another_takes_over(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.slow  # two real processes and a kill -9
 @pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_the_sends_in_flight(
     tmp_path: Path,

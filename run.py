@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bot.foundation.messages import Attachment
 from channels.base import Channel
-from channels.messages import Attachment
 from config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -70,8 +70,8 @@ def _logging(level: str, *, file: Path | None = None) -> None:
 
 
 def _prepare_database(settings: Settings) -> None:
-    from bot.db import DatabaseUnavailableError, prepare_database
     from bot.file_modes import prepare_private_storage
+    from bot.foundation.db import DatabaseUnavailableError, prepare_database
 
     prepare_private_storage(settings)
     try:
@@ -146,10 +146,10 @@ def chat(
 
 
 async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int:
-    from bot.models import Creator
+    from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
+    from bot.foundation.tables import Creator
     from bot.runtime import Coachline
     from channels.console import ConsoleChannel
-    from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 
     def show(message: OutgoingMessage) -> None:
         console.print(f"[bold green]twin>[/bold green] {message.text}", highlight=False)
@@ -225,8 +225,8 @@ def creators_add(name: str) -> None:
 
 
 async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
-    from bot.clock import SystemClock
-    from bot.db import create_engine, session_factory
+    from bot.foundation.clock import SystemClock
+    from bot.foundation.db import create_engine, session_factory
     from bot.identity import create_creator
 
     engine = create_engine(settings.resolved_database_url)
@@ -253,7 +253,7 @@ def creators_list() -> None:
 
 
 async def _creators_list(settings: Settings) -> list[tuple[str, str, str, str]]:
-    from bot.db import create_engine, session_factory
+    from bot.foundation.db import create_engine, session_factory
     from bot.identity import list_creators
 
     engine = create_engine(settings.resolved_database_url)
@@ -287,8 +287,8 @@ def ingest(
 async def _ingest(settings: Settings, files: list[Path], creator_id: str | None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot.clock import SystemClock
-    from bot.db import create_engine, session_factory
+    from bot.foundation.clock import SystemClock
+    from bot.foundation.db import create_engine, session_factory
     from bot.identity import ensure_default_creator
     from coaching.bulk_ingest import BatchFile, ingest_batch
     from coaching.embeddings import build_embedder
@@ -430,10 +430,10 @@ def programs_import(
 async def _programs_import(settings: Settings, body: Any, creator_id: str | None) -> tuple[str, str]:
     from sqlalchemy import select
 
-    from bot.clock import SystemClock
-    from bot.db import create_engine, session_factory
+    from bot.foundation.clock import SystemClock
+    from bot.foundation.db import create_engine, session_factory
+    from bot.foundation.tables import Creator
     from bot.identity import default_creator, ensure_default_creator
-    from bot.models import Creator
     from programs.diagram import mermaid
     from programs.importer import import_program
     from programs.models import ProgramStep

@@ -37,8 +37,8 @@ from rich.table import Table
 
 from bench.knowledge import knowledge_base
 from bench.stats import Row, percentile
-from bot.clock import SystemClock
-from bot.db import session_factory
+from bot.foundation.clock import SystemClock
+from bot.foundation.db import session_factory
 from bot.identity import create_creator
 from coaching import answerability
 from coaching.answerability import AnswerabilityModel, Signals, signals

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 from bench.stats import Row
+from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, IncomingMessage
 from channels.web import WebChannel
 from coaching.fake_generator import ScriptedGenerator
 from config import LLMMode, Settings, load_settings

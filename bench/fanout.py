@@ -245,7 +245,7 @@ async def child(data_dir: Path, listing: Path | None) -> None:
     """Broadcast to the people in `listing` (made first), or resume (`-`); exit when all is sent."""
     from sqlalchemy import select
 
-    from bot.models import ChannelAccount, User
+    from bot.foundation.tables import ChannelAccount, User
     from bot.runtime import Coachline
     from channels.registry import build_channels
     from coaching.embeddings import HashingEmbedder

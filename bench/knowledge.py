@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.stats import Row, percentile
-from bot.clock import SystemClock
-from bot.db import create_engine, migrate, session_factory
+from bot.foundation.clock import SystemClock
+from bot.foundation.db import create_engine, migrate, session_factory
 from bot.identity import ensure_default_creator
 from coaching.documents import chunk_document, parse_document
 from coaching.embeddings import Embedder, EmbeddingsUnavailable, LocalMiniLMEmbedder

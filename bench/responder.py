@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Row, percentile
+from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from bot.runtime import Coachline
 from channels.base import Channel, ChannelStatus, MessageSink, SendResult
-from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from coaching.embeddings import Embedder, EmbeddingsUnavailable, HashingEmbedder, LocalMiniLMEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.generation import Generator

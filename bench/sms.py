@@ -17,8 +17,8 @@ import httpx
 
 from bench.stats import Row, percentile
 from bot.app import create_app
+from bot.foundation.messages import ConversationReference, OutgoingMessage
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.settings import SmsSettings
 from coaching.embeddings import HashingEmbedder

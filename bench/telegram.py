@@ -20,9 +20,9 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import Row
+from bot.foundation.messages import IncomingMessage, OutgoingMessage
 from bot.runtime import Coachline
 from channels.base import Accepted
-from channels.messages import IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings

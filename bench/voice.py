@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from channels.messages import Source
+from bot.foundation.messages import Source
 from coaching.documents import parse_document
 from coaching.generation import ContextPassage, GenerationRequest
 from coaching.offline import OfflineGenerator, content_words

@@ -17,8 +17,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import CommandContext, CommandError, CommandRegistry, Reply
+from bot.foundation.tables import ChannelAccount, OutboxMessage, User
 from bot.lookups import accounts_of, describe_person, find_person, find_program, like_pattern
-from bot.models import ChannelAccount, InboxMessage, OutboxMessage, PendingAction, RoleGrant, User
+from bot.models import InboxMessage, PendingAction, RoleGrant
 from bot.roles import ADMINS, Role
 from programs.analytics import program_analytics
 from programs.broadcasts import MAX_TEXT, Audience, BroadcastError

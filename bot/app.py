@@ -18,13 +18,13 @@ from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.guard import RequestGuard
 from bot.dashboard import routes as dashboard_routes
 from bot.demo import load_demo
+from bot.foundation.messages import storable
 from bot.identity import authenticate
 from bot.runtime import Coachline
 from bot.secrets import load_or_create_secret
 from bot.startup import report_startup
 from bot.web import routes as web_routes
 from bot.web.docs import mount_docs
-from channels.messages import storable
 from programs import api as programs_api
 from programs import broadcast_api
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.commands import CommandContext, CommandRegistry, Reply, help_text
+from bot.foundation.tables import Creator
 from bot.memory import forget
-from bot.models import Creator
 from bot.roles import EVERYONE
 
 

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import ClaimAttempt, Creator
+from bot.foundation.tables import Creator
+from bot.models import ClaimAttempt
 from bot.secrets import hash_secret
 
 DEFAULT_CODE_HOURS = 168.0

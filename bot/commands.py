@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.claim_codes import ClaimPolicy
 from bot.command_forms import command_form, help_footer
+from bot.foundation.messages import Attachment, Button, IncomingMessage, Source
+from bot.foundation.tables import Conversation
 from bot.identity import Sender
-from bot.models import Conversation
 from bot.roles import ADMINS, CREATORS, Role
-from channels.messages import Attachment, Button, IncomingMessage, Source
 from coaching.knowledge import KnowledgeBase
 
 if TYPE_CHECKING:  # the services below import the core; commands only need their types

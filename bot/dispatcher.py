@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.audit import audit_entry
-from bot.clock import Clock
 from bot.command_forms import command_form
 from bot.commands import (
     CommandContext,
@@ -27,13 +26,15 @@ from bot.commands import (
     read_command,
     refusal,
 )
+from bot.foundation.clock import Clock
+from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
+from bot.foundation.tables import Conversation
 from bot.identity import Sender, conversation_for, resolve_sender
 from bot.inbox import Inbox, to_incoming
 from bot.memory import recent_turns
-from bot.models import AuditEntry, Conversation, HistoryMessage, InboxMessage
+from bot.models import AuditEntry, HistoryMessage, InboxMessage
 from bot.outbox import Outbox
 from bot.streaming import ReplyStream
-from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from coaching.generation import ChatTurn
 from coaching.responder import Responder
 

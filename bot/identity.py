@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.claim_codes import DEFAULT_CODE_HOURS, claim_code_hash, new_claim_code
-from bot.models import ChannelAccount, Conversation, Creator, RoleGrant, User
+from bot.foundation.messages import ConversationReference
+from bot.foundation.tables import ChannelAccount, Conversation, Creator, User
+from bot.models import RoleGrant
 from bot.roles import Role
 from bot.secrets import hash_secret, new_api_key, same_secret
-from channels.messages import ConversationReference
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,14 @@ from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, tuple_,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.leases import renew_lease
+from bot.foundation.clock import Clock
+from bot.foundation.leases import renew_lease
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
 from bot.models import InboxMessage
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, Pace, SenderRate, pace
 from bot.signals import Signal
 from channels.base import Accepted
-from channels.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
 from coaching.status import ComponentStatus
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import CommandError
-from bot.models import ChannelAccount, User
+from bot.foundation.tables import ChannelAccount, User
 from programs.models import Program
 
 SHOWN_CANDIDATES = 5

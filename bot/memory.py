@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import Conversation, HistoryMessage
+from bot.foundation.tables import Conversation
+from bot.models import HistoryMessage
 from coaching.generation import ChatTurn
 
 

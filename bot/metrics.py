@@ -14,8 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from bot.foundation.tables import OutboxMessage
 from bot.inbox import Backlog
-from bot.models import OutboxMessage
 from bot.runtime import Coachline
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

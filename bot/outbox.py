@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.leases import LeaseKeeper, Wait, claim_rows, renew_lease
-from bot.models import ChannelAccount, OutboxMessage
+from bot.foundation.clock import Clock
+from bot.foundation.leases import LeaseKeeper, Wait, claim_rows, renew_lease
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
+from bot.foundation.tables import ChannelAccount, OutboxMessage
 from bot.signals import Signal
 from channels.base import DeliveryReport
-from channels.messages import Button, ConversationReference, OutgoingMessage, Source
 
 FINAL_STATES = ("sent", "failed")
 

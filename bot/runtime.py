@@ -16,18 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.admin_commands import register_admin_commands
 from bot.basic_commands import register_basic_commands
 from bot.claim_codes import ClaimPolicy
-from bot.clock import Clock, SystemClock
 from bot.commands import CommandRegistry, CommandServices, Reply
 from bot.consent_commands import register_consent_commands
 from bot.creator_commands import register_creator_commands
-from bot.db import create_engine, migrate, session_factory
 from bot.dispatcher import Dispatcher, DispatchPolicy
 from bot.file_modes import prepare_private_storage
+from bot.foundation.clock import Clock, SystemClock
+from bot.foundation.db import create_engine, migrate, session_factory
+from bot.foundation.leader import LeaderLock
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
+from bot.foundation.tables import Creator, OutboxMessage
 from bot.identity import ensure_default_creator
 from bot.inbox import Inbox, inbox_status
 from bot.knowledge_commands import register_knowledge_commands
-from bot.leader import LeaderLock
-from bot.models import Creator, InboxMessage, OutboxMessage
+from bot.models import InboxMessage
 from bot.outbox import FINAL_STATES, Outbox
 from bot.pacing import SenderRate
 from bot.roles import Role
@@ -36,7 +38,6 @@ from bot.signals import Signal
 from bot.user_commands import register_user_commands
 from bot.workers import InboxWorker, OutboxWorker
 from channels.base import Accepted, Channel
-from channels.messages import Attachment, ConversationReference, IncomingMessage
 from coaching.documents import DocumentRejected
 from coaching.embeddings import Embedder, build_embedder
 from coaching.generation import Generator

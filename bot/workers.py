@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from functools import partial
 
 from bot.dispatcher import Dispatcher, LeaseLostError
+from bot.foundation.leases import keep_lease
+from bot.foundation.tables import OutboxMessage
 from bot.inbox import Inbox
-from bot.leases import keep_lease
-from bot.models import InboxMessage, OutboxMessage
+from bot.models import InboxMessage
 from bot.outbox import Outbox, backoff_seconds, to_outgoing
 from bot.rate_limits import RateLimiter
 from bot.signals import Signal

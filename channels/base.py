@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from channels.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
 from channels.plugin import Capabilities
 
 if TYPE_CHECKING:

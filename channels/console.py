@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.foundation.messages import Attachment, OutgoingMessage
 from channels.base import AttachmentError, Channel, ChannelStatus, MessageSink, SendResult
-from channels.messages import Attachment, OutgoingMessage
 from channels.plugin import Capabilities, ChannelPlugin
 
 CAPABILITIES = Capabilities(speaks_first=False)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.foundation.messages import OutgoingMessage
 from channels.base import Channel, ChannelStatus, MessageSink, SendResult
-from channels.messages import OutgoingMessage
 from channels.plugin import Capabilities, ChannelPlugin
 from config import Settings
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from channels.messages import Source
+from bot.foundation.messages import Source
 from coaching.generation import ContextPassage
 
 CITATION = re.compile(r"\[(\d{1,3})\]")

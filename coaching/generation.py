@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from channels.messages import Source
+from bot.foundation.messages import Source
 from coaching.status import ComponentStatus
 
 

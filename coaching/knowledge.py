@@ -24,8 +24,8 @@ from typing import Literal
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from channels.messages import Source
+from bot.foundation.clock import Clock
+from bot.foundation.messages import Source
 from coaching.answerability import AnswerabilityModel, Judgement, judge
 from coaching.documents import (
     Chunk,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from channels.messages import Source
+from bot.foundation.messages import Source
 from coaching.citations import Renumbering, renumber, tidy
 from coaching.documents.passage_kinds import is_quotable
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator, Persona

@@ -28,7 +28,7 @@ class epoch_seconds(FunctionElement[float]):  # noqa: N801 - SQL functions are n
 
 @compiles(utc_day, "sqlite")
 def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite keeps timestamps as UTC text (bot.models.UTCDateTime converts on the way in).
+    # SQLite keeps timestamps as UTC text (bot.foundation.tables.UTCDateTime converts on the way in).
     return f"date({compiler.process(element.clauses, **kw)})"
 
 

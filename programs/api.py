@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.api.deps import Caller, Service, acting_creator
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.strict import RequestModel
-from bot.models import Creator
+from bot.foundation.messages import UNSTORABLE
+from bot.foundation.tables import Creator
 from bot.runtime import Coachline
-from channels.messages import UNSTORABLE
 from programs.analytics import program_analytics
 from programs.api_models import (
     AnalyticsOut,

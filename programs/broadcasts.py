@@ -24,10 +24,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.models import ChannelAccount, OutboxMessage, User
+from bot.foundation.clock import Clock
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import ChannelAccount, OutboxMessage, User
 from bot.outbox import Outbox, to_payload
-from channels.messages import ConversationReference, OutgoingMessage
 from programs.models import Broadcast, Enrollment, UserTag
 
 BATCH = 500

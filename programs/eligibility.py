@@ -14,7 +14,7 @@ from collections.abc import Collection
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.models import ChannelAccount, Conversation, User
+from bot.foundation.tables import ChannelAccount, Conversation, User
 from channels.registry import missing_settings
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from channels.messages import Button, Source
+from bot.foundation.messages import Button, Source
 from coaching.documents.passage_kinds import is_quotable
 from coaching.knowledge_seam import KnowledgeRetriever, PlainPersona
 from coaching.personality.service import PersonalityService

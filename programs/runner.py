@@ -18,10 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.models import Creator, User
+from bot.foundation.clock import Clock
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import Creator, User
 from bot.outbox import Outbox
-from channels.messages import ConversationReference, OutgoingMessage
 from programs.eligibility import EnrollmentError as EnrollmentError
 from programs.eligibility import EnrollmentRefusedError, enrollable_user
 from programs.engine import (

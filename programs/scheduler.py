@@ -3,7 +3,7 @@
 Every instance runs its own housekeeping jobs (in memory). Program steps are driven by one job in a
 persistent SQLAlchemy job store (a sync driver: a SQLite file beside the data, or psycopg on the
 PostgreSQL database), attached only on the instance that holds the scheduler leadership
-(`bot/leader.py`). The job stores a reference (a key naming the deployment), never a client: the
+(`bot/foundation/leader.py`). The job stores a reference (a key naming the deployment), never a client: the
 function looks the running service up when it fires, so it survives restarts.
 
 Misfires: the program job coalesces (one run however many were missed) and the engine itself runs a
@@ -24,7 +24,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.leader import LeaderLock
+from bot.foundation.leader import LeaderLock
 from coaching.status import ComponentStatus
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.app import create_app
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from channels.base import Channel
 from coaching.embeddings import Embedder, HashingEmbedder

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import SystemClock
-from bot.db import create_engine, migrate, session_factory
+from bot.foundation.clock import SystemClock
+from bot.foundation.db import create_engine, migrate, session_factory
+from bot.foundation.messages import Source
 from bot.identity import ensure_default_creator
-from channels.messages import Source
 from coaching.answerability import AnswerabilityModel, Judgement, Signals, auroc, fit
 from coaching.citations import Renumbering, citation_mismatches, renumber
 from coaching.documents.passage_kinds import classify_passage, is_quotable_sentence

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.models import ChannelAccount, User
+from bot.foundation.tables import ChannelAccount, User
 from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.conftest import ADMIN_KEY

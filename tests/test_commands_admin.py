@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.clock import FakeClock
 from bot.command_forms import command_form
+from bot.foundation.clock import FakeClock
 from bot.identity import create_creator
 from bot.models import PendingAction, RoleGrant
 from bot.runtime import Coachline

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FakeClock
 from bot.command_forms import command_form
 from bot.commands import Command, CommandContext, CommandError, Reply
+from bot.foundation.clock import FakeClock
+from bot.foundation.tables import Creator, User
 from bot.identity import create_creator
-from bot.models import Creator, RoleGrant, User
+from bot.models import RoleGrant
 from bot.roles import CREATORS
 from bot.runtime import Coachline
 from coaching.offline import OfflineGenerator

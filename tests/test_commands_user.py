@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FakeClock
 from bot.command_forms import command_form
+from bot.foundation.clock import FakeClock
+from bot.foundation.tables import User
 from bot.identity import create_creator
-from bot.models import AuditEntry, PendingAction, RoleGrant, User
+from bot.models import AuditEntry, PendingAction, RoleGrant
 from bot.runtime import Coachline
 from bot.user_commands import zone_name
 from coaching.offline import OfflineGenerator

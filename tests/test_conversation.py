@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.chat import ChatDriver

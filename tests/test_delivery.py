@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.clock import FakeClock
-from bot.models import ChannelAccount, OutboxMessage, User
+from bot.foundation.clock import FakeClock
+from bot.foundation.tables import ChannelAccount, OutboxMessage, User
 from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from programs.broadcasts import Audience

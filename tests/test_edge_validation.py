@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.app import create_app
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings

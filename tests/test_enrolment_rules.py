@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.models import ChannelAccount
+from bot.foundation.tables import ChannelAccount
 from bot.runtime import Coachline
 from channels.web import WebChannel
 from programs.api_models import ProgramIn

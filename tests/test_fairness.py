@@ -9,15 +9,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.clock import FakeClock
-from bot.db import create_engine, session_factory
+from bot.foundation.clock import FakeClock
+from bot.foundation.db import create_engine, session_factory
+from bot.foundation.messages import ConversationReference, IncomingMessage
+from bot.foundation.tables import OutboxMessage
 from bot.inbox import Inbox
 from bot.metrics import render_metrics
-from bot.models import InboxMessage, OutboxMessage
+from bot.models import InboxMessage
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, IncomingMessage
 from coaching.fake_generator import ScriptedGenerator
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi

@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select
 
-from bot.clock import FakeClock
-from bot.models import InboxMessage, OutboxMessage
+from bot.foundation.clock import FakeClock
+from bot.foundation.tables import OutboxMessage
+from bot.models import InboxMessage
 from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.channels import RecordingChannel

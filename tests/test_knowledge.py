@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.foundation.messages import Attachment
 from bot.runtime import Coachline
 from channels.console import ConsoleChannel
-from channels.messages import Attachment
 from channels.web import WebChannel
 from coaching.documents import DocumentRejected
 from coaching.embeddings import HashingEmbedder

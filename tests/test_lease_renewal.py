@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import FakeClock
-from bot.db import create_engine, session_factory
-from bot.leases import LeaseKeeper
-from bot.models import OutboxMessage
+from bot.foundation.clock import FakeClock
+from bot.foundation.db import create_engine, session_factory
+from bot.foundation.leases import LeaseKeeper
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import OutboxMessage
 from bot.outbox import Outbox
 from bot.signals import Signal
 from bot.workers import OutboxWorker
 from channels.base import SendResult
-from channels.messages import ConversationReference, OutgoingMessage
 from tests.support.channels import RecordingChannel
 
 LEASE = 30.0

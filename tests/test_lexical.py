@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, session_factory
+from bot.foundation.db import create_engine, session_factory
 from bot.runtime import Coachline
 from coaching.embeddings import HashingEmbedder
 from coaching.lexical import ChunkTerms, reciprocal_rank_fusion, terms

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from channels.messages import Source
+from bot.foundation.messages import Source
 from coaching.generation import ChatTurn, ContextPassage, GenerationRequest, Generator, Persona
 from coaching.llm import (
     CUT_SHORT_NOTICE,

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import select
 
-from bot.clock import FakeClock
-from bot.models import ChannelAccount, OutboxMessage
+from bot.foundation.clock import FakeClock
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import ChannelAccount, OutboxMessage
 from bot.outbox import backoff_seconds
 from bot.runtime import Coachline
 from channels.base import (
@@ -17,7 +18,6 @@ from channels.base import (
     RecipientUnreachableError,
     TemporarySendError,
 )
-from channels.messages import ConversationReference, OutgoingMessage
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import create_engine, session_factory
-from bot.models import Creator, User
+from bot.foundation.db import create_engine, session_factory
+from bot.foundation.tables import Creator, User
 from programs.analytics import program_analytics
 from programs.models import Enrollment, Program, ProgramEvent, ProgramStep
 from tests.support.analytics_reference import python_analytics

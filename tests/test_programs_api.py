@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from tests.support.chat import ChatDriver
 from tests.support.documents import text_pdf
@@ -325,7 +325,7 @@ async def test_a_creator_cannot_see_another_creators_program(api: httpx.AsyncCli
 async def _program_rows(service: Coachline) -> list[Any]:
     from sqlalchemy import select
 
-    from bot.models import OutboxMessage
+    from bot.foundation.tables import OutboxMessage
 
     async with service.sessions() as session:
         rows = await session.scalars(

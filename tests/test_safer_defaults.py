@@ -16,9 +16,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 
 from bot.claim_codes import new_claim_code, normalise_claim_code
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
+from bot.foundation.tables import ChannelAccount, User
 from bot.identity import create_creator
-from bot.models import ChannelAccount, ClaimAttempt, RoleGrant, User
+from bot.models import ClaimAttempt, RoleGrant
 from bot.outbox import Outbox
 from bot.runtime import Coachline
 from channels.slack.receiving import build_bolt_app

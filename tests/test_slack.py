@@ -18,7 +18,8 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.clock import FakeClock
+from bot.foundation.clock import FakeClock
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage
 from bot.models import InboxMessage
 from bot.runtime import Coachline
 from channels.base import (
@@ -27,7 +28,6 @@ from channels.base import (
     SendError,
     TemporarySendError,
 )
-from channels.messages import Button, ConversationReference, OutgoingMessage
 from channels.slack.adapter import SlackChannel
 from channels.slack.settings import SlackSettings
 from coaching.fake_generator import ScriptedGenerator
@@ -618,8 +618,8 @@ async def test_someone_else_sharing_a_document_is_told_politely(start_rig: Calla
 
 
 async def test_file_downloads_refuse_big_files_and_sign_in_pages(start_rig: Callable[..., Any]) -> None:
+    from bot.foundation.messages import Attachment
     from channels.base import AttachmentError
-    from channels.messages import Attachment
     from tests.fakes.slack_server import FakeFile
 
     async with start_rig() as rig:
@@ -653,7 +653,7 @@ async def test_file_downloads_refuse_big_files_and_sign_in_pages(start_rig: Call
 
 
 async def test_a_file_known_only_by_id_is_described_by_files_info(start_rig: Callable[..., Any]) -> None:
-    from channels.messages import Attachment
+    from bot.foundation.messages import Attachment
     from tests.fakes.slack_server import FakeFile
 
     async with start_rig() as rig:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from channels.messages import Button, ConversationReference, OutgoingMessage, Source
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
 from channels.slack.formatting import (
     PART_CHARS,
     escape,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from channels.messages import Button, ConversationReference, OutgoingMessage, Source
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
 from channels.sms.formatting import CUT_NOTE, render
 from channels.sms.keywords import keyword_command
 from channels.sms.segments import (

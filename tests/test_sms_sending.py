@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from channels.base import (
     Accepted,
     PermanentSendError,
     RecipientUnreachableError,
     TemporarySendError,
 )
-from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.adapter import SmsChannel, SmsConfig
 from channels.sms.settings import SmsSettings

@@ -16,11 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.models import ChannelAccount, InboxMessage, OutboxMessage
+from bot.foundation.messages import Attachment, ConversationReference, OutgoingMessage
+from bot.foundation.tables import ChannelAccount, OutboxMessage
+from bot.models import InboxMessage
 from bot.rate_limits import RateLimiter
 from bot.runtime import Coachline
 from channels.base import AttachmentError
-from channels.messages import Attachment, ConversationReference, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.adapter import EMPTY_TWIML, STATUS_PATH, WEBHOOK_PATH, SmsChannel
 from channels.sms.formatting import CUT_NOTE

@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.clock import FakeClock
-from bot.models import ChannelAccount, InboxMessage, OutboxMessage
+from bot.foundation.clock import FakeClock
+from bot.foundation.messages import Button, ConversationReference, IncomingMessage, OutgoingMessage
+from bot.foundation.tables import ChannelAccount, OutboxMessage
+from bot.models import InboxMessage
 from bot.runtime import Coachline
 from channels.base import (
     Accepted,
@@ -27,7 +29,6 @@ from channels.base import (
     SendError,
     TemporarySendError,
 )
-from channels.messages import Button, ConversationReference, IncomingMessage, OutgoingMessage
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings

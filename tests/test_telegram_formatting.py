@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from channels.messages import Button, ConversationReference, OutgoingMessage, Source
+from bot.foundation.messages import Button, ConversationReference, OutgoingMessage, Source
 from channels.telegram.formatting import (
     MAX_MESSAGE_CHARS,
     render,

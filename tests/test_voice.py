@@ -14,8 +14,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from bot.foundation.messages import Source
 from bot.runtime import Coachline
-from channels.messages import Source
 from coaching.generation import ContextPassage, GenerationRequest, ReplyStyle
 from coaching.models import PersonalityProfileRecord
 from coaching.offline import OfflineGenerator, content_words, in_voice

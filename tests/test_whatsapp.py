@@ -18,11 +18,12 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.clock import FakeClock
-from bot.models import InboxMessage, OutboxMessage
+from bot.foundation.clock import FakeClock
+from bot.foundation.messages import ConversationReference, OutgoingMessage
+from bot.foundation.tables import OutboxMessage
+from bot.models import InboxMessage
 from bot.runtime import Coachline
 from channels.base import DeliveryReport, PermanentSendError
-from channels.messages import ConversationReference, OutgoingMessage
 from channels.registry import build_channels
 from channels.sms.settings import SmsSettings
 from channels.twilio.channel import EMPTY_TWIML, TwilioAccount

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select
 
 from bot.api.deps import Caller, Service, acting_creator
 from bot.api.errors import COMMON_ERRORS
-from bot.models import ChannelAccount, Creator, User
+from bot.foundation.tables import ChannelAccount, Creator, User
 from channels.registry import missing_settings
 from programs.eligibility import channel_refusal
 from programs.models import Enrollment, Program, UserTag

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bot.api.deps import Caller, Service, acting_creator
+from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.identity import Principal, creator_scoped_id
 from bot.models import InboxMessage
 from bot.pacing import SLOW_DOWN
 from bot.runtime import Coachline, ReplyOutcome
-from channels.messages import ConversationReference, IncomingMessage
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from bot.foundation.messages import UNSTORABLE
+from bot.foundation.tables import Creator
 from bot.identity import Principal, authenticate
-from bot.models import Creator
 from bot.runtime import Coachline
-from channels.messages import UNSTORABLE
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (COACH_API_KEY) or a creator's key")
 

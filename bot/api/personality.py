@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.api.deps import Caller, Service, acting_creator
 from bot.api.errors import COMMON_ERRORS, error_responses
 from bot.api.strict import RequestModel
-from bot.models import Creator
+from bot.foundation.tables import Creator
 from coaching.personality.profile import PersonalityProfile
 from coaching.personality.voice import personality_prompt
 

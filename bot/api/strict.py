@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 
-from channels.messages import UNSTORABLE
+from bot.foundation.messages import UNSTORABLE
 
 
 def unstorable_text(value: Any, where: str = "body") -> str | None:

@@ -13,7 +13,7 @@ from importlib.resources import as_file, files
 
 from sqlalchemy import select
 
-from bot.models import Creator
+from bot.foundation.tables import Creator
 from bot.runtime import Coachline
 from bot.secrets import hash_secret, new_api_key
 from coaching.documents import DocumentRejected

@@ -8,9 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import bot.models  # noqa: F401 - registers the core tables
 import coaching.models  # noqa: F401 - registers the knowledge tables
 import programs.models  # noqa: F401 - registers the program tables
-from bot.models import Base
+from bot.foundation.tables import Base
 
 target_metadata = Base.metadata
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

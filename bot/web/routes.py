@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from bot.api.chat import ChatResponse, converse, join_replies
 from bot.api.deps import Service
-from bot.models import ChannelAccount, Conversation, Creator, HistoryMessage
+from bot.foundation.messages import ConversationReference, IncomingMessage
+from bot.foundation.tables import ChannelAccount, Conversation, Creator
+from bot.models import HistoryMessage
 from bot.runtime import Coachline
-from channels.messages import ConversationReference, IncomingMessage
 
 router = APIRouter(tags=["web chat"])
 

@@ -20,7 +20,8 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock, SystemClock
+from bot.foundation.clock import Clock, SystemClock
+from bot.foundation.messages import Attachment, IncomingMessage, OutgoingMessage
 from channels.base import (
     AttachmentError,
     Channel,
@@ -31,7 +32,6 @@ from channels.base import (
     SendResult,
     TemporarySendError,
 )
-from channels.messages import Attachment, IncomingMessage, OutgoingMessage
 from channels.slack import CAPABILITIES
 from channels.slack.errors import APP_PROBLEMS, send_error
 from channels.slack.files import download, too_big, trusted_file_host

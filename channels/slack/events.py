@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from channels.messages import Attachment, ConversationReference, IncomingMessage
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 
 CHANNEL = "slack"
 

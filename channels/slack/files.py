@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from bot.foundation.messages import Attachment
 from channels.base import AttachmentError
-from channels.messages import Attachment
 
 _MB = 1024 * 1024
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.messages import Button, OutgoingMessage, Source, source_labels
+from bot.foundation.messages import Button, OutgoingMessage, Source, source_labels
 
 # A part of a long answer. Slack accepts 40,000 characters, but clients truncate text past 4,000 and
 # a section block holds 3,000: parts of 3,000 stay whole everywhere and are easier to read.

@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels.messages import IncomingMessage
+from bot.foundation.messages import IncomingMessage
 from channels.slack.events import BotIdentity, from_action, from_command, from_event
 from channels.slack.quiet_logs import bolt_base_logger
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.foundation.messages import IncomingMessage, OutgoingMessage
 from channels.base import ChannelLimits, PermanentSendError, SendResult
-from channels.messages import IncomingMessage, OutgoingMessage
 from channels.sms import CAPABILITIES
 from channels.sms.formatting import SmsText, render
 from channels.sms.inbound import CHANNEL, to_incoming

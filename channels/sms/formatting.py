@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from channels.messages import Button, OutgoingMessage, Source
+from bot.foundation.messages import Button, OutgoingMessage, Source
 from channels.sms.segments import (
     MAX_MESSAGE_UNITS,
     char_ends,

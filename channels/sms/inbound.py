@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from channels.messages import IncomingMessage
+from bot.foundation.messages import IncomingMessage
 from channels.sms.keywords import keyword_command
 from channels.twilio import inbound
 from channels.twilio.signature import SIGNATURE_HEADER, is_signed_by_twilio, signed_url

@@ -35,6 +35,7 @@ from telegram import (
 )
 from telegram.error import ChatMigrated, Conflict, TelegramError
 
+from bot.foundation.messages import Attachment, Button, ConversationReference, OutgoingMessage
 from channels.base import (
     Channel,
     ChannelLimits,
@@ -43,7 +44,6 @@ from channels.base import (
     PermanentSendError,
     SendResult,
 )
-from channels.messages import Attachment, Button, ConversationReference, OutgoingMessage
 from channels.telegram import CAPABILITIES
 from channels.telegram.errors import to_send_error
 from channels.telegram.files import download

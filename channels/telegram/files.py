@@ -5,8 +5,8 @@ from __future__ import annotations
 from telegram import Bot
 from telegram.error import BadRequest
 
+from bot.foundation.messages import Attachment
 from channels.base import AttachmentError
-from channels.messages import Attachment
 
 # The Bot API serves files up to this size to bots (getFile); bigger ones cannot be fetched at all.
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from channels.messages import Button, OutgoingMessage, Source, source_labels
+from bot.foundation.messages import Button, OutgoingMessage, Source, source_labels
 
 MAX_MESSAGE_CHARS = 4096
 # Telegram's limit on an inline button's callback_data, in bytes.

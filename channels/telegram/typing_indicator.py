@@ -8,7 +8,7 @@ from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
-from channels.messages import ConversationReference
+from bot.foundation.messages import ConversationReference
 
 # Telegram shows "typing…" for about 5 seconds; repeat it until the answer goes out, within reason.
 REFRESH_SECONDS = 4.5

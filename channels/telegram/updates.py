@@ -26,7 +26,7 @@ from typing import Any
 
 from telegram import CallbackQuery, Message, MessageEntity, Update, User
 
-from channels.messages import Attachment, ConversationReference, IncomingMessage
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 
 CHANNEL = "telegram"
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from fastapi import APIRouter, Request, Response
 from twilio.rest import Client
 
+from bot.foundation.messages import Attachment, IncomingMessage
 from channels.base import (
     AttachmentError,
     Channel,
@@ -28,7 +29,6 @@ from channels.base import (
     SendError,
     TemporarySendError,
 )
-from channels.messages import Attachment, IncomingMessage
 from channels.twilio.client import (
     UNSUBSCRIBED,
     TwilioHttpClient,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from channels.messages import Attachment, ConversationReference, IncomingMessage
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 from channels.twilio.keywords import OPT_OUT_TYPES
 from channels.twilio.media import media_file_name, media_kind
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.foundation.messages import IncomingMessage, OutgoingMessage
 from channels.base import ChannelLimits, PermanentSendError, RecipientUnreachableError, SendError, SendResult
-from channels.messages import IncomingMessage, OutgoingMessage
 from channels.twilio import inbound
 from channels.twilio.channel import TwilioAccount, TwilioChannel
 from channels.twilio.client import TwilioRefusalError

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from channels.messages import OutgoingMessage
+from bot.foundation.messages import OutgoingMessage
 from channels.sms.formatting import as_parts, buttons_line, sources_line
 
 # WhatsApp template variables hold at most 1,024 characters.

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.foundation.clock import Clock
 from coaching.generation import Persona
 from coaching.knowledge import KnowledgeBase
 from coaching.knowledge_seam import PlainPersona

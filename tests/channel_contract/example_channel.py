@@ -23,6 +23,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from channels.base import (
     Channel,
     ChannelLimits,
@@ -32,7 +33,6 @@ from channels.base import (
     SendResult,
     TemporarySendError,
 )
-from channels.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from channels.plugin import Capabilities, ChannelPlugin, ChannelSettings, CommandSyntax
 from config import Settings
 from tests.support.asgi_server import serve_asgi

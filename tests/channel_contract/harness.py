@@ -15,8 +15,8 @@ from enum import StrEnum
 import httpx
 from fastapi import FastAPI
 
+from bot.foundation.messages import ConversationReference, IncomingMessage
 from channels.base import Accepted, Channel
-from channels.messages import ConversationReference, IncomingMessage
 
 
 class Refusal(StrEnum):

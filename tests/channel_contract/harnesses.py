@@ -10,9 +10,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from bot.foundation.messages import ConversationReference
 from channels import registry
 from channels.base import Channel
-from channels.messages import ConversationReference
 from channels.slack.adapter import SlackChannel
 from channels.slack.settings import SlackSettings
 from channels.sms.adapter import SmsChannel, SmsConfig

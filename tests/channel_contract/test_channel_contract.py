@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.foundation.messages import Button, OutgoingMessage
 from channels.base import (
     PermanentSendError,
     RecipientUnreachableError,
     SendError,
     TemporarySendError,
 )
-from channels.messages import Button, OutgoingMessage
 from channels.registry import plugins
 from tests.channel_contract import harnesses as _harnesses  # registers the built-in harnesses
 from tests.channel_contract.harness import HARNESSES, ChannelHarness, Refusal

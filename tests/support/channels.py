@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.foundation.messages import OutgoingMessage
 from channels.base import Channel, ChannelStatus, MessageSink, SendError, SendResult
-from channels.messages import OutgoingMessage
 from channels.plugin import Capabilities
 from channels.registry import plugins
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 from bot.runtime import Coachline
-from channels.messages import Attachment, ConversationReference, IncomingMessage
 from tests.support.waiting import HANG_SECONDS
 
 

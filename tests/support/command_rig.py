@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from bot.command_forms import command_form
 from bot.commands import parse_command
+from bot.foundation.messages import Attachment
 from bot.models import AuditEntry
 from bot.runtime import Coachline
 from channels.base import AttachmentError
-from channels.messages import Attachment
 from channels.slack import SLASH_COMMAND as SLACK_SLASH_COMMAND
 from channels.slack.events import from_command
 from channels.sms.keywords import keyword_command

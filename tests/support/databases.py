@@ -42,7 +42,7 @@ _templates: dict[str, str] = {}
 
 def _migrate_in_thread(url: str) -> None:
     """Run the migrations on `url` from a thread with its own event loop (callable from anywhere)."""
-    from bot.db import create_engine, migrate
+    from bot.foundation.db import create_engine, migrate
 
     async def run() -> None:
         engine = create_engine(url)

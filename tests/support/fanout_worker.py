@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.models import ChannelAccount, User
+from bot.foundation.messages import OutgoingMessage
+from bot.foundation.tables import ChannelAccount, User
 from bot.runtime import Coachline
 from channels.base import Channel, ChannelLimits, ChannelStatus, MessageSink, SendResult
-from channels.messages import OutgoingMessage
 from coaching.embeddings import HashingEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore

@@ -6,7 +6,8 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.models import InboxMessage, OutboxMessage
+from bot.foundation.tables import OutboxMessage
+from bot.models import InboxMessage
 from bot.runtime import Coachline
 from tests.support.waiting import HANG_SECONDS
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.models import OutboxMessage
+from bot.foundation.tables import OutboxMessage
 
 if TYPE_CHECKING:
     from bot.runtime import Coachline

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('api_key_hash', sa.String(length=64), nullable=False),
     sa.Column('claim_code_hash', sa.String(length=64), nullable=True),
     sa.Column('is_default', sa.Boolean(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_creators')),
     sa.UniqueConstraint('api_key_hash', name=op.f('uq_creators_api_key_hash'))
     )
@@ -41,12 +41,12 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('attachments', sa.JSON(), nullable=False),
     sa.Column('raw', sa.JSON(), nullable=False),
-    sa.Column('received_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('lease_expires_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_expires_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
-    sa.Column('processed_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('processed_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbox')),
     sa.UniqueConstraint('channel', 'external_id', name='uq_inbox_channel_external')
@@ -59,7 +59,7 @@ def upgrade() -> None:
     sa.Column('display_name', sa.String(length=200), nullable=True),
     sa.Column('timezone', sa.String(length=64), nullable=True),
     sa.Column('creator_id', sa.String(length=64), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_users_creator_id_creators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users'))
     )
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('channel', sa.String(length=32), nullable=False),
     sa.Column('external_id', sa.String(length=255), nullable=False),
     sa.Column('reachable', sa.Boolean(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_channel_accounts_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_accounts')),
     sa.UniqueConstraint('channel', 'external_id', name='uq_channel_accounts_channel_external')
@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('chat_id', sa.String(length=255), nullable=False),
     sa.Column('thread_id', sa.String(length=255), nullable=False),
     sa.Column('memory_after_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_conversations_creator_id_creators')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_conversations_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_conversations')),
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('creator_id', sa.String(length=64), nullable=True),
     sa.Column('granted_by', sa.String(length=255), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_role_grants_creator_id_creators')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_role_grants_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_role_grants')),
@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('is_command', sa.Boolean(), nullable=False),
     sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('inbox_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_history_conversation_id_conversations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['inbox_id'], ['inbox.id'], name=op.f('fk_history_inbox_id_inbox')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_history'))
@@ -137,13 +137,13 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('lease_expires_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_expires_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('platform_message_id', sa.String(length=255), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_outbox_conversation_id_conversations')),
     sa.ForeignKeyConstraint(['inbox_id'], ['inbox.id'], name=op.f('fk_outbox_inbox_id_inbox')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),

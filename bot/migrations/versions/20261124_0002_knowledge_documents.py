@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = '0002'
 down_revision: str | None = '0001'
@@ -36,8 +36,8 @@ def upgrade() -> None:
     sa.Column('chunk_count', sa.Integer(), nullable=False),
     sa.Column('warnings', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_documents_creator_id_creators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents'))
     )

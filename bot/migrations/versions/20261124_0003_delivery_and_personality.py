@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = '0003'
 down_revision: str | None = '0002'
@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('analyser', sa.String(length=64), nullable=False),
     sa.Column('confidence_score', sa.Float(), nullable=False),
     sa.Column('profile', sa.JSON(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_personality_profiles_creator_id_creators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_personality_profiles')),
     sa.UniqueConstraint('creator_id', 'version', name='uq_personality_profiles_version')
@@ -38,11 +38,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_personality_profiles_creator_id'), ['creator_id'], unique=False)
 
     with op.batch_alter_table('channel_accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('opted_out_at', bot.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opted_out_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('delivery_status', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('delivery_updated_at', bot.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivery_updated_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_outbox_platform_message_id'), ['platform_message_id'], unique=False)
 
     # ### end Alembic commands ###

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = '0004'
 down_revision: str | None = '0003'
@@ -31,8 +31,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('quiet_hours_start', sa.String(length=5), nullable=True),
     sa.Column('quiet_hours_end', sa.String(length=5), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_programs_creator_id_creators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_programs'))
     )
@@ -51,11 +51,11 @@ def upgrade() -> None:
     sa.Column('variables', sa.JSON(), nullable=False),
     sa.Column('deliveries', sa.JSON(), nullable=False),
     sa.Column('replies', sa.Integer(), nullable=False),
-    sa.Column('due_at', bot.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_step_at', bot.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('enrolled_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_step_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('enrolled_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['program_id'], ['programs.id'], name=op.f('fk_enrollments_program_id_programs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_enrollments_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrollments'))
@@ -73,7 +73,7 @@ def upgrade() -> None:
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('trigger_config', sa.JSON(), nullable=False),
     sa.Column('action_config', sa.JSON(), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['program_id'], ['programs.id'], name=op.f('fk_program_steps_program_id_programs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_program_steps')),
     sa.UniqueConstraint('program_id', 'step_name', name='uq_program_steps_name')
@@ -85,7 +85,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('tag', sa.String(length=64), nullable=False),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_tags_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_tags')),
     sa.UniqueConstraint('user_id', 'tag', name='uq_user_tags')
@@ -100,7 +100,7 @@ def upgrade() -> None:
     sa.Column('step_id', sa.String(length=36), nullable=True),
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['enrollment_id'], ['enrollments.id'], name=op.f('fk_program_events_enrollment_id_enrollments'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['program_id'], ['programs.id'], name=op.f('fk_program_events_program_id_programs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_program_events'))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = '0005'
 down_revision: str | None = '0004'
@@ -30,8 +30,8 @@ def upgrade() -> None:
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('skipped', sa.JSON(), nullable=False),
     sa.Column('created_by', sa.String(length=255), nullable=True),
-    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('queued_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('queued_at', bot.foundation.tables.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_broadcasts_creator_id_creators')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts'))
     )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
+import bot.foundation.tables
 
 revision: str = "i16a_hardening"
 down_revision: str | None = "i18_lexical_index"
@@ -24,7 +24,7 @@ EXISTING_CODES_VALID_FOR = timedelta(days=7)
 
 def upgrade() -> None:
     with op.batch_alter_table("inbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("due_at", bot.models.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("due_at", bot.foundation.tables.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_inbox_sender_due", ["channel", "sender_id", "due_at"], unique=False)
         batch_op.create_index(
             "ix_inbox_sender_status", ["channel", "sender_id", "status", "processed_at"], unique=False
@@ -38,12 +38,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("creators", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("claim_code_expires_at", bot.models.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("claim_code_expires_at", bot.foundation.tables.UTCDateTime(timezone=True), nullable=True)
         )
     creators = sa.table(
         "creators",
         sa.column("claim_code_hash", sa.String),
-        sa.column("claim_code_expires_at", bot.models.UTCDateTime(timezone=True)),
+        sa.column("claim_code_expires_at", bot.foundation.tables.UTCDateTime(timezone=True)),
     )
     op.execute(
         creators.update()
@@ -55,7 +55,7 @@ def upgrade() -> None:
         "claim_attempts",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", bot.foundation.tables.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_claim_attempts_user_id_users"), ondelete="CASCADE"
         ),

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The migrations cover every layer's tables, so they sit with the core that composes them.
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 # Any constant works; it keeps two instances starting together from migrating at the same time.
 _MIGRATION_LOCK_ID = 0x0C0AC411
 

@@ -15,16 +15,29 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from bot.models import InboxMessage, OutboxMessage
+from sqlalchemy.orm import Mapped
 
 log = logging.getLogger(__name__)
 
-LeasedRow = TypeVar("LeasedRow", InboxMessage, OutboxMessage)
+
+class LeasedTable(Protocol):
+    """A table whose rows are claimed under a lease (the inbox, the outbox): the columns leasing uses.
+
+    Class variables, because leasing builds statements on the mapped class, not on loaded rows.
+    """
+
+    id: ClassVar[Mapped[int]]
+    status: ClassVar[Mapped[str]]
+    attempts: ClassVar[Mapped[int]]
+    claimed_by: ClassVar[Mapped[str | None]]
+    lease_expires_at: ClassVar[Mapped[datetime | None]]
+
+
+LeasedRow = TypeVar("LeasedRow", bound=LeasedTable)
 Wait = Callable[[float], Awaitable[None]]  # waits about that many seconds (asyncio.sleep; tests tick it)
 
 

@@ -77,9 +77,12 @@ async def test_a_message_survives_a_crash_before_its_answer_and_is_answered_once
         outcome = await second.wait_for_replies(inbox_id, HANG_SECONDS)
     finally:
         await second.stop()  # whatever it still had in hand is finished (or visibly abandoned) now
-    replies = await second.outbox.rows_for_inbox(inbox_id)
-    async with second.sessions() as session:
-        status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
+    try:
+        replies = await second.outbox.rows_for_inbox(inbox_id)
+        async with second.sessions() as session:
+            status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
+    finally:
+        await second.engine.dispose()  # stop() closed its connections; close the two just opened too
 
     assert outcome.finished
     assert status == "done"  # no instance can claim it again: a second answer cannot come later

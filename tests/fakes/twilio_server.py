@@ -39,7 +39,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from tests.support.asgi_server import serve_asgi
-from tests.support.waiting import until
+from tests.support.waiting import HANG_SECONDS, until
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -184,9 +184,13 @@ class FakeTwilio:
         """The X-Twilio-Signature Twilio would send for a POST of `params` to `url`."""
         return str(RequestValidator(self.auth_token).compute_signature(url, dict(params)))
 
-    async def wait_for_messages(self, count: int) -> list[SentMessage]:
-        """Wait until at least `count` messages were accepted."""
-        await until(lambda: len(self.messages) >= count, f"{count} message(s) sent through Twilio")
+    async def wait_for_messages(self, count: int, *, timeout: float = HANG_SECONDS) -> list[SentMessage]:
+        """Wait until at least `count` messages were accepted (a benchmark may allow longer than a test)."""
+        await until(
+            lambda: len(self.messages) >= count,
+            f"{count} message(s) sent through Twilio",
+            hang_seconds=timeout,
+        )
         return list(self.messages)
 
     async def report_status(

@@ -23,6 +23,7 @@ from coaching.vector_store import InMemoryVectorStore, VectorStore
 from config import Settings
 from tests.support.asgi_server import serve_asgi
 from tests.support.databases import fresh_database, migrated_sqlite, postgres_available
+from tests.support.waiting import HANG_SECONDS
 
 ADMIN_KEY = "test-admin-key"
 
@@ -82,7 +83,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "api_key": ADMIN_KEY,
             "llm": "offline",
             "claim_lease_seconds": 30.0,
-            "reply_wait_seconds": 10.0,
+            # How long the chat API holds a request for its reply: a hang guard, not a speed check.
+            "reply_wait_seconds": HANG_SECONDS,
             # Tests send many messages at one frozen instant; pacing has its own tests (test_fairness).
             "sender_rate": 0.0,
         }

@@ -78,6 +78,10 @@ def _creator(service: Coachline) -> str:
     return service.default_creator.id
 
 
+# Enough files for more than one full embedding call of 32 chunks (the order across calls is the point).
+BATCH = 24
+
+
 async def test_a_batch_is_embedded_in_length_sorted_calls_and_announced_once(
     service: Coachline, embedder: RecordingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,7 +89,7 @@ async def test_a_batch_is_embedded_in_length_sorted_calls_and_announced_once(
     changes: list[str] = []
     service.knowledge.on_change(changes.append)
     seen: list[tuple[str, int, int]] = []
-    files = [*_files(40), BatchFile("tool.exe", b"MZ\x90\x00"), BatchFile("copy.md", _files(1)[0].data)]
+    files = [*_files(BATCH), BatchFile("tool.exe", b"MZ\x90\x00"), BatchFile("copy.md", _files(1)[0].data)]
 
     results = await ingest_batch(
         service.knowledge,
@@ -94,12 +98,13 @@ async def test_a_batch_is_embedded_in_length_sorted_calls_and_announced_once(
         on_progress=lambda p: seen.append((p.stage, p.chunks_embedded, p.chunks_total)),
     )
 
-    assert [result.outcome for result in results] == ["created"] * 40 + ["rejected", "duplicate"]
-    assert results[40].reason is not None and "not supported" in results[40].reason
-    original, copy = results[0].document, results[41].document
+    assert [result.outcome for result in results] == ["created"] * BATCH + ["rejected", "duplicate"]
+    refused = results[BATCH].reason
+    assert refused is not None and "not supported" in refused
+    original, copy = results[0].document, results[BATCH + 1].document
     assert original is not None and copy is not None and copy.id == original.id
     assert changes == [_creator(service)]  # one re-analysis for the whole batch, not one per file
-    total_chunks = sum(result.document.chunk_count for result in results[:40] if result.document)
+    total_chunks = sum(result.document.chunk_count for result in results[:BATCH] if result.document)
     # Chunks and sentences in one stream sorted by length (similar lengths share a call: little
     # padding), each distinct text once, in more than one call (so progress moves).
     embedded = [text for call in embedder.calls for text in call]

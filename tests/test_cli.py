@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.documents import text_pdf
+from tests.support.waiting import PROCESS_HANG_SECONDS, PROCESS_TEST_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 
 
 def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -33,7 +37,7 @@ def run_cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.Completed
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=110,  # under the suite's 120 s: a loaded 2-core machine needs most of it
+        timeout=PROCESS_HANG_SECONDS,
         check=False,
     )
 
@@ -77,7 +81,9 @@ async def _chat_with_a_failing_model(tmp_path: Path, *args: str) -> tuple[int, s
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(process.communicate(b"/start\nhow do I sleep better?\n"), 120)
+        out, err = await asyncio.wait_for(
+            process.communicate(b"/start\nhow do I sleep better?\n"), PROCESS_HANG_SECONDS
+        )
     assert any(request.path == "/api/chat" for request in ollama.requests)
     return process.returncode or 0, out.decode(), err.decode()
 
@@ -129,7 +135,7 @@ def test_a_bad_setting_stops_the_start_with_a_message(tmp_path: Path) -> None:
         env={**os.environ, "COACH_DATA_DIR": str(env_file), "COACH_PORT": "http"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PROCESS_HANG_SECONDS,
         check=False,
     )
 
@@ -148,7 +154,7 @@ def test_an_unreachable_database_stops_the_start_with_a_message(tmp_path: Path, 
         },
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PROCESS_HANG_SECONDS,
         check=False,
     )
 
@@ -189,7 +195,7 @@ async def test_ingest_indexes_files_and_folders_and_reports_bad_ones(tmp_path: P
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
-        output = (await asyncio.wait_for(process.communicate(), 120))[0].decode()
+        output = (await asyncio.wait_for(process.communicate(), PROCESS_HANG_SECONDS))[0].decode()
 
     assert process.returncode == 1, output  # one file was refused
     assert "guide.md: added" in output and "eating_guide.pdf: added" in output

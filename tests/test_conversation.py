@@ -8,6 +8,7 @@ from bot.foundation.clock import FakeClock
 from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.chat import ChatDriver
+from tests.support.waiting import until_progress
 
 
 async def test_start_greets_as_the_default_creators_twin(service: Coachline) -> None:
@@ -116,10 +117,14 @@ async def test_a_failing_model_is_retried_then_the_person_gets_an_apology(
     try:
         chat = ChatDriver(service)
         inbox_id = await chat.send("Will this work?")
-        for _ in range(50):  # retries wait out a backoff on the service clock: move it along
-            if (await service.wait_for_replies(inbox_id, 0.1)).finished:
-                break
+
+        async def answered() -> bool:  # retries wait out a backoff on the service clock: move it along
+            if (await service.wait_for_replies(inbox_id, 0)).finished:
+                return True
             clock.advance(60)
+            return False
+
+        await until_progress(service, answered, "the apology after the last retry")
         reply = await chat.expect_reply(contains="something went wrong")
     finally:
         await service.stop()

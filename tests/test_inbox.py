@@ -14,6 +14,7 @@ from bot.runtime import Coachline
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
+from tests.support.waiting import HANG_SECONDS, until
 
 
 async def _count(service: Coachline, model: type[InboxMessage] | type[OutboxMessage]) -> int:
@@ -28,7 +29,7 @@ async def test_a_redelivered_message_is_stored_and_answered_once(service: Coachl
 
     assert again.duplicate and not first.duplicate
     assert again.inbox_id == first.inbox_id
-    outcome = await service.wait_for_replies(first.inbox_id, 10)
+    outcome = await service.wait_for_replies(first.inbox_id, HANG_SECONDS)
     assert outcome.finished and len(outcome.replies) == 1
     assert await _count(service, InboxMessage) == 1
 
@@ -63,8 +64,7 @@ async def test_a_message_survives_a_crash_before_its_answer_and_is_answered_once
     )
     await first.start()
     inbox_id = await ChatDriver(first).send("Are you there?")
-    while not stuck.requests:  # the first instance has claimed it and is waiting on the model
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(stuck.requests), "the first instance to ask the model")
     await first.stop()  # it gives up on the answer in hand, as a crash would: the row keeps its lease
 
     channel = RecordingChannel("web")
@@ -74,13 +74,18 @@ async def test_a_message_survives_a_crash_before_its_answer_and_is_answered_once
     )
     await second.start()
     try:
-        outcome = await second.wait_for_replies(inbox_id, 10)
-        await asyncio.sleep(0.3)  # room for a wrong second answer to appear
-        replies = await second.outbox.rows_for_inbox(inbox_id)
+        outcome = await second.wait_for_replies(inbox_id, HANG_SECONDS)
     finally:
-        await second.stop()
+        await second.stop()  # whatever it still had in hand is finished (or visibly abandoned) now
+    try:
+        replies = await second.outbox.rows_for_inbox(inbox_id)
+        async with second.sessions() as session:
+            status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
+    finally:
+        await second.engine.dispose()  # stop() closed its connections; close the two just opened too
 
     assert outcome.finished
+    assert status == "done"  # no instance can claim it again: a second answer cannot come later
     assert [row.text for row in replies] == ["echo: Are you there?"]
     assert [message.text for message in channel.sent] == ["echo: Are you there?"]
 
@@ -99,7 +104,7 @@ async def test_two_instances_on_one_database_answer_and_send_each_message_once(
         drivers = [ChatDriver(instances[index % 2], user_id=f"user-{index}") for index in range(40)]
         inbox_ids = await asyncio.gather(*(driver.send(f"question {n}") for n, driver in enumerate(drivers)))
         outcomes = await asyncio.gather(
-            *(instances[0].wait_for_replies(inbox_id, 20) for inbox_id in inbox_ids)
+            *(instances[0].wait_for_replies(inbox_id, HANG_SECONDS) for inbox_id in inbox_ids)
         )
     finally:
         for instance in instances:

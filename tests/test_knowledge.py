@@ -26,6 +26,7 @@ from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
 from tests.support.chat import ChatDriver
 from tests.support.documents import long_text, text_pdf
+from tests.support.waiting import HANG_SECONDS
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 GUIDE_PDF = text_pdf()  # three pages, written by tests/support/documents.py
@@ -214,7 +215,7 @@ async def test_the_twin_answers_from_the_material_and_cites_it(service: Coachlin
     chat = ChatDriver(service)
 
     await chat.send("How many hours of sleep do adults need?")
-    outcome = await service.wait_for_replies(chat._last_inbox_id or 0, 10)
+    outcome = await service.wait_for_replies(chat._last_inbox_id or 0, HANG_SECONDS)
 
     reply = outcome.replies[0]
     assert "seven to nine hours" in reply.text and "[1]" in reply.text

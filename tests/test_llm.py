@@ -25,6 +25,9 @@ from config.settings import Settings, load_settings
 from tests.fakes.ollama_server import run_fake_ollama
 
 MODEL = "llama3.1:8b"
+# A model that never sends its first token while a test runs (the fake ends the wait when it stops):
+# a test that returns at all proves the timeout fired, with no stopwatch.
+NEVER = 3600.0
 PERSONA = Persona(
     creator_name="Dana", system_prompt="You are Dana's coaching twin. Speak warmly and briefly."
 )
@@ -190,15 +193,11 @@ async def test_an_unreachable_server_is_unavailable() -> None:
 
 async def test_a_late_first_token_is_unavailable_after_first_token_timeout() -> None:
     async with (
-        run_fake_ollama(delay_before_first_token=5.0) as server,
+        run_fake_ollama(delay_before_first_token=NEVER) as server,
         aclosing(OllamaGenerator(server.url, MODEL, first_token_timeout=0.3)) as generator,
     ):
-        started = time.monotonic()
         with pytest.raises(GeneratorUnavailable, match=r"no token within 0\.3 s"):
-            await generator.generate(ask("What should I eat?"))
-        elapsed = time.monotonic() - started
-
-    assert elapsed < 3.0
+            await generator.generate(ask("What should I eat?"))  # returning at all is the timeout
 
 
 async def test_a_slow_answer_is_unavailable_after_total_timeout() -> None:
@@ -255,15 +254,12 @@ async def test_fallback_uses_the_primary_while_it_answers() -> None:
 
 async def test_fallback_answers_offline_soon_after_a_late_first_token() -> None:
     async with (
-        run_fake_ollama(reply="Too late.", delay_before_first_token=5.0) as server,
+        run_fake_ollama(reply="Too late.", delay_before_first_token=NEVER) as server,
         aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator,
     ):
-        started = time.monotonic()
         generation = await generator.generate(ask("How much sleep do adults need?", context=(SLEEP,)))
-        elapsed = time.monotonic() - started
 
-        assert generator.using_fallback
-    assert elapsed < 3.0  # ~0.3 s timeout plus the offline answer; the model would take 5 s
+        assert generator.using_fallback  # answered although the model never would have
     assert len(server.chat_requests) == 1  # the primary was really asked first
     assert generation.generator == "offline"
     assert generation.fallback_reason is not None and "no token within 0.3 s" in generation.fallback_reason
@@ -273,16 +269,13 @@ async def test_fallback_answers_offline_soon_after_a_late_first_token() -> None:
 
 async def test_fallback_stream_switches_to_offline_when_the_primary_fails_before_its_first_piece() -> None:
     async with (
-        run_fake_ollama(delay_before_first_token=5.0) as server,
+        run_fake_ollama(delay_before_first_token=NEVER) as server,
         aclosing(fallback_over(server.url, first_token_timeout=0.3)) as generator,
     ):
-        started = time.monotonic()
         pieces = [
             piece async for piece in generator.stream(ask("How much sleep do adults need?", context=(SLEEP,)))
         ]
-        elapsed = time.monotonic() - started
 
-    assert elapsed < 3.0
     offline = await OfflineGenerator().generate(ask("How much sleep do adults need?", context=(SLEEP,)))
     assert "".join(pieces) == offline.text
 
@@ -415,7 +408,7 @@ async def test_the_first_token_limit_is_a_setting(monkeypatch: pytest.MonkeyPatc
 
 
 async def test_fallback_counts_answers_given_offline_for_want_of_a_first_token() -> None:
-    async with run_fake_ollama(delay_before_first_token=5.0) as server:
+    async with run_fake_ollama(delay_before_first_token=NEVER) as server:
         primary = OllamaGenerator(server.url, MODEL, first_token_timeout=0.2)
         generator = FallbackGenerator(primary, OfflineGenerator(), recheck_interval=0.0)
         async with aclosing(generator):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -22,6 +21,7 @@ from channels.base import (
 from coaching.fake_generator import ScriptedGenerator
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
+from tests.support.waiting import put_back_for_retry, until, until_progress
 
 
 @pytest.fixture
@@ -50,14 +50,19 @@ async def flaky_service(
 
 
 async def _settled(service: Coachline, inbox_id: int, clock: FakeClock, step: float = 1.0) -> OutboxMessage:
-    """Move the clock until the reply to `inbox_id` is sent or failed."""
-    for _ in range(400):
+    """Move the clock `step` at a time, each time letting the workers act, until the reply is settled."""
+    settled: list[OutboxMessage] = []
+
+    async def sent_or_failed() -> bool:
         rows = await service.outbox.rows_for_inbox(inbox_id)
         if rows and rows[0].status in ("sent", "failed"):
-            return rows[0]
+            settled.append(rows[0])
+            return True
         clock.advance(step)
-        await asyncio.sleep(0.02)
-    raise AssertionError("outbox row never settled")
+        return False
+
+    await until_progress(service, sent_or_failed, f"the reply to inbox {inbox_id} to settle")
+    return settled[0]
 
 
 async def test_a_temporary_failure_is_retried_until_it_goes_out(
@@ -79,11 +84,10 @@ async def test_retry_after_is_waited_out_before_the_next_attempt(
     channel.failures = [TemporarySendError("429", retry_after=120)]
     inbox_id = await ChatDriver(flaky_service, channel="test").send("hi")
 
-    while channel.attempts < 1:
-        await asyncio.sleep(0.01)
+    retry = await put_back_for_retry(flaky_service)
     clock.advance(119)
-    await asyncio.sleep(0.3)
-    assert channel.sent == []  # not before retry_after
+    assert retry.next_attempt_at > clock.now()  # not due before retry_after: no worker can claim it
+    assert channel.sent == []
 
     clock.advance(2)
     row = await _settled(flaky_service, inbox_id, clock, step=0)
@@ -201,10 +205,7 @@ async def test_messages_to_one_chat_go_in_queue_order(
                     dedupe_key=f"order:{index}",
                 )
         service.outbox.queued.notify()
-        for _ in range(500):
-            if len(channel.sent) == 12:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: len(channel.sent) == 12, "the twelve parts to go out")
     finally:
         await service.stop()
 

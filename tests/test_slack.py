@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.foundation.clock import FakeClock
 from bot.foundation.messages import Button, ConversationReference, OutgoingMessage
-from bot.foundation.tables import OutboxMessage
 from bot.models import InboxMessage
 from bot.runtime import Coachline
 from channels.base import (
@@ -44,7 +43,10 @@ from tests.fakes.slack_server import (
 )
 from tests.support.asgi_server import serve_asgi
 from tests.support.documents import guide_docx
+from tests.support.gated import GatedGenerator
 from tests.support.payloads import slack_app_mention, slack_file, slack_message_event, slack_url_verification
+from tests.support.settle import settled
+from tests.support.waiting import HANG_SECONDS, put_back_for_retry, until
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -83,25 +85,14 @@ class SlackRig:
             urlencode(fields).encode(), content_type="application/x-www-form-urlencoded", **kwargs
         )
 
-    async def wait_for_posts(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_for_posts(self, count: int) -> list[dict[str, Any]]:
         """Wait until the fake Slack has accepted `count` messages."""
-        deadline = time.monotonic() + timeout
-        while len(self.slack.posts) < count:
-            assert time.monotonic() < deadline, f"expected {count} posts, got {self.slack.posts}"
-            await asyncio.sleep(0.02)
+        await until(lambda: len(self.slack.posts) >= count, f"{count} posts to Slack")
         return self.slack.posts
 
     async def settle(self) -> None:
         """Wait until every received message is answered and every reply sent or failed."""
-        for _ in range(500):
-            async with self.service.sessions() as session:
-                open_rows = await session.scalar(
-                    select(func.count()).select_from(InboxMessage).where(InboxMessage.status != "done")
-                )
-            if not open_rows and not self.service.outbox_worker._tasks:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("the service did not settle")
+        await settled(self.service)
 
     async def inbox_count(self) -> int:
         """Messages persisted from Slack."""
@@ -180,7 +171,7 @@ async def test_unverified_requests_get_401_and_are_not_stored(
             response = await rig.http.post(
                 "/webhooks/slack", content=body.replace(b"hello", b"HELLO"), headers=headers
             )
-        await asyncio.sleep(0.2)
+        await rig.settle()  # a 401 stored nothing; were something stored, it would be answered by now
         stored = await rig.inbox_count()
 
     assert response.status_code == 401
@@ -292,7 +283,7 @@ async def test_messages_not_for_the_bot_are_acknowledged_and_ignored(
 ) -> None:
     async with start_rig() as rig:
         response = await rig.event(dm_event("ignore me", **change))
-        await asyncio.sleep(0.3)
+        await rig.settle()  # acknowledged once stored or ignored: nothing is left to answer
         stored = await rig.inbox_count()
 
     assert response.status_code == 200
@@ -351,15 +342,17 @@ async def test_an_edited_question_is_answered_again_but_an_unfurl_is_not(
 
 
 async def test_every_request_is_acknowledged_before_a_slow_answer(start_rig: Callable[..., Any]) -> None:
-    async with start_rig(generator=ScriptedGenerator(delay_seconds=1.5)) as rig:
-        started = time.monotonic()
-        response = await rig.event(dm_event("slow one"))
-        acknowledged = time.monotonic()
-        await rig.wait_for_posts(1)
+    model = GatedGenerator()  # answers only when released: the 200 cannot have waited for it
+    async with start_rig(generator=model) as rig:
+        async with asyncio.timeout(HANG_SECONDS):  # an acknowledgement that waited would hang here
+            response = await rig.event(dm_event("slow one"))
+        posts_at_ack = list(rig.slack.posts)
+        model.release()
+        posts = await rig.wait_for_posts(1)
 
     assert response.status_code == 200
-    assert acknowledged - started < 1.0  # far inside Slack's 3 s, while the model takes 1.5 s
-    assert rig.slack.post_times[0] - acknowledged > 1.0  # the answer came later, on its own
+    assert posts_at_ack == []  # the answer came later, on its own
+    assert posts[0]["text"] == "echo: slow one"
 
 
 async def test_a_retry_storm_and_a_double_event_produce_one_reply(
@@ -378,8 +371,7 @@ async def test_a_retry_storm_and_a_double_event_produce_one_reply(
             rig.event(mention),
         )
         await rig.wait_for_posts(1)
-        await rig.settle()
-        await asyncio.sleep(0.3)
+        await rig.settle()  # all six were stored (or found duplicate) before their 200
         stored = await rig.inbox_count()
 
     assert [response.status_code for response in responses] == [200] * 6
@@ -529,23 +521,17 @@ async def test_a_429_waits_retry_after_then_sends(start_rig: Callable[..., Any])
     clock = FakeClock()
     async with start_rig(clock=clock, post_failures=[(429, "ratelimited", {"Retry-After": "30"})]) as rig:
         await rig.event(dm_event("hi"))
-        while not await _waiting_for_retry(rig.service):
-            await asyncio.sleep(0.01)
+        retry = await put_back_for_retry(rig.service)
         clock.advance(29)
-        await asyncio.sleep(0.5)
+        not_due = retry.next_attempt_at > clock.now()  # no worker can claim it before Retry-After
         early = list(rig.slack.posts)
         clock.advance(2)
         posts = await rig.wait_for_posts(1)
 
-    assert early == []  # not before Retry-After
+    assert retry.attempts == 1
+    assert not_due
+    assert early == []
     assert posts[0]["text"] == "echo: hi"
-
-
-async def _waiting_for_retry(service: Coachline) -> bool:
-    """Whether a reply failed once and was put back for a later attempt."""
-    async with service.sessions() as session:
-        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.channel == "slack"))
-    return row is not None and row.status == "pending" and row.attempts == 1
 
 
 async def test_a_failed_part_is_retried_without_repeating_the_parts_sent(
@@ -611,7 +597,7 @@ async def test_a_creator_shares_a_document_and_it_is_learned(start_rig: Callable
     document = guide_docx()
     async with start_rig(admins=["slack:U111"]) as rig:
         await rig.event(file_share_event(rig.slack, "docling_word_sample.docx", document))
-        posts = await rig.wait_for_posts(2, timeout=30)
+        posts = await rig.wait_for_posts(2)
         downloads = rig.slack.calls_to("download")
         assert rig.service.default_creator is not None
         documents = await rig.service.knowledge.documents(rig.service.default_creator.id)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bot.runtime import Coachline
 from channels.slack.adapter import SlackChannel
 from channels.slack.settings import SlackSettings
-from coaching.fake_generator import ScriptedGenerator
 from config import Settings
 from tests.fakes.slack_server import FakeSlack, coach_command, dm_event, run_fake_slack
-
-
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
+from tests.support.gated import GatedGenerator
+from tests.support.waiting import until
 
 
 def _ack(slack: FakeSlack, envelope_id: str) -> dict[str, Any] | None:
@@ -33,10 +25,11 @@ async def test_socket_mode_receives_acknowledges_and_answers(
         channel = SlackChannel(
             SlackSettings.of(bot_token=slack.bot_token, app_token=slack.app_token, api_url=slack.api_url)
         )
-        service = make_service(channels={"slack": channel}, generator=ScriptedGenerator(delay_seconds=0.5))
+        model = GatedGenerator()  # answers only once released, after the acknowledgement was seen
+        service = make_service(channels={"slack": channel}, generator=model)
         await service.start()
         try:
-            await _until(lambda: channel.status().state == "real", "the socket to connect")
+            await until(lambda: channel.status().state == "real", "the socket to connect")
             slack.socket_outbox.put_nowait(
                 {
                     "envelope_id": "env-1",
@@ -55,10 +48,11 @@ async def test_socket_mode_receives_acknowledges_and_answers(
                     "payload": coach_command("help", trigger="9.9.z"),
                 }
             )
-            await _until(lambda: _ack(slack, "env-1") is not None, "the event's acknowledgement")
-            # The model takes 0.5 s: the acknowledgement did not wait for it.
+            await until(lambda: _ack(slack, "env-1") is not None, "the event's acknowledgement")
+            # The model is held: the acknowledgement did not wait for it.
             answered_before_ack = any(post["text"].startswith("echo:") for post in slack.posts)
-            await _until(lambda: len(slack.posts) == 2, "both answers")
+            model.release()
+            await until(lambda: len(slack.posts) == 2, "both answers")
             event_ack, command_ack = _ack(slack, "env-1"), _ack(slack, "env-2")
         finally:
             await service.stop()

@@ -4,7 +4,6 @@ opt-out (STOP/START/HELP, error 21610), status callbacks, MMS documents and paci
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,6 +19,7 @@ from bot.app import create_app
 from bot.foundation.messages import Attachment, ConversationReference, OutgoingMessage
 from bot.foundation.tables import ChannelAccount, OutboxMessage
 from bot.models import InboxMessage
+from bot.rate_limits import RateLimiter
 from bot.runtime import Coachline
 from channels.base import AttachmentError
 from channels.registry import build_channels
@@ -32,9 +32,11 @@ from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, Fake
 from tests.support.asgi_server import serve_asgi
 from tests.support.channel_settings import own_settings
 from tests.support.documents import long_text, text_pdf
+from tests.support.gated import GatedGenerator
 from tests.support.payloads import twilio_sms_form
 from tests.support.settle import settled
 from tests.support.shared_fixtures import shared_fixture
+from tests.support.waiting import HANG_SECONDS
 
 PUBLIC_URL = "https://coach.example.com"
 CLIENT = "+15550001111"
@@ -87,7 +89,7 @@ class Sms:
         assert response.text == EMPTY_TWIML
         return response
 
-    async def settle(self, timeout: float = 15.0) -> None:
+    async def settle(self, timeout: float = HANG_SECONDS) -> None:
         """Wait until every received message is answered and every queued message sent or failed."""
         await settled(self.service, timeout)
 
@@ -188,14 +190,13 @@ async def test_a_real_inbound_sms_is_answered_through_the_rest_api(sms: Sms) -> 
 
 
 async def test_the_webhook_is_answered_before_the_model_is(run_sms: Callable[..., Any]) -> None:
-    slow = ScriptedGenerator(delay_seconds=1.5)
-    async with run_sms(generator=slow) as sms:
-        started = time.perf_counter()
-        await sms.text("What should I eat before a race?")
-        acknowledged_after = time.perf_counter() - started
+    model = GatedGenerator()  # answers only once released: the TwiML cannot have waited for it
+    async with run_sms(generator=model) as sms:
+        async with asyncio.timeout(HANG_SECONDS):  # a webhook that waited for the model would hang here
+            await sms.text("What should I eat before a race?")
 
-        assert acknowledged_after < 1.0  # Twilio's 15 s never comes into it
         assert sms.twilio.messages == []  # the answer was not ready when Twilio got its TwiML
+        model.release()
         (reply,) = await sms.twilio.wait_for_messages(1)
         assert reply.body == "echo: What should I eat before a race?"
 
@@ -212,7 +213,7 @@ async def test_forged_requests_get_403_and_are_not_processed(sms: Sms) -> None:
     ]
 
     assert [response.status_code for response in attempts] == [403] * 5
-    await asyncio.sleep(0.2)
+    await sms.settle()  # a 403 stored nothing; were something stored, it would be answered by now
     assert await sms.inbox_count() == 0
     assert sms.twilio.requests == 0
     assert sms.channel.status().state == "degraded"
@@ -395,7 +396,7 @@ async def test_a_creators_mms_pdf_is_learned(sms: Sms) -> None:
     params = _mms(sms, CREATOR, pdf, "application/pdf")
 
     assert (await sms.post(params)).status_code == 200
-    await sms.settle(timeout=60)
+    await sms.settle()
 
     bodies = [message.body for message in sms.twilio.messages]
     name = f"mms-{params['MessageSid']}-0.pdf"
@@ -456,8 +457,28 @@ async def test_media_downloads_fail_clearly(sms: Sms) -> None:
 # --- pacing -----------------------------------------------------------------------------------
 
 
+class VirtualTime:
+    """The rate limiter's clock and sleep: a wait moves time on at once, and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        """The virtual time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Move time on by `seconds` (yielding once, as a real sleep would)."""
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
 async def test_sends_are_paced_by_segment(run_sms: Callable[..., Any]) -> None:
+    time = VirtualTime()  # the pacing is computed on it: exact on any machine, and instant
     async with run_sms(sms_segments_per_second=4.0) as sms:
+        sms.service.outbox_worker.rate_limiter = RateLimiter(monotonic=time.monotonic, sleep=time.sleep)
         message = OutgoingMessage(ConversationReference("sms", CLIENT), "Two segments. " * 15)  # 209 chars
         assert sms.channel.send_cost(message) == 2
         async with sms.service.sessions.begin() as session:
@@ -467,6 +488,5 @@ async def test_sends_are_paced_by_segment(run_sms: Callable[..., Any]) -> None:
         sent = await sms.twilio.wait_for_messages(6)
 
     assert sum(message.num_segments for message in sent) == 12
-    # 12 segments at 4/s with a one-second burst: the last goes out ~1.75 s after the first.
-    span = sent[-1].at - sent[0].at
-    assert 1.5 <= span <= 3.0
+    # 12 segments at 4/s with a one-second burst: the last goes out 1.75 s after the first.
+    assert time.now == pytest.approx(1.75)

@@ -7,7 +7,6 @@ blocked users (403) and redeliveries, through a running Coachline where it matte
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -24,6 +23,7 @@ from bot.models import InboxMessage
 from bot.runtime import Coachline
 from channels.base import (
     Accepted,
+    AttachmentError,
     PermanentSendError,
     RecipientUnreachableError,
     SendError,
@@ -53,6 +53,8 @@ from tests.support.payloads import (
     telegram_group_update,
     telegram_text_update,
 )
+from tests.support.settle import settled
+from tests.support.waiting import HANG_SECONDS, until
 
 # python-telegram-bot 22's own RetryAfter.__init__ reads its deprecated int `retry_after` and warns
 # (the default filters hide it outside tests); the channel reads it in either form.
@@ -139,11 +141,13 @@ async def _inbox_count(service: Coachline) -> int:
         return int(await session.scalar(select(func.count()).select_from(InboxMessage)) or 0)
 
 
-async def _wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+async def _confirmed(telegram: FakeTelegram, update_id: int) -> None:
+    """Wait until the channel confirmed `update_id` (asked from past it): it handed it to the sink."""
+
+    def asked_past() -> bool:
+        return any(int(call.get("offset") or 0) > update_id for call in telegram.calls_of("getUpdates"))
+
+    await until(asked_past, f"update {update_id} to be confirmed")
 
 
 def _docx_update(*, file_size: int | None = len(DOCX)) -> dict[str, Any]:
@@ -191,13 +195,13 @@ async def test_typing_is_renewed_until_the_reply_is_sent(
     chat = ConversationReference("telegram", str(USER))
     async with started_channel(telegram) as (channel, _):
         await channel.indicate_typing(chat)
-        await asyncio.sleep(0.4)
+        renewed = await telegram.wait_for("sendChatAction", 2)  # the first, and a renewal
         await channel.send(OutgoingMessage(chat, "done thinking"))
-        shown = len(telegram.calls_of("sendChatAction"))
-        await asyncio.sleep(0.2)
 
-        assert shown >= 2  # the first, and renewals
-        assert len(telegram.calls_of("sendChatAction")) == shown  # the reply ended it
+        # The reply ended it: no renewal is left running for the chat (`stop` would end one anyway).
+        assert channel._typing._tasks == {}
+
+    assert renewed[:2] == [{"chat_id": USER, "action": "typing"}] * 2
 
 
 async def test_the_command_menu_lists_what_every_user_may_run(
@@ -219,8 +223,8 @@ async def test_a_redelivered_update_is_answered_once(
         telegram.queue_update(private_update())
         telegram.queue_update(private_update())  # same update_id again
 
-        await telegram.wait_for("sendMessage")
-        await asyncio.sleep(0.5)
+        await _confirmed(telegram, 123456789)  # both copies went to the sink
+        await settled(service)
 
         assert await _inbox_count(service) == 1
     assert telegram.sent_texts() == ["echo: Hi, world!"]
@@ -240,18 +244,14 @@ async def test_an_update_that_could_not_be_stored_is_fetched_again(telegram: Fak
     telegram.queue_update(private_update())
     await channel.start(failing_once)
     try:
-        await _wait_until(lambda: _true_when(len(received) >= 2))
+        await until(lambda: len(received) >= 2, "the update offered to the sink again")
         offsets = [call.get("offset") for call in telegram.calls_of("getUpdates")]
-        await _wait_until(lambda: _true_when(channel.status().state == "real"))
+        await until(lambda: channel.status().state == "real", "the channel to recover")
     finally:
         await channel.stop()
 
     assert received[0].message_id == received[1].message_id == "123456789:11223"
     assert offsets[:2] == [None, None]  # not confirmed until the sink had stored it
-
-
-async def _true_when(value: bool) -> bool:
-    return value
 
 
 # --- groups, buttons ---------------------------------------------------------------------------------
@@ -279,8 +279,9 @@ async def test_in_groups_only_messages_for_the_bot_are_answered(
             )
         )
 
+        await _confirmed(telegram, 13)  # all four went to the sink
+        await settled(service)
         help_reply, mention_reply = await telegram.wait_for("sendMessage", 2)
-        await asyncio.sleep(0.3)
         assert await _inbox_count(service) == 2
 
     assert help_reply["chat_id"] == group and "Here is what I can do" in help_reply["text"]
@@ -333,7 +334,7 @@ async def test_a_creator_uploads_a_document_by_sending_it(
     async with telegram_service(admins=[f"telegram:{USER}"], telegram_chat_rate=50) as service:
         telegram.queue_update(update)
 
-        await telegram.wait_for("sendMessage", 2, succeeded=True, timeout=30)
+        await telegram.wait_for("sendMessage", 2, succeeded=True)
         documents = await service.knowledge.documents(service.default_creator.id)  # type: ignore[union-attr]
 
     progress, result = telegram.sent_texts(USER)
@@ -378,9 +379,9 @@ async def test_telegrams_own_file_is_too_big_answer_is_explained(telegram: FakeT
     telegram.too_big_files.add(file_id)
     async with started_channel(telegram) as (channel, received):
         telegram.queue_update(update)
-        await _wait_until(lambda: _true_when(bool(received)))
+        await until(lambda: bool(received), "the document update to arrive")
 
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(AttachmentError) as refused:
             await channel.fetch_attachment(received[0].attachments[0], max_bytes=100 * 1024 * 1024)
 
     assert "Telegram lets bots download files up to 20 MB" in str(refused.value)
@@ -418,10 +419,12 @@ async def test_flood_control_retry_after_is_honoured(
                 row = await session.scalar(select(OutboxMessage))
             return row is not None and row.status == "pending" and "retry after" in (row.last_error or "")
 
-        await _wait_until(put_back)
+        await until(put_back, "the 429 read and the retry scheduled")
         clock.advance(2)
-        await asyncio.sleep(0.4)
-        assert len(telegram.calls_of("sendMessage")) == 1  # not before retry_after
+        async with service.sessions() as session:
+            early = await session.scalar(select(OutboxMessage))
+        assert early is not None and early.next_attempt_at > clock.now()  # not due before retry_after
+        assert len(telegram.calls_of("sendMessage")) == 1
 
         clock.advance(2)
         await telegram.wait_for("sendMessage", 1, succeeded=True)
@@ -448,7 +451,7 @@ async def test_a_blocked_user_is_marked_unreachable_and_not_written_to_again(
                 )
             return account is not None and not account.reachable
 
-        await _wait_until(unreachable)
+        await until(unreachable, "the account marked unreachable")
         # A scheduled step for the same person, later on: it must not be sent.
         async with service.sessions.begin() as session:
             step = service.outbox.enqueue(
@@ -463,7 +466,7 @@ async def test_a_blocked_user_is_marked_unreachable_and_not_written_to_again(
                 row = await session.get(OutboxMessage, step.id)
             return row is not None and row.status == "failed"
 
-        await _wait_until(step_failed)
+        await until(step_failed, "the step's message to fail")
 
     assert len(telegram.calls_of("sendMessage")) == 1  # only the first, refused, attempt
 
@@ -538,8 +541,8 @@ async def test_a_webhook_with_the_right_secret_is_stored_then_answered(
         first = await client.post("/webhooks/telegram", json=body, headers={SECRET_HEADER: SECRET})
         again = await client.post("/webhooks/telegram", json=body, headers={SECRET_HEADER: SECRET})
 
+        await settled(service)  # both posts returned once stored: everything stored is answered now
         [reply] = await telegram.wait_for("sendMessage")
-        await asyncio.sleep(0.3)
         stored = await _inbox_count(service)
 
     assert first.status_code == again.status_code == 200
@@ -561,7 +564,7 @@ async def test_a_forged_webhook_is_refused_and_not_stored(
 ) -> None:
     async with _webhook_app(telegram, make_service, make_settings, webhook_settings) as (service, client):
         response = await client.post("/webhooks/telegram", json=private_update(), headers=headers)
-        await asyncio.sleep(0.3)
+        await settled(service)
 
         assert response.status_code == 403
         assert await _inbox_count(service) == 0
@@ -626,21 +629,24 @@ async def test_status_names_the_bot_and_mode(telegram: FakeTelegram) -> None:
     assert channel.status().state == "off"
 
 
-async def test_a_rejected_token_degrades_the_channel_without_leaking_it(telegram: FakeTelegram) -> None:
+async def test_a_rejected_token_degrades_the_channel_without_leaking_it(
+    telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = "999:WRONG-TOKEN"
     channel = TelegramChannel(token, api_url=telegram.url)
 
     async def sink(message: IncomingMessage) -> Accepted:
         raise AssertionError("nothing should arrive")
 
+    # An hour's backoff: were stopping to wait it out, the test would hang instead of passing.
+    monkeypatch.setattr("channels.telegram.adapter.FIRST_RETRY_SECONDS", 3600.0)
     await channel.start(sink)
     status = channel.status()
-    started = time.monotonic()
-    await channel.stop()
+    async with asyncio.timeout(HANG_SECONDS):
+        await channel.stop()
 
     assert status.state == "degraded"
     assert "retrying" in status.detail and token not in status.detail
-    assert time.monotonic() - started < 2  # stopping does not wait out the backoff
 
 
 def test_the_factory_follows_the_settings(make_settings: Callable[..., Settings]) -> None:

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+# The first wait after a failed call to Telegram; it doubles up to a minute (tests lengthen it).
+FIRST_RETRY_SECONDS = 1.0
 _COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
@@ -169,7 +171,7 @@ class TelegramChannel(Channel):
     async def _run(self, first_attempt: asyncio.Event) -> None:
         # The runner may be cancelled at any point except while the sink stores an update.
         self._interruptible = True
-        delay = 1.0
+        delay = FIRST_RETRY_SECONDS
         while not self._stopping:
             try:
                 await self._set_up()
@@ -221,7 +223,7 @@ class TelegramChannel(Channel):
 
     async def _poll(self) -> None:
         offset: int | None = None
-        delay = 1.0
+        delay = FIRST_RETRY_SECONDS
         while not self._stopping:
             try:
                 updates = await self._get_updates(offset)
@@ -253,7 +255,7 @@ class TelegramChannel(Channel):
                 continue
             finally:
                 self._interruptible = True
-            delay = 1.0
+            delay = FIRST_RETRY_SECONDS
             if self._status.state != "real":
                 self._status = ChannelStatus("real", self._running_detail())
 

@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from tests.support.asgi_server import serve_asgi
 from tests.support.shared_fixtures import shared_fixture
+from tests.support.waiting import until
 
 # Parameters PTB sends JSON-encoded inside the form; the rest are plain strings.
 _JSON_PARAMETERS = {"reply_markup", "reply_parameters", "allowed_updates", "commands", "link_preview_options"}
@@ -142,22 +143,18 @@ class FakeTelegram:
             and (chat_id is None or call.params.get("chat_id") == chat_id)
         ]
 
-    async def wait_for(
-        self, method: str, count: int = 1, *, timeout: float = 10.0, succeeded: bool = False
-    ) -> list[dict[str, Any]]:
+    async def wait_for(self, method: str, count: int = 1, *, succeeded: bool = False) -> list[dict[str, Any]]:
         """Wait until `method` was called `count` times (successfully, if asked); returns the calls."""
-        deadline = time.monotonic() + timeout
-        while True:
-            calls = [
+
+        def calls() -> list[dict[str, Any]]:
+            return [
                 call.params
                 for call in self.calls
                 if call.method == method and (call.returned or not succeeded)
             ]
-            if len(calls) >= count:
-                return calls
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{method} called {len(calls)} times, expected {count}: {self.calls}")
-            await asyncio.sleep(0.01)
+
+        await until(lambda: len(calls()) >= count, f"{count} call(s) of {method}")
+        return calls()
 
     # --- the server --------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 from bot.runtime import Coachline
+from tests.support.waiting import HANG_SECONDS
 
 
 class ChatDriver:
@@ -20,7 +21,7 @@ class ChatDriver:
         user_id: str = "alice",
         user_name: str | None = None,
         creator_id: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = HANG_SECONDS,
     ) -> None:
         self.service = service
         self.channel = channel

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.waiting import PROCESS_HANG_SECONDS
+
 
 def chroma_executable() -> str | None:
     """The `chroma` command of this environment, if installed."""
@@ -37,7 +39,7 @@ def run_chroma_server(path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PROCESS_HANG_SECONDS  # a hang guard: a loaded machine starts it slowly
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"chroma run exited with {process.returncode}")

@@ -8,7 +8,6 @@ Every channel records what it is asked to send and serves files from `files` (fo
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +32,7 @@ from programs.importer import import_program
 from programs.models import Program
 from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
+from tests.support.waiting import until
 
 CHANNELS = ("web", "console", "telegram", "slack", "sms", "whatsapp")
 # Channels where a person can be a plain user: everyone in the terminal is the operator (an admin).
@@ -129,19 +129,16 @@ class Rig:
             self.service, channel=channel, user_id=account_id(channel, who), user_name=who.title(), **kwargs
         )
 
-    async def wait_for_sent(
-        self, channel: str, contains: str, *, to: str | None = None, timeout: float = 10
-    ) -> None:
+    async def wait_for_sent(self, channel: str, contains: str, *, to: str | None = None) -> None:
         """Wait until `channel` sent a message containing `contains` (to the chat `to`, if given)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            for message in self.channels[channel].sent:
-                if contains in message.text and (to is None or message.conversation.chat_id == to):
-                    return
-            await asyncio.sleep(0.02)
-        sent = [message.text for message in self.channels[channel].sent]
-        raise AssertionError(f"{channel} never sent {contains!r}; it sent {sent}")
+
+        def sent() -> bool:
+            return any(
+                contains in message.text and (to is None or message.conversation.chat_id == to)
+                for message in self.channels[channel].sent
+            )
+
+        await until(sent, f"{channel} to send {contains!r}")
 
     async def audit(self) -> list[AuditEntry]:
         """Every audit entry, oldest first."""

@@ -1,9 +1,10 @@
-"""A Coachline process for the fan-out crash test: `python -m tests.support.fanout_worker DATA_DIR SENDS N`.
+"""A Coachline process for the fan-out crash test: `python -m tests.support.fanout_worker DATA_DIR SENDS N [HOLD]`.
 
 With N > 0 it makes N people on a file-backed channel and broadcasts to them; with N = 0 it only
 starts (which resumes an interrupted fan-out) and sends what is left. It exits once nothing of the
 broadcast is still queued. Every send appends the recipient's id to the SENDS file, so the test can
-count losses and duplicates after a `kill -9`.
+count losses and duplicates after a `kill -9`. With HOLD, every send after the first HOLD hangs (the
+platform stops answering), so the test can kill the process mid-fan-out however fast the machine is.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ class FileChannel(Channel):
     name = "sms"
     limits = ChannelLimits(overall_rate=400.0)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hold_after: int | None = None) -> None:
         self._path = path
+        self._hold_after = hold_after
+        self._started = 0
 
     async def start(self, sink: MessageSink) -> None:
         """Nothing to start."""
@@ -42,7 +45,10 @@ class FileChannel(Channel):
         """Nothing to stop."""
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Record the send."""
+        """Record the send (or hang, once `hold_after` sends were started)."""
+        self._started += 1
+        if self._hold_after is not None and self._started > self._hold_after:
+            await asyncio.Event().wait()  # until the test's kill -9
         await asyncio.sleep(0.002)
         with self._path.open("a") as sends:
             sends.write(message.conversation.chat_id + "\n")
@@ -53,7 +59,7 @@ class FileChannel(Channel):
         return ChannelStatus("real", "file channel")
 
 
-async def main(data_dir: Path, sends: Path, people: int) -> None:
+async def main(data_dir: Path, sends: Path, people: int, hold_after: int | None = None) -> None:
     """Broadcast to `people` new people (or resume), then wait until everything is sent."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -64,7 +70,7 @@ async def main(data_dir: Path, sends: Path, people: int) -> None:
     )
     service = build_service(
         settings,
-        channels={"sms": FileChannel(sends)},
+        channels={"sms": FileChannel(sends, hold_after)},
         generator=ScriptedGenerator(),
         embedder=HashingEmbedder(),
         vector_store=InMemoryVectorStore(),
@@ -103,4 +109,5 @@ async def main(data_dir: Path, sends: Path, people: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
+    hold = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), hold))

@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from bot.foundation.tables import OutboxMessage
 from bot.models import InboxMessage
 from bot.runtime import Coachline
+from tests.support.waiting import HANG_SECONDS
 
 
-async def settled(service: Coachline, timeout: float = 15.0) -> None:
+async def settled(service: Coachline, timeout: float = HANG_SECONDS) -> None:
     """Return once no inbox row is unanswered and no outbox row unsent (or fail after `timeout`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

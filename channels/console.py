@@ -10,7 +10,7 @@ from bot.foundation.messages import Attachment, OutgoingMessage
 from channels.base import AttachmentError, Channel, ChannelStatus, MessageSink, SendResult
 from channels.plugin import Capabilities, ChannelPlugin
 
-# The channel's name: `run.py chat` imports it rather than spelling it.
+# The channel's name: the face (`bot/terminal.py`) imports it rather than spelling it.
 NAME = "console"
 # Only the operator at this machine types into its terminal.
 CAPABILITIES = Capabilities(speaks_first=False, operator=True)

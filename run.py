@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
-import shlex
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -14,8 +12,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.foundation.messages import Attachment
-from channels.base import Channel
 from config import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
@@ -40,16 +36,6 @@ def _settings() -> Settings:
 
     try:
         return load_settings()
-    except SettingsError as exc:
-        _refuse(exc)
-
-
-def _channels(settings: Settings) -> dict[str, Channel]:
-    """The channels the settings switch on; each reads its own settings, which may be wrong too."""
-    from channels.registry import build_channels
-
-    try:
-        return build_channels(settings)
     except SettingsError as exc:
         _refuse(exc)
 
@@ -104,9 +90,13 @@ def serve(
 ) -> None:
     """Run the API, the web chat page, the enabled channels and the scheduler."""
     from bot.composition import build_service
+    from channels.registry import build_channels
 
     settings = _settings()
-    channels = _channels(settings)
+    try:  # the channels the settings switch on; each reads its own settings, which may be wrong too
+        channels = build_channels(settings)
+    except SettingsError as exc:
+        _refuse(exc)
     _logging(settings.log_level)
     service = build_service(settings, channels=channels)
     raise typer.Exit(asyncio.run(_serve(service, demo=demo)))
@@ -189,18 +179,15 @@ def chat(
 
 
 async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int:
-    from bot.composition import build_service
-    from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
-    from bot.foundation.tables import Creator
     from bot.startup_error import StartupError
-    from channels.console import ConsoleChannel
+    from bot.terminal import chosen_creator, terminal_service, typed_message
 
-    def show(message: OutgoingMessage) -> None:
-        console.print(f"[bold green]twin>[/bold green] {message.text}", highlight=False)
-        for source in message.sources:
-            console.print(f"   [dim]source: {source.document} ({source.location})[/dim]", highlight=False)
+    def show(text: str, sources: list[str]) -> None:
+        console.print(f"[bold green]twin>[/bold green] {text}", highlight=False)
+        for source in sources:
+            console.print(f"   [dim]source: {source}[/dim]", highlight=False)
 
-    service = build_service(settings, channels={"console": ConsoleChannel(show)})
+    service = terminal_service(settings, show)
     try:
         await service.start()
     except StartupError as exc:
@@ -209,8 +196,7 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int
         return 2
     try:
         llm = (await service.health())["llm"]
-        async with service.sessions() as session:
-            creator = await session.get(Creator, creator_id) if creator_id else service.default_creator
+        creator = await chosen_creator(service, creator_id)
         if creator is None:
             console.print(
                 f"No creator {creator_id!r}; see `run.py creators list`.", style="red", markup=False
@@ -230,16 +216,7 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int
             except (EOFError, KeyboardInterrupt):
                 console.print()
                 return 0
-            message = IncomingMessage(
-                channel="console",
-                user_id=user_id,
-                conversation=ConversationReference("console", user_id, creator_id=creator_id),
-                message_id=f"console:{uuid.uuid4().hex}",
-                text=text,
-                received_at=service.now(),
-                attachments=_console_attachments(text),
-            )
-            accepted = await service.receive(message)
+            accepted = await service.receive(typed_message(service, user_id, creator_id, text))
             outcome = await service.wait_for_replies(accepted.inbox_id, settings.reply_wait_seconds)
             if not outcome.finished:
                 console.print("[yellow](still thinking — the reply will show when it is ready)[/yellow]")
@@ -249,16 +226,6 @@ async def _chat(settings: Settings, user_id: str, creator_id: str | None) -> int
 
 def _logs_to_stderr() -> bool:
     return any(not isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers)
-
-
-def _console_attachments(text: str) -> tuple[Attachment, ...]:
-    """`/upload PATH...` in the terminal attaches those local files, as a file sent in a chat would."""
-    command, _, rest = text.strip().partition(" ")
-    if command != "/upload" or not rest.strip():
-        return ()
-    return tuple(
-        Attachment(kind="document", file_name=Path(path).name, url=path) for path in shlex.split(rest)
-    )
 
 
 @creators_cli.command("add")

@@ -220,7 +220,9 @@ def dispatch_policy(settings: Settings, channels: dict[str, Channel]) -> Dispatc
         admins=frozenset(settings.admin_accounts()),
         memory_turns=settings.memory_turns,
         max_message_chars=settings.max_message_chars,
-        trusted_channels=frozenset({"console"}),
+        trusted_channels=frozenset(
+            name for name, channel in channels.items() if channel.capabilities.operator
+        ),
         reply_chars_targets={
             name: channel.limits.reply_chars_target
             for name, channel in channels.items()

@@ -17,6 +17,7 @@ from bot.foundation.tables import ChannelAccount, Conversation, Creator, User
 from bot.models import RoleGrant
 from bot.roles import Role
 from bot.secrets import hash_secret, new_api_key, same_secret
+from channels.web import NAME as WEB
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def creator_scoped_id(creator_id: str, user_id: str) -> str:
 async def creator_scope(session: AsyncSession, channel: str, external_id: str) -> Creator | None:
     """The creator whose key owns this web account (`<creator id>:<user id>`), or None."""
     prefix, separator, rest = external_id.partition(SCOPE_SEPARATOR)
-    if channel != "web" or not separator or not rest:
+    if channel != WEB or not separator or not rest:
         return None
     return await session.get(Creator, prefix)
 

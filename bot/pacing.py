@@ -28,8 +28,6 @@ SLOW_DOWN = (
     "answering them. Please wait a minute, then send your question again."
 )
 
-# The operator's terminal is never paced.
-UNPACED_CHANNELS = frozenset({"console"})
 # How far apart a sender's messages are placed in the queue when there is no rate to go by.
 FAIR_SPACING = timedelta(seconds=1)
 
@@ -71,14 +69,13 @@ async def pace_many(
     senders: Sequence[tuple[str, str] | None],
     now: datetime,
 ) -> list[Pace]:
-    """The verdicts on messages received together, in arrival order; `None` marks one not paced.
+    """The verdicts on messages received together, in arrival order; `None` marks one not paced
+    (the caller decides: `Coachline.receive` exempts the channels whose capabilities say `operator`).
 
     One statement reads every sender's latest due time; a later message of the same sender in the
     batch queues behind the earlier ones exactly as if they had arrived one by one.
     """
-    wanted = sorted(
-        {sender for sender in senders if sender is not None and sender[0] not in UNPACED_CHANNELS}
-    )
+    wanted = sorted({sender for sender in senders if sender is not None})
     latest: dict[tuple[str, str], datetime | None] = {}
     if wanted:
         found = await session.execute(
@@ -90,7 +87,7 @@ async def pace_many(
     throttled_here: set[tuple[str, str]] = set()
     verdicts: list[Pace] = []
     for sender in senders:
-        if sender is None or sender[0] in UNPACED_CHANNELS:
+        if sender is None:
             verdicts.append(Pace(due_at=now))
             continue
         last = latest.get(sender)

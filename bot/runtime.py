@@ -183,9 +183,12 @@ class Coachline:
     async def receive(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
         """The channels' sink: persist the message (deduped); it is answered in the background.
 
-        `paced=False` skips the per-sender rate (callers holding an API key, see `bot.api.chat`).
+        `paced=False` skips the per-sender rate (callers holding an API key, see `bot.api.chat`); so
+        does a channel whose capabilities say `operator` (the terminal: only the operator types there).
         """
-        return await self.inbox.accept(message, paced=paced)
+        channel = self.channels.get(message.channel)
+        operator = channel is not None and channel.capabilities.operator
+        return await self.inbox.accept(message, paced=paced and not operator)
 
     async def wait_for_replies(self, inbox_id: int, timeout: float) -> ReplyOutcome:
         """Wait until a message is answered and its replies are sent, or `timeout` seconds pass."""

@@ -10,13 +10,16 @@ from bot.foundation.messages import Attachment, OutgoingMessage
 from channels.base import AttachmentError, Channel, ChannelStatus, MessageSink, SendResult
 from channels.plugin import Capabilities, ChannelPlugin
 
-CAPABILITIES = Capabilities(speaks_first=False)
+# The channel's name: the face (`bot/terminal.py`) imports it rather than spelling it.
+NAME = "console"
+# Only the operator at this machine types into its terminal.
+CAPABILITIES = Capabilities(speaks_first=False, operator=True)
 
 
 class ConsoleChannel(Channel):
     """Prints replies through a writer (the terminal UI); input comes from the chat loop."""
 
-    name = "console"
+    name = NAME
     capabilities = CAPABILITIES
 
     def __init__(self, write: Callable[[OutgoingMessage], None]) -> None:
@@ -62,4 +65,4 @@ def _build(settings: object, own: object) -> None:
 
 
 # Registered so that `COACH_ADMINS=console:you` and the command syntax know the channel.
-plugin = ChannelPlugin(name="console", build=_build, capabilities=CAPABILITIES)
+plugin = ChannelPlugin(name=NAME, build=_build, capabilities=CAPABILITIES)

@@ -30,6 +30,8 @@ class Capabilities:
     - `typing`: it shows "typing…": the core calls `indicate_typing` when it starts answering.
     - `speaks_first`: it reaches people by itself, so broadcasts and program steps may go to it
       (the local web page and terminal only answer their own requests).
+    - `operator`: whoever writes on it is the operator at this machine (the terminal): the core gives
+      them the admin role and never holds them to the per-sender rate.
     - `max_message_chars`: the longest single platform message; longer replies go in parts.
     """
 
@@ -37,6 +39,7 @@ class Capabilities:
     command_menu: bool = False
     typing: bool = False
     speaks_first: bool = True
+    operator: bool = False
     max_message_chars: int | None = None
 
 

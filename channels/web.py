@@ -13,13 +13,15 @@ from channels.base import Channel, ChannelStatus, MessageSink, SendResult
 from channels.plugin import Capabilities, ChannelPlugin
 from config import Settings
 
+# The channel's name: the core imports it rather than spelling it (the chat API and page speak as it).
+NAME = "web"
 CAPABILITIES = Capabilities(buttons=True, speaks_first=False)
 
 
 class WebChannel(Channel):
     """The browser page and the chat API."""
 
-    name = "web"
+    name = NAME
     capabilities = CAPABILITIES
 
     async def start(self, sink: MessageSink) -> None:
@@ -41,4 +43,4 @@ def _build(settings: Settings, own: Any) -> Channel:
     return WebChannel()
 
 
-plugin = ChannelPlugin(name="web", build=_build, capabilities=CAPABILITIES)
+plugin = ChannelPlugin(name=NAME, build=_build, capabilities=CAPABILITIES)

@@ -19,9 +19,11 @@ from bot.models import InboxMessage
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
 from bot.runtime import Coachline
+from channels.plugin import Capabilities
 from coaching.fake_generator import ScriptedGenerator
 from tests.conftest import ADMIN_KEY
 from tests.support.asgi_server import serve_asgi
+from tests.support.channels import RecordingChannel
 from tests.support.waiting import HANG_SECONDS
 
 _sequence = iter(range(1_000_000))
@@ -180,6 +182,24 @@ async def test_metrics_count_the_outbox_and_set_aside_messages(
 
     assert "coachline_inbox_throttled_messages_total 1.0" in metrics
     assert 'coachline_outbox_messages{channel="web",status="pending"} 1.0' in metrics  # the notice
+
+
+async def test_a_channel_whose_capabilities_say_operator_is_never_paced(
+    make_service: Callable[..., Coachline], clock: FakeClock
+) -> None:
+    desk = RecordingChannel("desk")  # a made-up local channel: the core knows it only by its capabilities
+    desk.capabilities = Capabilities(speaks_first=False, operator=True)
+    service = make_service(
+        clock=clock, sender_rate=1, sender_burst=1, channels={"desk": desk, "web": RecordingChannel("web")}
+    )
+    try:
+        at_the_desk = [await service.receive(message("op", f"q{n}", clock, "desk")) for n in range(3)]
+        on_the_web = [await service.receive(message("op", f"q{n}", clock, "web")) for n in range(2)]
+    finally:
+        await service.engine.dispose()
+
+    assert [accepted.throttled for accepted in at_the_desk] == [False, False, False]
+    assert [accepted.throttled for accepted in on_the_web] == [False, True]
 
 
 @pytest.fixture

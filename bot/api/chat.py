@@ -17,6 +17,7 @@ from bot.identity import Principal, creator_scoped_id
 from bot.models import InboxMessage
 from bot.pacing import SLOW_DOWN
 from bot.replies import ReplyOutcome
+from channels.web import NAME as WEB
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 
@@ -121,9 +122,9 @@ async def chat(
     creator_id = await acting(body.creator_id)
     user_id = speaker(principal, body.user_id)
     message = IncomingMessage(
-        channel="web",
+        channel=WEB,
         user_id=user_id,
-        conversation=ConversationReference("web", user_id, creator_id=creator_id),
+        conversation=ConversationReference(WEB, user_id, creator_id=creator_id),
         # Scoped like the user, so two creators' callers choosing the same ids are never deduped together.
         message_id=api_message_id(user_id, body.message_id or uuid.uuid4().hex),
         text=body.text,

@@ -20,6 +20,7 @@ from bot.api.deps import Chat, DefaultCreatorId, Knowledge, Now, Sessions
 from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.foundation.tables import ChannelAccount, Conversation, Creator
 from bot.models import HistoryMessage
+from channels.web import NAME as WEB
 from coaching.knowledge import KnowledgeBase
 
 router = APIRouter(tags=["web chat"])
@@ -156,9 +157,9 @@ async def send_from_page(
     user_id = browser_user(request)
     creator = await _creator(sessions, body.creator_id or home)
     message = IncomingMessage(
-        channel="web",
+        channel=WEB,
         user_id=user_id,
-        conversation=ConversationReference("web", user_id, creator_id=creator.id),
+        conversation=ConversationReference(WEB, user_id, creator_id=creator.id),
         message_id=f"page:{user_id}:{uuid.uuid4().hex}",
         text=body.text,
         received_at=now,
@@ -175,9 +176,7 @@ async def transcript(
     creator = await _creator(sessions, creator_id or home)
     async with sessions() as session:
         account = await session.scalar(
-            select(ChannelAccount).where(
-                ChannelAccount.channel == "web", ChannelAccount.external_id == user_id
-            )
+            select(ChannelAccount).where(ChannelAccount.channel == WEB, ChannelAccount.external_id == user_id)
         )
         if account is None:
             return {"messages": []}
@@ -186,7 +185,7 @@ async def transcript(
             .join(Conversation, Conversation.id == HistoryMessage.conversation_id)
             .where(
                 Conversation.user_id == account.user_id,
-                Conversation.channel == "web",
+                Conversation.channel == WEB,
                 Conversation.creator_id == creator.id,
             )
             .order_by(HistoryMessage.id.desc())

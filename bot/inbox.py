@@ -23,6 +23,7 @@ from bot.models import InboxMessage
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
 from bot.signals import Signal
+from bot.unclaimed import UnclaimedSenders
 from channels.base import Accepted
 from coaching.status import ComponentStatus
 
@@ -59,6 +60,7 @@ class Inbox:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self.arrived = Signal()
+        self._unclaimed = UnclaimedSenders()
         self._arrivals = ArrivalWriter(sessions, clock, lambda: self.rate, self._tell_to_slow_down)
 
     async def accept(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
@@ -72,6 +74,7 @@ class Inbox:
         if accepted.duplicate:
             return accepted
         if not accepted.throttled:
+            self._unclaimed.stored((message.channel, message.user_id))
             self.arrived.notify()
         elif self._outbox is not None:  # the first of a run was answered with a "slow down"
             self._outbox.queued.notify()
@@ -147,7 +150,13 @@ class Inbox:
                 .execution_options(synchronize_session=False)
             )
             rows = list(await session.scalars(claim))
+        for row in rows:
+            self._unclaimed.claimed(row.id, (row.channel, row.sender_id))
         return sorted(rows, key=lambda row: (row.due_at or row.received_at, row.id))
+
+    def may_have_next(self, row: InboxMessage) -> bool:
+        """Whether the sender of a message just finished may have another one to claim now."""
+        return self._unclaimed.may_have_next(row.id, (row.channel, row.sender_id))
 
     @staticmethod
     def _claimable(now: datetime) -> ColumnElement[bool]:

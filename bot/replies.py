@@ -47,13 +47,19 @@ async def wait_for_replies(
 
 
 async def _look(sessions: async_sessionmaker[AsyncSession], inbox_id: int) -> ReplyOutcome:
+    # One statement per look: the message's status beside its replies (an outer join, so a message
+    # with no reply yet still gives its status). Two reads were two round trips to the database.
     async with sessions() as session:
-        status = await session.scalar(select(InboxMessage.status).where(InboxMessage.id == inbox_id))
-        rows = list(
-            await session.scalars(
-                select(OutboxMessage).where(OutboxMessage.inbox_id == inbox_id).order_by(OutboxMessage.id)
+        found = (
+            await session.execute(
+                select(InboxMessage.status, OutboxMessage)
+                .outerjoin(OutboxMessage, OutboxMessage.inbox_id == InboxMessage.id)
+                .where(InboxMessage.id == inbox_id)
+                .order_by(OutboxMessage.id)
             )
-        )
+        ).all()
+    status = found[0][0] if found else None
+    rows = [row for _, row in found if row is not None]
     # "throttled": over its sender's rate, kept and never answered (see bot.pacing).
     finished = status in ("done", "failed", "throttled") and all(row.status in FINAL_STATES for row in rows)
     return ReplyOutcome(inbox_id, finished, rows)

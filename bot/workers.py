@@ -102,8 +102,10 @@ class InboxWorker:
                     await renewal
                 self._held.discard(row.id)
         self._progress.notify()
-        # The sender's next message became claimable (one per sender at a time): look at once.
-        self._inbox.arrived.notify()
+        # The sender's next message became claimable (one per sender at a time): look at once, but
+        # only if one may be waiting (an empty claim is two statements per message).
+        if self._inbox.may_have_next(row):
+            self._inbox.arrived.notify()
 
     async def _after_failure(self, row: InboxMessage, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"

@@ -4,7 +4,8 @@ is cited.
 A generator cites passages by their number in the context it was given ([1]..[k], most relevant
 first). The reader sees only the sources the reply cites, so the numbers are rewritten to the order
 of first citation: the first source cited is [1], the next new one [2]. Passages with the same label
-(document and location) are one source with one number; a marker naming no passage is dropped.
+(document and location) are one source with one number, marked once after a run of consecutive
+sentences from it; a marker naming no passage is dropped.
 `Renumbering` does this piece by piece, for replies streamed to the channel as they are written.
 """
 
@@ -19,6 +20,8 @@ from coaching.generation import ContextPassage
 CITATION = re.compile(r"\[(\d{1,3})\]")
 _PARTIAL = re.compile(r"\[\d{0,3}$")  # a marker cut by the end of a streamed piece
 _REPEATED = re.compile(r"(\[\d{1,3}\])(?:\s*\1)+")  # "[1] [1]" after two passages became one source
+# "... meal [1]. When you want ... [1].": a marker whose next marker, sentences later, is the same one.
+_CARRIED = re.compile(r"[ \t]?\[(\d{1,3})\](?=[.!?][\"”’)]*\s+[^\[]*\[\1\])")
 _LOOSE_SPACE = re.compile(r"[ \t]+([.,;:!?])")
 
 
@@ -74,8 +77,9 @@ def renumber(text: str, context: Sequence[ContextPassage]) -> tuple[str, tuple[S
 
 
 def tidy(text: str) -> str:
-    """Repeated markers merged and spaces left before punctuation by dropped markers removed."""
-    return _LOOSE_SPACE.sub(r"\1", _REPEATED.sub(r"\1", text))
+    """Repeated markers merged, one marker for consecutive sentences from one source (after the last),
+    and spaces left before punctuation by dropped markers removed."""
+    return _LOOSE_SPACE.sub(r"\1", _CARRIED.sub("", _REPEATED.sub(r"\1", text)))
 
 
 def citation_mismatches(text: str, sources: Sequence[Source]) -> list[str]:

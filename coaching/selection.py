@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coaching.answer_types import asked_type, holds_type
-from coaching.documents.passage_kinds import is_quotable, is_quotable_sentence
+from coaching.documents.passage_kinds import is_quotable, is_quotable_sentence, is_value_row
 from coaching.documents.sentences import sentence_spans
 from coaching.generation import ContextPassage
 from coaching.terms import content_words
@@ -265,11 +265,14 @@ def _close_in_meaning(extra: Candidate, anchor: Candidate) -> bool:
 
 
 def render(chosen: Sequence[Candidate]) -> str:
-    """The sentences as a reply: one `[n]` after each run from one passage; list items on their lines."""
+    """The sentences as a reply: one `[n]` after each run from one passage; list items on their lines;
+    a table row quoted as a phrase ends with a stop."""
     parts: list[str] = []
     for position, sentence in enumerate(chosen):
         following = chosen[position + 1] if position + 1 < len(chosen) else None
         text = f"• {sentence.text}" if sentence.item else sentence.text
+        if is_value_row(text):
+            text += "."  # a table row ("Before meals 70 to 130") ends as a sentence, not run into the next
         if following is None or following.passage != sentence.passage:
             text = with_marker(text, sentence.passage + 1)
         separator = "\n" if sentence.item or (following is not None and following.item) else " "

@@ -67,6 +67,47 @@ def test_worksheet_blanks_table_cells_and_dangling_ends_are_not_quotable_sentenc
     assert not is_quotable_sentence("Starches … 13 Vegetables … 17")
 
 
+# The NIDDK booklet's page 8 as its PDF text layer gives it: a table, a form and prose run together.
+RUN_ON_FORM = (
+    "What should my blood glucose levels be? Target Blood Glucose Levels for People with Diabetes "
+    "Before meals 70 to 130 1 to 2 hours after the start of a meal less than 180 Talk with your health "
+    "care provider about your blood glucose target levels and write them here: My Target Blood Glucose "
+    "Levels Before meals ___ to ___ 1 to 2 hours after the start of a meal less than ___ Ask your doctor "
+    "how often you should check your blood glucose on your own.\n"
+    "Also ask your doctor for an A1C test at least twice a year."
+)
+
+
+def test_a_run_on_of_table_form_and_prose_keeps_its_prose_and_value_rows_and_drops_its_blanks() -> None:
+    assert split_sentences(RUN_ON_FORM) == [
+        "What should my blood glucose levels be?",
+        "Target Blood Glucose Levels for People with Diabetes Before meals 70 to 130",
+        "Ask your doctor how often you should check your blood glucose on your own.",
+        "Also ask your doctor for an A1C test at least twice a year.",
+    ]
+    # A quotable sentence is never cut, even where a run-on would be ("... here: Write ...").
+    assert split_sentences("Write your goal here: Walk 20 minutes a day.") == [
+        "Write your goal here: Walk 20 minutes a day."
+    ]
+
+
+def test_the_answer_in_a_form_chunk_is_quoted_without_its_blanks() -> None:
+    form = _passage(RUN_ON_FORM, kind=classify_passage(RUN_ON_FORM))
+
+    reply = extractive_answer("What should my blood glucose be before meals?", (form,), 700)
+
+    assert form.kind == "form"
+    assert reply is not None and "Before meals 70 to 130" in reply
+    assert "___" not in reply and "write them here" not in reply
+
+
+def test_a_pointer_to_another_page_is_never_quoted() -> None:
+    pointer = "Go back to page 9, 10, or 11 to check how many servings of vegetables to have each day."
+    assert not is_quotable_sentence(pointer)
+    assert not is_quotable_sentence("See page 12 for more recipes.")
+    assert is_quotable_sentence("Eat three to five servings of vegetables each day.")
+
+
 def test_sentences_keep_abbreviations_lines_and_footnotes_apart() -> None:
     text = "Dr. Lee said 1/2 cup is enough. Then stop.\n• Drink water.\nor fish* *Three ounces is a deck of cards."
     assert split_sentences(text) == [
@@ -238,14 +279,32 @@ A = Source("Guide", "page 1", 0.9)
 B = Source("Guide", "page 7", 0.6)
 
 
-def test_citations_are_renumbered_in_the_order_the_reply_cites_them() -> None:
-    context = (ContextPassage("a", A), ContextPassage("b", B), ContextPassage("c", A))
+@pytest.mark.parametrize(
+    ("reply", "context", "expected", "cited"),
+    [
+        # [2] (page 7) is cited first; [3] and [1] are the same source (page 1); [9] names nothing.
+        (
+            "First [2]. Then [3] and [1]. Nonsense [9].",
+            (A, B, A),
+            "First [1]. Then [2] and [2]. Nonsense.",
+            (B, A),
+        ),
+        # Two chunks of one section (one source) quoted one after the other: one marker, after both.
+        (
+            "Eat less fat [1]. When you want a snack, choose fruit [2]. Walk [3].",
+            (A, A, B),
+            "Eat less fat. When you want a snack, choose fruit [1]. Walk [2].",
+            (A, B),
+        ),
+    ],
+)
+def test_citations_are_renumbered_in_the_order_the_reply_cites_them(
+    reply: str, context: tuple[Source, ...], expected: str, cited: tuple[Source, ...]
+) -> None:
+    text, sources = renumber(reply, tuple(ContextPassage(str(n), s) for n, s in enumerate(context)))
 
-    text, sources = renumber("First [2]. Then [3] and [1]. Nonsense [9].", context)
-
-    # [2] (page 7) is cited first; [3] and [1] are the same source (page 1); [9] names nothing.
-    assert text == "First [1]. Then [2] and [2]. Nonsense."
-    assert sources == (B, A)
+    assert text == expected
+    assert sources == cited
     assert citation_mismatches(text, sources) == []
 
 

@@ -15,6 +15,8 @@ from bot.demo import handbook_text
 from bot.runtime import Coachline
 from coaching.documents import parse_document
 from coaching.embeddings import HashingEmbedder
+from coaching.generation import ReplyStyle
+from coaching.offline import in_voice
 from coaching.personality.consistency import consistency
 from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.ollama_analyser import OllamaAnalyser
@@ -378,3 +380,23 @@ async def test_the_model_gets_the_profile_the_chunks_and_the_memory(
     assert answer_request["messages"][-1]["content"] == "How many vegetables should I eat at dinner?"
     assert result.response == "Fill half your plate with vegetables [1]."
     assert result.sources and result.sources[0]["document"] == "What I need to know about Eating and Diabetes"
+
+
+def test_the_opener_and_closer_nearest_the_topic_are_chosen() -> None:
+    style = ReplyStyle(
+        openers=(
+            "Rest is where your strength returns.",
+            "Your food shapes your strength.",
+            "Calm your mind.",
+        ),
+        closers=("Sleep early and rise gladly.", "Choose your breakfast with care.", "Keep your heart calm."),
+    )
+    answer = "Eat oats and fruit in the morning, and drink a glass of water before you leave the house [1]."
+    for question in ("What food is best?", "Is food important?", "Which food is good?", "Any food tips?"):
+        dressed = in_voice(answer, f"{question} What about breakfast?", style, 500)
+
+        assert dressed == f"Your food shapes your strength. {answer} Choose your breakfast with care."
+    # With nothing in common, the choice is still one of the creator's phrases, stable per question.
+    plain = in_voice(answer, "Hello there?", style, 500)
+    assert plain == in_voice(answer, "Hello there?", style, 500)
+    assert plain.split(" Eat ")[0] in style.openers

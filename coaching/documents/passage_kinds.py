@@ -120,6 +120,16 @@ def _toc_entries(text: str) -> int:
 
 
 _GARBLED_OR = re.compile(r"(?:^|\s)OR(?:\s|$)")
+# A table row that reads as a phrase: a label of words, then one value ("Before meals 70 to 130").
+_VALUE_ROW = re.compile(
+    r"^[A-Za-z][A-Za-z ,'’()-]{8,}\s(?:\d+(?:\.\d+)?\s+to\s+\d+(?:\.\d+)?|(?:less|more|fewer) than \d+(?:\.\d+)?)$"
+)
+# A pointer to elsewhere in the printed booklet ("Go back to page 9, 10, or 11 ..."): page furniture,
+# meaningless in a chat reply.
+_CROSS_REFERENCE = re.compile(
+    r"\b(?:go back to|turn to|see|refer to|return to|look at|check)\s+(?:the\s+\w+\s+on\s+)?pages?\s+\d",
+    re.IGNORECASE,
+)
 _SHORT_NUMBER = re.compile(r"^(?:\d+(?:[/⁄.,]\d+)?|\d*[½¼¾⁄]\d*)$")
 
 
@@ -162,10 +172,14 @@ _DANGLING = frozenset(
 
 def is_quotable_sentence(text: str) -> bool:
     """Whether one sentence reads as prose: no blanks to fill in, no contents leader ("… 12"), not the
-    cells of a table run together ("OR 1 small 1/2 cup juice 1/2 grapefruit apple"), and not ending on
-    a word that needs another after it ("of", "the")."""
-    if _BLANK.search(text) or re.search(r"…\s*\d", text):
+    cells of a table run together ("OR 1 small 1/2 cup juice 1/2 grapefruit apple"), not a pointer to
+    another page ("Go back to page 9"), and not ending on a word that needs another after it ("of",
+    "the"). A table row that reads as a phrase, a label then one value ("Before meals 70 to 130"),
+    is quotable."""
+    if _BLANK.search(text) or re.search(r"…\s*\d", text) or _CROSS_REFERENCE.search(text):
         return False
+    if is_value_row(text):
+        return True
     words = text.split()
     numbers = sum(1 for word in words if _SHORT_NUMBER.match(word))
     if _GARBLED_OR.search(text) and numbers >= 2:
@@ -175,6 +189,11 @@ def is_quotable_sentence(text: str) -> bool:
     if len(words) >= 10 and numbers >= 2 and text.rstrip()[-1:] not in '.!?:;)"”’':
         return False  # a table's cells run together by the PDF's text layer, with no sentence end
     return not (len(words) >= 6 and numbers >= 0.3 * len(words))
+
+
+def is_value_row(text: str) -> bool:
+    """Whether `text` is a table row that reads as a phrase: a label of words, then one value."""
+    return bool(_VALUE_ROW.match(text.strip()))
 
 
 def is_quotable(kind: str) -> bool:

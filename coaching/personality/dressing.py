@@ -6,6 +6,12 @@ the quote of a second passage, whose first letter is then lowercased only when i
 function word ("The", "It", "You"; never a name or "I"). Dressing takes at most as many characters
 as the answer itself, never repeats a sentence the answer already holds, and is left out piece by
 piece when the length limit does not allow it.
+
+The opener and the closer are chosen with regard to the topic: the creator's phrase sharing the most
+key words with the question wins, so "Your food shapes your strength." opens an answer about food
+rather than one about sleep; among equals (often all at nought) the choice depends on the question,
+stably. (The question's words, not the answer's: the quotes already carry the answer's topic, and
+matching them drew openers that read as another writer's to the consistency check.)
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import zlib
 from coaching.generation import ReplyStyle
 from coaching.personality.features import WORD
 from coaching.personality.stylometry import FUNCTION_WORD_SET
+from coaching.terms import content_words
 
 # A citation that ends a run of quoted sentences, then the next run: "... mind [1]. The ..."
 _NEXT_PASSAGE = re.compile(r"(\[\d{1,2}\][.!?]?)\s+(?=[A-Z])")
@@ -24,19 +31,31 @@ _NEXT_PASSAGE = re.compile(r"(\[\d{1,2}\][.!?]?)\s+(?=[A-Z])")
 def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> str:
     """The answer framed by one of the creator's openers and closers, as far as the length allows.
 
-    The choice depends on the question, stably, so the same question always gets the same words.
+    The phrases nearest the topic are chosen; among equals the choice depends on the question, stably,
+    so the same question always gets the same words.
     """
     pick = zlib.crc32(question.encode())
     body = _with_transition(answer, style.transitions, pick)
+    asked = content_words(question)
     unused = [phrase for phrase in style.openers if phrase not in answer]
-    opener = unused[pick % len(unused)] if unused else ""
+    opener = _on_topic(unused, asked, pick)
     unused = [phrase for phrase in style.closers if phrase not in answer and phrase != opener]
-    closer = unused[(pick // 7) % len(unused)] if unused else ""
+    closer = _on_topic(unused, asked, pick // 7)
     for parts in ((opener, body, closer), (opener, body), (body, closer), (body,), (answer,)):
         text = " ".join(part for part in parts if part)
         if len(text) <= max_chars and len(text) - len(answer) <= len(answer):
             return text
     return answer
+
+
+def _on_topic(phrases: list[str], asked: set[str], pick: int) -> str:
+    """The phrase sharing most key words with the question; among equals, the `pick`-th; "" when
+    there is none."""
+    if not phrases:
+        return ""
+    overlap = [len(content_words(phrase) & asked) for phrase in phrases]
+    nearest = [phrase for phrase, shared in zip(phrases, overlap, strict=True) if shared == max(overlap)]
+    return nearest[pick % len(nearest)]
 
 
 def _with_transition(answer: str, transitions: tuple[str, ...], pick: int) -> str:

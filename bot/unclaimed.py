@@ -46,4 +46,4 @@ class UnclaimedSenders:
         if inbox_id in self._unknown:
             self._unknown.discard(inbox_id)
             return True
-        return self._waiting[sender] > 0 if sender in self._waiting else False
+        return self._waiting[sender] > 0  # a Counter reads 0 for a sender it does not hold

@@ -181,8 +181,3 @@ def _timings(
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
-
-
-def cited_sources(text: str, context: tuple[ContextPassage, ...]) -> tuple[Source, ...]:
-    """The sources a reply written against `context` cites, in citation order (see `citations`)."""
-    return renumber(text, context)[1]

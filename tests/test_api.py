@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -142,6 +143,19 @@ async def test_health_endpoints_report_every_component(api: httpx.AsyncClient) -
     assert components["database"]["state"] == "real"
     assert components["scheduler"]["state"] == "real"
     assert all(component["detail"] for component in components.values())
+    # The integration guide's shape beside ours: its five checks follow the components they rest on.
+    integrations = report["integrations"]
+    assert integrations["database_connectivity"] is True
+    assert integrations["phase3_programs"] is True
+    assert integrations["ai_engine_connectivity"] is (components["llm"]["state"] == "real")
+    assert set(integrations) == {
+        "phase1_knowledge",
+        "phase2_personality",
+        "phase3_programs",
+        "ai_engine_connectivity",
+        "database_connectivity",
+    }
+    assert datetime.fromisoformat(report["timestamp"]).tzinfo is not None
 
 
 async def test_web_page_gives_each_browser_its_own_conversation(

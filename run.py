@@ -256,6 +256,49 @@ async def _creators_add(settings: Settings, name: str) -> tuple[str, str, str]:
         await engine.dispose()
 
 
+@creators_cli.command("claim-code")
+def creators_claim_code(creator_id: str) -> None:
+    """Issue a creator a new one-time claim code (the old one stops working)."""
+    settings = _settings()
+    _prepare_database(settings)
+    code = asyncio.run(_creator_secret(settings, creator_id, "claim-code"))
+    console.print(f"claim_code: {code}")
+    console.print(f"Valid for {settings.claim_code_hours:g} hours; the person sends /claim CODE in chat.")
+
+
+@creators_cli.command("rotate-key")
+def creators_rotate_key(creator_id: str) -> None:
+    """Replace a creator's API key; the old key is refused from now on."""
+    settings = _settings()
+    _prepare_database(settings)
+    key = asyncio.run(_creator_secret(settings, creator_id, "api-key"))
+    console.print(f"api_key: {key}")
+    console.print("The key is shown only now.")
+
+
+async def _creator_secret(settings: Settings, creator_id: str, which: str) -> str:
+    from bot.foundation.clock import SystemClock
+    from bot.foundation.db import create_engine, session_factory
+    from bot.identity import reissue_claim_code, rotate_api_key
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with session_factory(engine).begin() as session:
+            if which == "claim-code":
+                issued = await reissue_claim_code(
+                    session, creator_id, SystemClock().now(), claim_code_hours=settings.claim_code_hours
+                )
+                secret = issued.code if issued else None
+            else:
+                secret = await rotate_api_key(session, creator_id)
+    finally:
+        await engine.dispose()
+    if secret is None:
+        console.print(f"[red]No creator {creator_id!r}[/red] (see: run.py creators list)")
+        raise typer.Exit(2)
+    return secret
+
+
 @creators_cli.command("list")
 def creators_list() -> None:
     """List the creators."""

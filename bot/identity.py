@@ -258,3 +258,38 @@ async def conversation_for(
         conversation = await session.scalar(select(Conversation).where(*key))
         assert conversation is not None
     return conversation
+
+
+@dataclass(frozen=True, slots=True)
+class NewClaimCode:
+    """A creator's fresh claim code, shown this once, and when it stops working."""
+
+    code: str
+    expires_at: datetime
+
+
+async def reissue_claim_code(
+    session: AsyncSession, creator_id: str, now: datetime, *, claim_code_hours: float = DEFAULT_CODE_HOURS
+) -> NewClaimCode | None:
+    """Give the creator a new claim code (the old one, used or not, stops working); None if no such creator.
+
+    For a code that expired before anyone claimed it, or for a second person (an assistant) who should
+    take the creator role: claiming is one-time, so each person needs a code of their own.
+    """
+    creator = await session.get(Creator, creator_id)
+    if creator is None:
+        return None
+    code = new_claim_code()
+    creator.claim_code_hash = claim_code_hash(code)
+    creator.claim_code_expires_at = now + timedelta(hours=claim_code_hours)
+    return NewClaimCode(code, creator.claim_code_expires_at)
+
+
+async def rotate_api_key(session: AsyncSession, creator_id: str) -> str | None:
+    """Replace the creator's API key; the old key stops working at once. None if no such creator."""
+    creator = await session.get(Creator, creator_id)
+    if creator is None:
+        return None
+    api_key = new_api_key("cr")
+    creator.api_key_hash = hash_secret(api_key)
+    return api_key

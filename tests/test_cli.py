@@ -223,3 +223,18 @@ def test_programs_import_refuses_a_broken_file_saying_why(tmp_path: Path) -> Non
 
     assert result.returncode == 1
     assert "action_config.condition" in result.stdout and "position" in result.stdout
+
+
+def test_creators_get_a_new_claim_code_and_api_key(tmp_path: Path) -> None:
+    added = run_cli(tmp_path, "creators", "add", "Dana Fit")
+    creator_id = added.stdout.split("creator_id:", 1)[1].split()[0]
+    old_code = added.stdout.split("claim_code:", 1)[1].split()[0]
+
+    code = run_cli(tmp_path, "creators", "claim-code", creator_id)
+    key = run_cli(tmp_path, "creators", "rotate-key", creator_id)
+    missing = run_cli(tmp_path, "creators", "rotate-key", "nobody-1234")
+
+    assert code.returncode == 0, code.stderr
+    assert "claim_code:" in code.stdout and old_code not in code.stdout
+    assert key.returncode == 0 and "api_key: cr_" in key.stdout
+    assert missing.returncode == 2 and "No creator 'nobody-1234'" in missing.stdout

@@ -20,7 +20,8 @@ Signals (each in [0, 1] or near it):
   asked, "fixed" quoted), else the share of its order words ("first", "largest", "before") they hold
   (`contrasts`);
 - `affirmative`: 1 unless the question is negated: a negated question is more often one the material
-  cannot answer, even when the quote is negated too.
+  cannot answer, even when the quote is negated too. Only a negation about a third party counts, for
+  this and for `negation`: "I can't sleep" and "What shouldn't I eat?" are plain coaching questions.
 
 The last three read what a question written against a text it cannot be answered from changes: a
 name, a number, a modifier, a negation (`contrasts`).
@@ -69,6 +70,10 @@ SIGNALS = (
     "affirmative",
 )
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.IGNORECASE)
+# The asker's own situation ("I can't sleep", "What shouldn't I eat?") is a plain coaching question;
+# the negation that marks a question written against a text is about a third party ("What did the
+# Normans never conquer?").
+_PERSONAL = re.compile(r"\b(?:i|i'm|me|my|we|us|our|you|your)\b", re.IGNORECASE)
 # What answers a negated question without a "not": "What shouldn't I eat?" - "Avoid fried food."
 _NEGATIVE_ADVICE = re.compile(
     r"\b(?:avoid\w*|limit\w*|cut (?:back|down)|skip\w*|stop\w*|less|fewer|instead|rather than|unless|"
@@ -120,12 +125,17 @@ def signals(question: str, context: Sequence[ContextPassage], selection: Selecti
         names=names_held(question, anchor),
         numbers=numbers_held(question, anchor),
         modifiers=modifiers_kept(question, quoted),
-        affirmative=0.0 if _NEGATION.search(question) else 1.0,
+        affirmative=0.0 if _negated(question) else 1.0,
     )
 
 
+def _negated(question: str) -> bool:
+    """Whether the question negates what it asks about a third party (see `_PERSONAL`)."""
+    return bool(_NEGATION.search(question)) and not _PERSONAL.search(question.replace("’", "'"))
+
+
 def _negation_kept(question: str, quoted: str) -> float:
-    if not _NEGATION.search(question):
+    if not _negated(question):
         return 1.0
     return float(bool(_NEGATION.search(quoted) or _NEGATIVE_ADVICE.search(quoted)))
 

@@ -5,7 +5,8 @@ Unanswerable questions are rarely off topic: they are the material's own sentenc
 changed (SQuAD v2's were written that way on purpose). The changes these checks look for:
 - a name or a number swapped for one the material does not hold ("What Frank led ...?", "in 1250");
 - a modifier swapped for its opposite ("a *flexible* set of rules" against "a *fixed* set of rules",
-  "*softest*" against "hardest", "*rarely*" against "usually"), including by a prefix ("unknown");
+  "*softest*" against "hardest", "*rarely*" against "usually"), including by a prefix ("unknown",
+  "non-binary"), or a count changed ("*three* finite graphs" against "two finite graphs");
 - an ordinal, superlative or order word the material does not say ("first", "largest", "before");
 - a negation added ("What did they *never* ...?"): `answerability` checks that one.
 
@@ -52,6 +53,9 @@ _ORDER_WORDS = frozenset(
         "cheapest dearest nearest farthest furthest widest deepest heaviest lightest"
     )
 )
+_NON = re.compile(r"\bnon[- ]?([a-z]{4,})")
+_COUNT_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\\d+"
+_COUNTED = re.compile(rf"\b({_COUNT_WORDS})\s+(?:[a-z]+\s+)?([a-z]{{3,}})\b")
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w'’-]*")
 _NUMBER = re.compile(
     r"\b(?:\d+(?:[.,]\d+)*(?:st|nd|rd|th|s)?)\b",
@@ -97,7 +101,8 @@ def all_words(text: str) -> set[str]:
 
 def swapped_words(question: str, quoted: str) -> set[str]:
     """The question's words that the quoted sentences contradict: missing there while their opposite
-    (a listed opposite, or the word with or without a negating prefix) is present."""
+    (a listed opposite, or the word with or without a negating prefix) is present, or a count the
+    quoted sentences give differently for the same thing."""
     asked, held = all_words(question), all_words(quoted)
     swapped = {word for word in asked - held if OPPOSITES.get(word, frozenset()) & held}
     # A prefix only on content words long enough to carry one ("in" + "to" is not a negation).
@@ -109,6 +114,15 @@ def swapped_words(question: str, quoted: str) -> set[str]:
         }
         if related & held:
             swapped.add(word)
+    # "non-binary" asked, "binary" quoted without a "non".
+    swapped |= {word for word in _NON.findall(question.lower()) if stem(word) in held and "non" not in held}
+    # "three finite graphs" asked, "two finite graphs" quoted: the same thing counted differently.
+    counted = {stem(thing): count for count, thing in _COUNTED.findall(quoted.lower())}
+    swapped |= {
+        count
+        for count, thing in _COUNTED.findall(question.lower())
+        if counted.get(stem(thing), count) != count
+    }
     return swapped
 
 

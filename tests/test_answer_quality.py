@@ -433,6 +433,8 @@ def test_the_answer_type_and_the_names_asked_about_are_read_from_the_material() 
         ("What is the softest problem in C?", "A problem is the hardest in C.", 1.0, 0.0),
         ("What is an unknown solution?", "A known solution is given.", 1.0, 0.0),
         ("What is the oldest work of Norman art?", "The most famous work is the Tapestry.", 1.0, 0.0),
+        ("What is non-binary notation?", "The alphabet is taken to be the binary alphabet.", 1.0, 0.0),
+        ("Are three finite graphs isomorphic?", "Whether two finite graphs are isomorphic.", 1.0, 0.0),
         ("What war was fought in 1250?", "The war was fought in 1066.", 0.0, 1.0),
         ("What war was fought in 1066?", "The war was fought in 1066.", 1.0, 1.0),
         ("What is the first step after a meal?", "The first step after a meal is a walk.", 1.0, 1.0),

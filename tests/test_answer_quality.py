@@ -82,6 +82,7 @@ def test_a_run_on_of_table_form_and_prose_keeps_its_prose_and_value_rows_and_dro
     assert split_sentences(RUN_ON_FORM) == [
         "What should my blood glucose levels be?",
         "Target Blood Glucose Levels for People with Diabetes Before meals 70 to 130",
+        "1 to 2 hours after the start of a meal less than 180",
         "Ask your doctor how often you should check your blood glucose on your own.",
         "Also ask your doctor for an A1C test at least twice a year.",
     ]

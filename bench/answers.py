@@ -162,6 +162,40 @@ def non_prose_quotes(answer: Answer, context: Sequence[ContextPassage]) -> list[
     return found
 
 
+CALIBRATION_FOLDS = 5
+ANSWERED_TARGETS = (0.97, 0.95, 0.93, 0.9, 0.85)
+
+
+def cross_validated(
+    rows: Sequence[Signals], labels: Sequence[int], groups: Sequence[int], embedder: str
+) -> list[Row]:
+    """Balanced accuracy at each answered-share target, cross-validated on the calibration half alone
+    (folds by paragraph, so a paragraph's questions never help judge each other): how the target in
+    `answerability.ANSWERED_TARGET` is chosen without looking at the held-out half."""
+    fold_of = {group: number % CALIBRATION_FOLDS for number, group in enumerate(sorted(set(groups)))}
+    scores = [0.0] * len(rows)
+    for fold in range(CALIBRATION_FOLDS):
+        train = [i for i, group in enumerate(groups) if fold_of[group] != fold]
+        model = answerability.fit([rows[i] for i in train], [labels[i] for i in train], embedder=embedder)
+        for i, group in enumerate(groups):
+            if fold_of[group] == fold:
+                scores[i] = model.probability(rows[i])
+    answerable = sorted(score for score, label in zip(scores, labels, strict=True) if label == 1)
+    name = f"calibration half, {CALIBRATION_FOLDS}-fold"
+    found = [Row(name, "AUROC", f"{answerability.auroc(scores, labels):.3f}", f"{len(rows)} questions")]
+    for target in ANSWERED_TARGETS:
+        threshold = answerable[int((1 - target) * len(answerable))]
+        found.append(
+            Row(
+                name,
+                f"balanced accuracy answering {target:.0%}",
+                f"{answerability.balanced_accuracy(scores, labels, threshold):.3f}",
+                "the target in use" if target == answerability.ANSWERED_TARGET else "",
+            )
+        )
+    return found
+
+
 def calibrate(rows: Sequence[Signals], labels: Sequence[int], embedder: str) -> AnswerabilityModel:
     """Fit and store the answerability model."""
     model = answerability.fit(
@@ -206,10 +240,17 @@ async def run(calibrate_now: bool, show_replies: bool = False) -> list[Row]:
             result = await knowledge.ingest(creator, f"paragraph-{number}.txt", text.encode())
             paragraph_of[result.document.id] = number
         labels = [0 if q.impossible else 1 for q in questions]
+        folds: list[Row] = []
         if calibrate_now:
             knowledge.answer_model = None  # measure the signals without a model deciding
             first = await ask_all(knowledge, creator, [q.text for q in questions])
             calibration = [i for i, q in enumerate(questions) if not q.held_out]
+            folds = cross_validated(
+                [first.signals[i] for i in calibration],
+                [labels[i] for i in calibration],
+                [questions[i].paragraph for i in calibration],
+                embedder.name,
+            )
             knowledge.answer_model = calibrate(
                 [first.signals[i] for i in calibration], [labels[i] for i in calibration], embedder.name
             )
@@ -226,7 +267,7 @@ async def run(calibrate_now: bool, show_replies: bool = False) -> list[Row]:
         model = knowledge.answer_model
         await engine.dispose()
     await embedder.aclose()
-    rows = _table(questions, labels, squad, paragraph_of, model)
+    rows = [*folds, *_table(questions, labels, squad, paragraph_of, model)]
     if niddk is not None:
         rows += _booklet_rows(niddk)
     rows.append(voice_row(fixtures))

@@ -82,6 +82,7 @@ def test_a_run_on_of_table_form_and_prose_keeps_its_prose_and_value_rows_and_dro
     assert split_sentences(RUN_ON_FORM) == [
         "What should my blood glucose levels be?",
         "Target Blood Glucose Levels for People with Diabetes Before meals 70 to 130",
+        "1 to 2 hours after the start of a meal less than 180",
         "Ask your doctor how often you should check your blood glucose on your own.",
         "Also ask your doctor for an A1C test at least twice a year.",
     ]
@@ -332,7 +333,7 @@ def test_the_checker_names_every_mismatch() -> None:
 
 def _signals(strength: float) -> Signals:
     flag = 1.0 if strength > 0.5 else 0.0
-    return Signals(strength, strength, strength, strength, flag, flag, 1.0, strength)
+    return Signals(strength, strength, strength, strength, flag, flag, 1.0, strength, 1.0, flag, 1.0)
 
 
 def test_the_fitted_model_ranks_stronger_evidence_higher_and_never_weighs_a_signal_against_it() -> None:
@@ -423,6 +424,46 @@ def test_the_answer_type_and_the_names_asked_about_are_read_from_the_material() 
     assert found("What did Richard do on Cyprus?").answer_type == 0.5  # asks for no particular kind
     assert found("What did Richard do on Cyprus?").names == 1.0
     assert found("What did Saladin do on Cyprus?").names == 0.5
+
+
+@pytest.mark.parametrize(
+    ("question", "quoted", "numbers", "modifiers"),
+    [
+        # SQuAD v2's unanswerable questions change one thing of the sentence they were written from.
+        ("What uses a flexible set of rules?", "A machine uses a fixed set of rules.", 1.0, 0.0),
+        ("What is the softest problem in C?", "A problem is the hardest in C.", 1.0, 0.0),
+        ("What is an unknown solution?", "A known solution is given.", 1.0, 0.0),
+        ("What is the oldest work of Norman art?", "The most famous work is the Tapestry.", 1.0, 0.0),
+        ("What is non-binary notation?", "The alphabet is taken to be the binary alphabet.", 1.0, 0.0),
+        ("Are three finite graphs isomorphic?", "Whether two finite graphs are isomorphic.", 1.0, 0.0),
+        ("What war was fought in 1250?", "The war was fought in 1066.", 0.0, 1.0),
+        ("What war was fought in 1066?", "The war was fought in 1066.", 1.0, 1.0),
+        ("What is the first step after a meal?", "The first step after a meal is a walk.", 1.0, 1.0),
+        # Questions that change nothing keep every signal at 1.
+        (
+            "What should I do if my blood glucose is low?",
+            "Carry glucose tablets to treat low blood glucose.",
+            1.0,
+            1.0,
+        ),
+        ("What are three examples of snacks?", "Fruit, nuts and yogurt are good snacks.", 1.0, 1.0),
+    ],
+)
+def test_a_swapped_number_or_modifier_is_read_against_the_quoted_sentences(
+    question: str, quoted: str, numbers: float, modifiers: float
+) -> None:
+    passage = _passage(quoted, similarities=[0.7])
+
+    found = signals(question, (passage,), select_sentences(question, (passage,), 700))
+
+    assert (found.numbers, found.modifiers) == (numbers, modifiers)
+    assert found.affirmative == 1.0
+    assert (
+        signals(
+            "What did they never build?", (passage,), select_sentences(question, (passage,), 700)
+        ).affirmative
+        == 0.0
+    )
 
 
 async def test_an_unanswerable_question_is_declined_without_asking_the_model() -> None:

@@ -18,9 +18,12 @@ from coaching.embeddings import HashingEmbedder
 from coaching.generation import ReplyStyle
 from coaching.offline import in_voice
 from coaching.personality.consistency import consistency
+from coaching.personality.dressing import GENERIC_WORDS
 from coaching.personality.offline_analyser import analyse_texts
 from coaching.personality.ollama_analyser import OllamaAnalyser
 from coaching.personality.profile import PersonalityProfile
+from coaching.personality.voice import reply_style
+from coaching.terms import content_words
 from coaching.vector_store import InMemoryVectorStore
 from tests.conftest import ADMIN_KEY
 from tests.fakes.ollama_server import run_fake_ollama
@@ -396,7 +399,29 @@ def test_the_opener_and_closer_nearest_the_topic_are_chosen() -> None:
         dressed = in_voice(answer, f"{question} What about breakfast?", style, 500)
 
         assert dressed == f"Your food shapes your strength. {answer} Choose your breakfast with care."
-    # With nothing in common, the choice is still one of the creator's phrases, stable per question.
-    plain = in_voice(answer, "Hello there?", style, 500)
-    assert plain == in_voice(answer, "Hello there?", style, 500)
-    assert plain.split(" Eat ")[0] in style.openers
+    # With nothing in common, no phrase about another topic frames the answer; a neutral one may.
+    assert in_voice(answer, "How do I handle stress at work?", style, 500) == answer
+    neutral = ReplyStyle(openers=(*style.openers, "You can do this."), closers=style.closers)
+    plain = in_voice(answer, "How do I handle stress at work?", neutral, 500)
+    assert plain == f"You can do this. {answer}"
+
+
+def test_the_demo_twin_opens_only_on_the_questions_topic() -> None:
+    style = reply_style(analyse_texts("maya", [handbook_text()]))
+    answer = "Keep the same wake-up time every day, weekends included [1]."
+    topics = {
+        "How can I sleep better?": {"sleep", "rest", "bed", "night", "wake"},
+        "What helps with stress?": {"stress", "calm", "breath", "worry", "relax"},
+        "What should I eat for breakfast?": {"eat", "food", "diet", "breakfast", "meal", "plate"},
+    }
+    for question, words in topics.items():
+        dressed = in_voice(answer, question, style, 900)
+        for phrase in (*style.openers, *style.closers):
+            if phrase in dressed:
+                # Each phrase framing the answer is on the question's topic, or about no topic at all.
+                on_topic = any(word in phrase.lower() for word in words)
+                neutral = not content_words(phrase) - GENERIC_WORDS
+                assert on_topic or neutral, (question, dressed)
+    assert not in_voice(answer, "How can I sleep better?", style, 900).startswith("You don't need a diet.")
+    assert not in_voice(answer, "What helps with stress?", style, 900).startswith("You eat what you see.")
+    assert in_voice(answer, "What should I eat for breakfast?", style, 900) != answer  # food has its openers

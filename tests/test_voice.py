@@ -162,7 +162,7 @@ STYLE = ReplyStyle(
 
 def test_the_dressing_never_changes_the_quotes() -> None:
     answer = "Keep thy purpose high [1]. The wise man returns unto his soul [2]."
-    dressed = in_voice(answer, "how?", STYLE, 500)
+    dressed = in_voice(answer, "How do I keep my mind and my heart?", STYLE, 500)
 
     assert dressed == (
         "Thou art the maker of thy mind. Keep thy purpose high [1]. "

@@ -120,9 +120,12 @@ def _toc_entries(text: str) -> int:
 
 
 _GARBLED_OR = re.compile(r"(?:^|\s)OR(?:\s|$)")
-# A table row that reads as a phrase: a label of words, then one value ("Before meals 70 to 130").
+# A table row that reads as a phrase: a label of words, then one value ("Before meals 70 to 130"); the
+# label may itself start with a span of time or amount ("1 to 2 hours after the start of a meal less
+# than 180"), as long as words follow it.
+_RANGE = r"\d+(?:\.\d+)?\s+to\s+\d+(?:\.\d+)?"
 _VALUE_ROW = re.compile(
-    r"^[A-Za-z][A-Za-z ,'’()-]{8,}\s(?:\d+(?:\.\d+)?\s+to\s+\d+(?:\.\d+)?|(?:less|more|fewer) than \d+(?:\.\d+)?)$"
+    rf"^(?:{_RANGE}\s+)?[A-Za-z][A-Za-z ,'’()-]{{8,}}\s(?:{_RANGE}|(?:less|more|fewer) than \d+(?:\.\d+)?)$"
 )
 # A pointer to elsewhere in the printed booklet ("Go back to page 9, 10, or 11 ..."): page furniture,
 # meaningless in a chat reply.

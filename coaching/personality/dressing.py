@@ -7,10 +7,14 @@ function word ("The", "It", "You"; never a name or "I"). Dressing takes at most 
 as the answer itself, never repeats a sentence the answer already holds, and is left out piece by
 piece when the length limit does not allow it.
 
-The opener and the closer are chosen with regard to the topic: the creator's phrase sharing the most
-key words with the question wins, so "Your food shapes your strength." opens an answer about food
-rather than one about sleep; among equals (often all at nought) the choice depends on the question,
-stably. (The question's words, not the answer's: the quotes already carry the answer's topic, and
+The opener and the closer must share the question's topic: the creator's phrase sharing the most
+topic words (key words that say what something is about, not "keep" or "day") with the question wins,
+so "Your food shapes your strength." opens an answer about food; among equals the choice depends on
+the question, stably. When none shares a topic word, only a neutral phrase of the creator's (one with
+no topic word, "You can do this.") may frame the answer, else none does: "You don't need a diet."
+never opens an answer about sleep. (Shared words, not shared themes: "If you would renew your body,
+beautify your mind." is about the mind, but put before quotes about thoughts it made Allen's reply
+read as the booklet's to the consistency check; a phrase that says the question's own word is safer.) (The question's words, not the answer's: the quotes already carry the answer's topic, and
 matching them drew openers that read as another writer's to the consistency check.)
 """
 
@@ -19,11 +23,25 @@ from __future__ import annotations
 import re
 import zlib
 
+from coaching.citations import CITATION
 from coaching.generation import ReplyStyle
 from coaching.personality.features import WORD
 from coaching.personality.stylometry import FUNCTION_WORD_SET
-from coaching.terms import content_words
+from coaching.terms import content_words, word_list
 
+# Words that say nothing of what a sentence is about: sharing "keep" or "day" is sharing no topic.
+GENERIC_WORDS = frozenset(
+    content_words(
+        " ".join(
+            word_list(
+                "keep make take get go do don't need want thing way time day week good well better try start "
+                "use find help know let come give put see look like feel lot much many little every always "
+                "never often still ever even really yourself one two something before after down up think check "
+                "you'll you've you're you'd"
+            )
+        )
+    )
+)
 # A citation that ends a run of quoted sentences, then the next run: "... mind [1]. The ..."
 _NEXT_PASSAGE = re.compile(r"(\[\d{1,2}\][.!?]?)\s+(?=[A-Z])")
 
@@ -36,10 +54,12 @@ def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> s
     """
     pick = zlib.crc32(question.encode())
     body = _with_transition(answer, style.transitions, pick)
-    asked = content_words(question)
-    unused = [phrase for phrase in style.openers if phrase not in answer]
+    asked = _topic(question)
+    # "You don't need a gym [1]." quotes the phrase "You don't need a gym.": it is not said twice.
+    quoted = " ".join(CITATION.sub("", answer).split()).replace(" .", ".")
+    unused = [phrase for phrase in style.openers if phrase not in quoted]
     opener = _on_topic(unused, asked, pick)
-    unused = [phrase for phrase in style.closers if phrase not in answer and phrase != opener]
+    unused = [phrase for phrase in style.closers if phrase not in quoted and phrase != opener]
     closer = _on_topic(unused, asked, pick // 7)
     for parts in ((opener, body, closer), (opener, body), (body, closer), (body,), (answer,)):
         text = " ".join(part for part in parts if part)
@@ -48,14 +68,21 @@ def in_voice(answer: str, question: str, style: ReplyStyle, max_chars: int) -> s
     return answer
 
 
+def _topic(text: str) -> set[str]:
+    """What a text is about: its key words, less the generic ones."""
+    return content_words(text) - GENERIC_WORDS
+
+
 def _on_topic(phrases: list[str], asked: set[str], pick: int) -> str:
-    """The phrase sharing most key words with the question; among equals, the `pick`-th; "" when
-    there is none."""
-    if not phrases:
-        return ""
-    overlap = [len(content_words(phrase) & asked) for phrase in phrases]
-    nearest = [phrase for phrase, shared in zip(phrases, overlap, strict=True) if shared == max(overlap)]
-    return nearest[pick % len(nearest)]
+    """The phrase sharing most of the question's topic; among equals, the `pick`-th; with none sharing
+    it, a neutral phrase (no topic of its own); "" when there is neither."""
+    topics = [_topic(phrase) for phrase in phrases]
+    overlap = [len(topic & asked) for topic in topics]
+    if overlap and max(overlap) > 0:
+        nearest = [phrase for phrase, shared in zip(phrases, overlap, strict=True) if shared == max(overlap)]
+    else:
+        nearest = [phrase for phrase, topic in zip(phrases, topics, strict=True) if not topic]
+    return nearest[pick % len(nearest)] if nearest else ""
 
 
 def _with_transition(answer: str, transitions: tuple[str, ...], pick: int) -> str:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from coaching.generation import Persona, ReplyStyle
+from coaching.personality.features import IMPERATIVE_VERBS, words_of
 from coaching.personality.profile import PersonalityProfile
 
 TEMPLATE_NAME = "coachline-persona-v1"
+# Below this share of imperative sentences a writer seldom commands: their answers do not end on a
+# command ("Keep your hand firmly upon the helm of thought." made Allen's reply read as the booklet's
+# to the consistency check), only on what "we" or "you" can do.
+RARE_IMPERATIVES = 0.05
 
 
 def reply_style(profile: PersonalityProfile) -> ReplyStyle:
@@ -20,12 +25,22 @@ def reply_style(profile: PersonalityProfile) -> ReplyStyle:
     sentence_words = profile.style_features.get("avg_sentence_words", 16.0)
     # Short-sentence writers get more, shorter quotes; long-sentence writers fewer, longer ones.
     max_sentences = 4 if sentence_words < 14 else 3 if sentence_words < 22 else 2
+    closers = book.closers or book.encouragements
+    if profile.style_features.get("imperative_rate", 1.0) < RARE_IMPERATIVES:
+        closers = tuple(phrase for phrase in closers if not _commands(phrase))
     return ReplyStyle(
         openers=book.openers or book.reader_address,
-        closers=book.closers or book.encouragements,
+        closers=closers,
         max_sentences=max_sentences,
         transitions=book.transitions,
     )
+
+
+def _commands(phrase: str) -> bool:
+    """Whether a phrase is a command: it starts with an instruction, perhaps after "now"."""
+    words = words_of(phrase)
+    words = words[1:] if words[:1] == ["now"] else words
+    return bool(words) and words[0] in IMPERATIVE_VERBS
 
 
 def system_prompt(profile: PersonalityProfile, creator_name: str) -> str:

@@ -98,3 +98,28 @@ async def test_a_query_asking_for_more_than_there_is_returns_what_there_is(store
     hits = await store.query("small", [1.0, 0.0, 0.0], 20)
 
     assert [hit.chunk_id for hit in hits] == ["d:0"]
+
+
+async def test_nearest_ranks_ids_like_query_without_reading_texts(
+    store: VectorStore, request: pytest.FixtureRequest
+) -> None:
+    creator = f"c-{request.node.callspec.id}-{id(store)}"
+    await store.add(creator, [chunk("a", [1, 0, 0]), chunk("b", [0, 1, 0]), chunk("c", [0.8, 0.6, 0])])
+
+    nearest = await store.nearest(creator, [1, 0, 0], 2)
+
+    assert [chunk_id for chunk_id, _ in nearest] == ["a", "c"]
+    assert [similarity for _, similarity in nearest] == pytest.approx([1.0, 0.8], abs=1e-4)
+    assert await store.nearest(f"nobody-{creator}", [1, 0, 0], 2) == []
+
+
+async def test_get_gives_each_chunk_its_own_similarity(
+    store: VectorStore, request: pytest.FixtureRequest
+) -> None:
+    creator = f"c-{request.node.callspec.id}-{id(store)}"
+    await store.add(creator, [chunk("a", [1, 0, 0]), chunk("b", [0, 2, 0]), chunk("c", [0.8, 0.6, 0])])
+
+    fetched = await store.get(creator, ["a", "b", "c"], [1, 0, 0])
+
+    assert {hit.chunk_id: round(hit.similarity, 4) for hit in fetched} == {"a": 1.0, "b": 0.0, "c": 0.8}
+    assert await store.get(creator, [], [1, 0, 0]) == []

@@ -180,6 +180,7 @@ class SizeResult:
     steady: float
     rss_mb: float
     load_seconds: float
+    search_cpu_p50: float = 0.0  # CPU seconds of the whole process (every thread) per search
     reply_cpu_p50: float = 0.0  # CPU seconds of the whole process (every thread) per reply
     parts: dict[str, tuple[float, float]] = field(default_factory=dict)  # part: (p50, p99) seconds
 
@@ -214,11 +215,12 @@ async def measure(directory: Path, samples: int) -> SizeResult:
         chunks = await service.knowledge.store.count(creator)
         questions = [" ".join(rng.choice(vocabulary) for _ in range(8)) + "?" for _ in range(samples)]
         await service.knowledge.search(creator, "warm up the caches", 5)
-        search_times = []
+        search_times, search_cpu = [], []
         for question in questions:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await service.knowledge.retrieve(creator, question, 5)
             search_times.append(time.perf_counter() - started)
+            search_cpu.append(time.process_time() - cpu_started)
         await _ask(service, "warm up")
         breakdown = ReplyBreakdown()
         breakdown.attach(service)
@@ -251,6 +253,7 @@ async def measure(directory: Path, samples: int) -> SizeResult:
         steady=percentile(steadies, 0.5),
         rss_mb=rss,
         load_seconds=0.0,
+        search_cpu_p50=percentile(search_cpu, 0.5),
         reply_cpu_p50=percentile(cpu, 0.5),
         parts={
             part: (breakdown.percentile(part, 0.5), breakdown.percentile(part, 0.99))
@@ -296,6 +299,12 @@ async def run(quick: bool, corpus_dir: Path | None = None, sizes: Sequence[int] 
         ),
         Row(
             name, "reply overhead p99 (growth)", _growth(results, "reply_p99"), sizes_note + "; goal ≤ 50 ms"
+        ),
+        Row(
+            name,
+            "CPU per search p50 (growth)",
+            _growth(results, "search_cpu_p50"),
+            sizes_note + "; every thread of the process, so load barely moves it",
         ),
         Row(
             name,

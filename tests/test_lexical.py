@@ -100,6 +100,20 @@ async def test_a_creator_searches_only_their_own_rows(sessions: async_sessionmak
     assert [chunk_id for chunk_id, _ in await lexicon.search("bob", "zinc athletes", 5)] == ["b1:0"]
 
 
+async def test_a_creator_crowded_out_of_the_best_rows_still_finds_their_own(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coaching.lexical.CANDIDATES_AT_LEAST", 1)  # 5 rows ranked for k=1
+    await _index(sessions, "other", "o1", [(f"o1:{n}", "melatonin melatonin melatonin") for n in range(8)])
+    lexicon = await _index(
+        sessions, "coach", "c1", [("c1:0", "a long story of nights, dreams, naps and one melatonin pill")]
+    )
+
+    # The whole index's five best rows are all the other creator's; the coach's one is found anyway.
+    assert [chunk_id for chunk_id, _ in await lexicon.search("coach", "melatonin", 1)] == ["c1:0"]
+    assert len(await lexicon.search("other", "melatonin", 1)) == 1
+
+
 async def test_deleting_a_document_touches_only_its_rows(sessions: async_sessionmaker[AsyncSession]) -> None:
     lexicon = await _index(
         sessions, "coach", "d1", [("d1:0", "protein after training"), ("d1:1", "protein shakes")]

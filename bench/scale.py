@@ -233,8 +233,11 @@ async def measure(directory: Path, samples: int) -> SizeResult:
             breakdown.end(reply)
             replies.append(reply)
         firsts, steadies = [], []
+        # New content on every run: the same text again is recognised as a duplicate, not indexed, and
+        # a corpus kept between runs (`--corpus-dir`) would measure no upload after its first run.
+        fresh = random.Random(uuid.uuid4().int)
         for number in range(5):  # an upload, then the very next search; then a steady one beside it
-            document = _document(rng, vocabulary, 10_000_000 + uuid.uuid4().int % 1_000_000)
+            document = _document(fresh, vocabulary, 10_000_000 + uuid.uuid4().int % 1_000_000)
             await service.knowledge.ingest(creator, document.filename, document.data)
             started = time.perf_counter()
             await service.knowledge.search(creator, questions[-1 - number], 5)

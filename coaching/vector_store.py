@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import numpy as np
+
 from coaching.status import ComponentStatus
 
 Metadata = Mapping[str, str | int | float | bool]
@@ -49,6 +51,11 @@ class VectorStore(Protocol):
 
     async def query(self, creator_id: str, embedding: Sequence[float], k: int) -> list[VectorHit]:
         """The `k` chunks nearest to `embedding`, nearest first."""
+        ...
+
+    async def nearest(self, creator_id: str, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """The ids of the `k` chunks nearest to `embedding` and their similarity, nearest first: what
+        a ranking needs, without reading any chunk's text."""
         ...
 
     async def delete_document(self, creator_id: str, document_id: str) -> None:
@@ -176,6 +183,22 @@ class ChromaVectorStore:
             )
         ]
 
+    async def nearest(self, creator_id: str, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """Nearest chunk ids and similarities. Distances alone: at 10k chunks a query of 20 cost
+        0.65 ms of CPU so, 1.8 ms with the texts and metadata of all 20 (most of which search drops)."""
+
+        def run() -> dict[str, Any]:
+            result: dict[str, Any] = self._collection(creator_id).query(
+                query_embeddings=[list(embedding)], n_results=k, include=["distances"]
+            )
+            return result
+
+        result = await asyncio.to_thread(run)
+        return [
+            (chunk_id, 1.0 - float(distance))
+            for chunk_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
     async def delete_document(self, creator_id: str, document_id: str) -> None:
         """Remove a document's chunks."""
         await asyncio.to_thread(
@@ -219,10 +242,11 @@ class ChromaVectorStore:
             return result
 
         result = await asyncio.to_thread(read)
+        similarities = _cosines(embedding, result["embeddings"]) if len(result["ids"]) else []
         return [
-            VectorHit(chunk_id, text or "", metadata or {}, _cosine(embedding, list(vector)))
-            for chunk_id, text, metadata, vector in zip(
-                result["ids"], result["documents"], result["metadatas"], result["embeddings"], strict=True
+            VectorHit(chunk_id, text or "", metadata or {}, similarity)
+            for chunk_id, text, metadata, similarity in zip(
+                result["ids"], result["documents"], result["metadatas"], similarities, strict=True
             )
         ]
 
@@ -260,6 +284,10 @@ class InMemoryVectorStore:
             for chunk in self.collections.get(creator_id, {}).values()
         ]
         return sorted(hits, key=lambda hit: hit.similarity, reverse=True)[:k]
+
+    async def nearest(self, creator_id: str, embedding: Sequence[float], k: int) -> list[tuple[str, float]]:
+        """Exact nearest ids and similarities."""
+        return [(hit.chunk_id, hit.similarity) for hit in await self.query(creator_id, embedding, k)]
 
     async def delete_document(self, creator_id: str, document_id: str) -> None:
         """Drop a document's chunks."""
@@ -308,6 +336,16 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=True))
     norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
     return dot / norm if norm else 0.0
+
+
+def _cosines(query: Sequence[float], vectors: Any) -> list[float]:
+    """The cosine of `query` with each row of `vectors`, at once (a Python loop over 384 dimensions
+    cost about 50 µs a chunk)."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    target = np.asarray(query, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(target))
+    dots = matrix @ target
+    return [float(dot / norm) if norm else 0.0 for dot, norm in zip(dots, norms, strict=True)]
 
 
 def build_vector_store(chroma_url: str, data_dir: Path) -> VectorStore:

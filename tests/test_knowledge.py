@@ -137,6 +137,9 @@ async def test_a_steady_search_looks_up_no_document_and_a_deleted_one_is_forgott
     service: Coachline, store: InMemoryVectorStore
 ) -> None:
     creator = await _default_creator(service)
+    # No personality analysis after the upload: its reads of the documents, in the background,
+    # would land among the search's statements counted below.
+    service.knowledge._listeners.clear()
     document = (await service.knowledge.ingest(creator, "guide.md", SLEEP_GUIDE.encode())).document
     await service.knowledge.search(creator, "sleep hours", 5)  # the document is seen ready once
     statements: list[str] = []
@@ -416,3 +419,24 @@ async def test_a_file_sent_without_a_command_is_uploaded_with_a_progress_note(
 
     assert reply.startswith("Reading guide.md…")  # the progress note went out first
     assert len(await console_service.knowledge.documents(console_service.default_creator.id)) == 1  # type: ignore[union-attr]
+
+
+async def test_retrieval_gives_the_hits_above_the_floor_with_their_sentences_scored(
+    service: Coachline,
+) -> None:
+    creator = await _default_creator(service)
+    await service.knowledge.ingest(creator, "guide.md", SLEEP_GUIDE.encode())
+    question = "How many hours of sleep do adults need?"
+
+    passages = await service.knowledge.retrieve(creator, question, 5)
+    hits = await service.knowledge.search(creator, question, 5)
+
+    above = [hit for hit in hits if hit.relevance >= service.knowledge.min_relevance]
+    assert [passage.text for passage in passages] == [hit.text for hit in above]
+    assert "seven to nine hours" in passages[0].text
+    # Each passage carries its sentences, read with the chunks, each scored against the question.
+    sleep = passages[0]
+    assert sleep.sentences and all(sentence.similarity is not None for sentence in sleep.sentences)
+    best = max(sleep.sentences, key=lambda sentence: sentence.similarity or 0.0)
+    assert "seven to nine hours" in sleep.text[best.start : best.end]
+    assert await service.knowledge.retrieve(creator, "   ", 5) == []

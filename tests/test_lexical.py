@@ -100,6 +100,37 @@ async def test_a_creator_searches_only_their_own_rows(sessions: async_sessionmak
     assert [chunk_id for chunk_id, _ in await lexicon.search("bob", "zinc athletes", 5)] == ["b1:0"]
 
 
+async def test_a_creator_crowded_out_of_the_best_rows_still_finds_their_own(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coaching.lexical.CANDIDATES_AT_LEAST", 1)  # 5 rows ranked for k=1
+    await _index(sessions, "other", "o1", [(f"o1:{n}", "melatonin melatonin melatonin") for n in range(8)])
+    lexicon = await _index(
+        sessions, "coach", "c1", [("c1:0", "a long story of nights, dreams, naps and one melatonin pill")]
+    )
+
+    # The whole index's five best rows are all the other creator's; the coach's one is found anyway.
+    assert [chunk_id for chunk_id, _ in await lexicon.search("coach", "melatonin", 1)] == ["c1:0"]
+    assert len(await lexicon.search("other", "melatonin", 1)) == 1
+
+
+async def test_the_chunk_count_is_exact_and_the_average_length_read_from_a_bounded_sample(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL counts for its IDF in its own statement")
+    words = {"d1:0": "sleep", "d1:1": "sleep well", "d1:2": "sleep well now", "d1:3": "one two three four"}
+    lexicon = await _index(sessions, "coach", "d1", list(words.items()))
+    await _index(sessions, "other", "o1", [("o1:0", "not the coach's at all, however long it is")])
+
+    async with sessions() as session:
+        assert await lexicon._statistics(session, "coach") == (4, 2.5)  # (1 + 2 + 3 + 4) / 4
+    monkeypatch.setattr("coaching.lexical.LENGTH_SAMPLE", 2)
+    async with sessions() as session:
+        total, average = await ChunkTerms(sessions)._statistics(session, "coach")
+    assert total == 4 and average in {(a + b) / 2 for a in (1, 2, 3, 4) for b in (1, 2, 3, 4) if a != b}
+
+
 async def test_deleting_a_document_touches_only_its_rows(sessions: async_sessionmaker[AsyncSession]) -> None:
     lexicon = await _index(
         sessions, "coach", "d1", [("d1:0", "protein after training"), ("d1:1", "protein shakes")]

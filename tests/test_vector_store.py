@@ -46,11 +46,14 @@ async def test_query_returns_nearest_first_with_cosine_similarity(
     await store.add(creator, [chunk("a", [1, 0, 0]), chunk("b", [0, 1, 0]), chunk("c", [0.8, 0.6, 0])])
 
     hits = await store.query(creator, [1, 0, 0], 2)
+    nearest = await store.nearest(creator, [1, 0, 0], 2)  # the same ranking, ids and similarities alone
 
     assert [hit.chunk_id for hit in hits] == ["a", "c"]
     assert hits[0].similarity == pytest.approx(1.0, abs=1e-4)
     assert hits[1].similarity == pytest.approx(0.8, abs=1e-4)
     assert hits[0].text == "text of a" and hits[0].metadata["document_id"] == "doc-1"
+    assert [chunk_id for chunk_id, _ in nearest] == ["a", "c"]
+    assert [similarity for _, similarity in nearest] == pytest.approx([1.0, 0.8], abs=1e-4)
 
 
 async def test_collections_are_per_creator(store: VectorStore, request: pytest.FixtureRequest) -> None:
@@ -93,8 +96,21 @@ async def test_chunks_and_get_return_stored_text_and_similarity(
 
 async def test_a_query_asking_for_more_than_there_is_returns_what_there_is(store: VectorStore) -> None:
     assert await store.query("empty-creator", [1.0, 0.0, 0.0], 5) == []
+    assert await store.nearest("empty-creator", [1.0, 0.0, 0.0], 5) == []
     await store.add("small", [StoredChunk("d:0", "only one", [1.0, 0.0, 0.0], {"document_id": "d"})])
 
     hits = await store.query("small", [1.0, 0.0, 0.0], 20)
 
     assert [hit.chunk_id for hit in hits] == ["d:0"]
+
+
+async def test_get_gives_each_chunk_its_own_similarity(
+    store: VectorStore, request: pytest.FixtureRequest
+) -> None:
+    creator = f"c-{request.node.callspec.id}-{id(store)}"
+    await store.add(creator, [chunk("a", [1, 0, 0]), chunk("b", [0, 2, 0]), chunk("c", [0.8, 0.6, 0])])
+
+    fetched = await store.get(creator, ["a", "b", "c"], [1, 0, 0])
+
+    assert {hit.chunk_id: round(hit.similarity, 4) for hit in fetched} == {"a": 1.0, "b": 0.0, "c": 0.8}
+    assert await store.get(creator, [], [1, 0, 0]) == []

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from tokenizers import Tokenizer
 
-from bench.stats import Row
+from bench.stats import Row, run_alone
 from coaching.embeddings import (
     MODEL_NAME,
     EmbeddingsUnavailable,
@@ -137,3 +137,7 @@ def _cycle(texts: Sequence[str], count: int) -> list[str]:
 
 def _mean_tokens(model: MiniLMModel, texts: Sequence[str]) -> float:
     return sum(len(ids) for ids in model.tokenize(texts)) / len(texts)
+
+
+if __name__ == "__main__":
+    run_alone(run, "python -m bench.embeddings", __doc__)

@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.stats import Row
+from bench.stats import Row, run_alone
 from bot.composition import build_service
 from bot.foundation.messages import ConversationReference, IncomingMessage
 from bot.runtime import Coachline
@@ -95,3 +95,7 @@ async def run(quick: bool = False) -> list[Row]:
             Row(name, "flood accepted", f"{accept_rate:.0f} msg/s", f"{set_aside:,} set aside unanswered")
         )
     return rows
+
+
+if __name__ == "__main__":
+    run_alone(run, "python -m bench.fairness", __doc__)

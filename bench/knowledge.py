@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.stats import Row, percentile
+from bench.stats import Row, percentile, run_alone
 from bot.foundation.clock import SystemClock
 from bot.foundation.db import create_engine, migrate, session_factory
 from bot.identity import ensure_default_creator
@@ -230,3 +230,7 @@ async def run(quick: bool) -> list[Row]:
     finally:
         await embedder.aclose()
     return rows
+
+
+if __name__ == "__main__":
+    run_alone(run, "python -m bench.knowledge", __doc__)

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.stats import Row, percentile
+from bench.stats import Row, percentile, run_alone
 from bot.composition import build_service
 from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
 from bot.runtime import Coachline
@@ -198,3 +198,7 @@ async def run(quick: bool) -> list[Row]:
     finally:
         await embedder.aclose()
     return rows
+
+
+if __name__ == "__main__":
+    run_alone(run, "python -m bench.responder", __doc__)

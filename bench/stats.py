@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -23,3 +25,12 @@ class Row:
     measure: str
     value: str
     note: str = ""
+
+
+def run_alone(run: Callable[[bool], Awaitable[list[Row]]], prog: str, description: str | None) -> None:
+    """`python -m bench.<name> [--quick]`: one benchmark's rows, printed as a table."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help="a shorter run")
+    options = parser.parse_args()
+    for row in asyncio.run(run(options.quick)):
+        print(f"{row.benchmark:<40} {row.measure:<34} {row.value:>14}  {row.note}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -27,7 +28,9 @@ class Row:
     note: str = ""
 
 
-def run_alone(run: Callable[[bool], Awaitable[list[Row]]], prog: str, description: str | None) -> None:
+def run_alone(
+    run: Callable[[bool], Coroutine[Any, Any, list[Row]]], prog: str, description: str | None
+) -> None:
     """`python -m bench.<name> [--quick]`: one benchmark's rows, printed as a table."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--quick", action="store_true", help="a shorter run")

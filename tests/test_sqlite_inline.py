@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.foundation import sqlite_inline
 from bot.foundation.db import create_engine, migrate
+from bot.foundation.sqlite_checkpoints import Checkpointer
 from tests.support.waiting import until
 
 NOTES = table("notes", column("id"), column("body"))
@@ -183,3 +184,26 @@ async def test_a_cancelled_wait_leaves_the_connection_usable(engine: AsyncEngine
     async with engine.connect() as connection:
         bodies = (await connection.execute(select(NOTES.c.body))).scalars().all()
     assert bodies == ["after"]
+
+
+async def test_the_log_is_checkpointed_off_the_loop_after_enough_writes(
+    engine: AsyncEngine, database: Path
+) -> None:
+    async with engine.connect() as connection:
+        # SQLite's own checkpoint would run inside a COMMIT, on the loop: the driver turns it off.
+        assert (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+    writer = sqlite3.connect(database)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    checkpointer = Checkpointer(partial(sqlite3.connect, database, check_same_thread=False), every=3)
+    try:
+        for index in range(3):
+            writer.execute("INSERT INTO notes (body) VALUES (?)", (f"note {index}",))
+            writer.commit()
+            checkpointer.committed(writer.total_changes)
+            checkpointer.committed(writer.total_changes)  # a commit that wrote nothing does not count
+        assert checkpointer.running is not None
+        await asyncio.wrap_future(checkpointer.running)
+        assert checkpointer.completed == 1
+    finally:
+        checkpointer.close()
+        writer.close()

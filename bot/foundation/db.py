@@ -32,11 +32,12 @@ def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         parsed = make_url(url)
         args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+        kwargs.setdefault("timeout", _SQLITE_BUSY_TIMEOUT)  # a `?timeout=` in the URL wins
         # One connection: SQLite allows one writer anyway, and queueing in the pool is fairer and faster
         # than many connections spinning on the file lock (or failing to upgrade a read to a write).
         engine = create_async_engine(
             url,
-            async_creator=partial(sqlite_inline.connect, *args, **kwargs, timeout=_SQLITE_BUSY_TIMEOUT),
+            async_creator=partial(sqlite_inline.connect, *args, **kwargs),
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,

@@ -12,6 +12,7 @@ leave the loop, on one worker thread per connection, so the loop keeps serving m
   effect — for COMMIT too, whose transaction stays open and may be committed again — so the retry is
   safe. SQLITE_BUSY_SNAPSHOT is not retried: a read transaction whose snapshot went stale cannot
   become a write transaction by waiting.
+- **Checkpoints** of the write-ahead log (see `sqlite_checkpoints`).
 - **Heavy work**: maintenance statements recognised by their text (VACUUM, REINDEX, ANALYZE,
   CREATE INDEX, an FTS5 'rebuild'/'optimize'/'merge' command, PRAGMA optimize/integrity_check/
   wal_checkpoint), executemany with many rows, and everything run under `off_loop()` — which the
@@ -35,6 +36,8 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from time import perf_counter
 from typing import Any, TypeVar
+
+from bot.foundation.sqlite_checkpoints import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,13 @@ class DriverStats:
     inline: int = 0
     off_loop: int = 0
     busy_retries: int = 0
+    slow_inline: int = 0  # inline calls over SLOW_INLINE_SECONDS
     slowest_inline_seconds: float = 0.0
     slowest_inline_sql: str = ""
 
     def reset(self) -> None:
         """Start counting afresh (a benchmark or a test measuring its own calls)."""
-        self.inline = self.off_loop = self.busy_retries = 0
+        self.inline = self.off_loop = self.busy_retries = self.slow_inline = 0
         self.slowest_inline_seconds = 0.0
         self.slowest_inline_sql = ""
 
@@ -115,8 +119,11 @@ class _InlineCalls:
 class InlineConnection:
     """One sqlite3 connection used from the event loop, with aiosqlite's async surface."""
 
-    def __init__(self, connection: sqlite3.Connection, *, busy_timeout: float) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, *, busy_timeout: float, checkpointer: Checkpointer | None = None
+    ) -> None:
         self._connection: sqlite3.Connection | None = connection
+        self._checkpointer = checkpointer
         self._busy_timeout_ms = int(busy_timeout * 1000)
         self._tx = _InlineCalls()
         self._worker: ThreadPoolExecutor | None = None
@@ -193,7 +200,10 @@ class InlineConnection:
 
     async def commit(self) -> None:
         """Commit; a COMMIT refused as busy leaves the transaction open, so it is retried."""
-        await self.run("COMMIT", self._conn.commit)
+        connection = self._conn
+        await self.run("COMMIT", connection.commit)
+        if self._checkpointer is not None:
+            self._checkpointer.committed(connection.total_changes)
         # One turn of the loop per transaction: other tasks run between one caller's transactions
         # even when that caller never waits for anything else.
         await asyncio.sleep(0)
@@ -242,6 +252,8 @@ class InlineConnection:
                 connection.close()
         if worker is not None:
             worker.shutdown(wait=False)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
 
 class InlineCursor:
@@ -325,6 +337,7 @@ def _note_inline(sql: str, seconds: float) -> None:
     if seconds > stats.slowest_inline_seconds:
         stats.slowest_inline_seconds, stats.slowest_inline_sql = seconds, sql
     if seconds > SLOW_INLINE_SECONDS:
+        stats.slow_inline += 1
         log.debug("SQLite call took %.1f ms on the event loop: %s", seconds * 1000, sql[:200])
 
 
@@ -332,4 +345,12 @@ async def connect(database: str, *, timeout: float = 30.0, **kwargs: Any) -> Inl
     """Open `database` for use from the event loop; `timeout` is how long a busy retry waits for
     a lock (seconds), off the loop. Other arguments go to `sqlite3.connect`."""
     kwargs["check_same_thread"] = False  # the worker thread retries statements refused as busy
-    return InlineConnection(sqlite3.connect(database, timeout=0, **kwargs), busy_timeout=timeout)
+    connection = sqlite3.connect(database, timeout=0, **kwargs)
+    in_memory = database == ":memory:" or "mode=memory" in database
+    checkpointer = (
+        None if in_memory else Checkpointer(partial(sqlite3.connect, database, timeout=0, **kwargs))
+    )
+    if checkpointer is not None:
+        # A checkpoint inside COMMIT would sync the disk on the loop: the checkpointer does it off it.
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+    return InlineConnection(connection, busy_timeout=timeout, checkpointer=checkpointer)

@@ -2,8 +2,10 @@
 Coachline's inline driver (bot/foundation/sqlite_inline.py), everything else the same.
 
 For each driver: Telegram replies/s through the whole service (bench.telegram's `coachline_rate`,
-against a bare python-telegram-bot echo bot measured in the same run), the process CPU per reply,
-the webhook ack's server CPU (bench.telegram's `ack_rows`), and — from a second, profiled run of the
+against a bare python-telegram-bot echo bot measured in the same run), the process CPU per reply and the event-loop thread's (what bounds replies/s: aiosqlite's thread
+runs beside it on the second core),
+the webhook ack's server CPU (bench.telegram's `ack_rows`), the outbox's CPU per send to an instant
+channel (bench.telegram's `outbox_send_rate`), and — from a second, profiled run of the
 replies — what each reply costs in thread hops (aiosqlite requests, worker-thread submissions), event
 loop wake-ups from other threads (the self-pipe's `_read_from_self`), greenlet switches and statements.
 
@@ -101,9 +103,10 @@ async def transaction_cpu(name: str, count: int, in_flight: int) -> float:
 async def _measure(name: str, count: int) -> dict[str, float]:
     with driver(name):
         sqlite_inline.stats.reset()
-        cpu = time.process_time()
+        cpu, loop_cpu = time.process_time(), time.thread_time()
         rate = await telegram_bench.coachline_rate(count)
         cpu = (time.process_time() - cpu) / count * 1000
+        loop_cpu = (time.thread_time() - loop_cpu) / count * 1000
         slowest = sqlite_inline.stats.slowest_inline_seconds * 1000
         profile = cProfile.Profile()
         profile.enable()
@@ -112,14 +115,21 @@ async def _measure(name: str, count: int) -> dict[str, float]:
         finally:
             profile.disable()
         acks = await telegram_bench.ack_rows(count)
+        sends = count * 5
+        cpu_sends = time.process_time()
+        _, duplicates = await telegram_bench.outbox_send_rate(sends, instant=True)
+        cpu_sends = (time.process_time() - cpu_sends) / sends * 1000
     ack = {row.benchmark.rsplit(", ", 1)[1]: row.value for row in acks if row.measure.startswith("Coachline")}
     return {
         "transaction CPU, 1 in flight (ms)": await transaction_cpu(name, count * 5, 1),
         "transaction CPU, 32 in flight (ms)": await transaction_cpu(name, count * 5, 32),
         "replies/s": rate,
         "process CPU per reply (ms)": cpu,
+        "event-loop thread CPU per reply (ms)": loop_cpu,
         "ack CPU, 1 in flight (ms)": float(ack["1 in flight"].split()[0]),
         "ack CPU, 32 in flight (ms)": float(ack["32 in flight"].split()[0]),
+        "outbox alone, CPU per send (ms)": cpu_sends,
+        "outbox alone, duplicates": duplicates,
         "slowest inline call (ms)": slowest,
         **_count(profile, count),
     }

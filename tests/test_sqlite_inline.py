@@ -207,3 +207,19 @@ async def test_the_log_is_checkpointed_off_the_loop_after_enough_writes(
     finally:
         checkpointer.close()
         writer.close()
+
+
+async def test_a_statement_slow_in_most_runs_moves_off_the_loop(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_inline, "HEAVY_SECONDS", 0.0)  # every call counts as slow
+    statement = select(NOTES.c.body).where(NOTES.c.body == "learned")
+    async with engine.connect() as connection:
+        inline = sqlite_inline.stats.inline
+        await connection.execute(statement)
+        assert sqlite_inline.stats.inline > inline  # first on the loop
+        for _ in range(sqlite_inline.HEAVY_AFTER - 1):
+            await connection.execute(statement)
+        off_loop = sqlite_inline.stats.off_loop
+        await connection.execute(statement)
+        assert sqlite_inline.stats.off_loop > off_loop

@@ -15,8 +15,12 @@ leave the loop, on one worker thread per connection, so the loop keeps serving m
 - **Checkpoints** of the write-ahead log (see `sqlite_checkpoints`).
 - **Heavy work**: maintenance statements recognised by their text (VACUUM, REINDEX, ANALYZE,
   CREATE INDEX, an FTS5 'rebuild'/'optimize'/'merge' command, PRAGMA optimize/integrity_check/
-  wal_checkpoint), executemany with many rows, and everything run under `off_loop()` — which the
-  caller that knows its work is long (the migrations, a bulk import) says.
+  wal_checkpoint/journal_mode), executemany with many rows (a bulk write), everything run under
+  `off_loop()` — which the caller that knows its work is long (the migrations) says — and any
+  statement whose calls on the loop (execute, fetch) took over `HEAVY_SECONDS` at least
+  `HEAVY_AFTER` times and in more than half of its runs (an aggregate over a table that grew, say):
+  it is learned, and goes to the worker from then on. The "more than half" keeps on the loop a hot
+  statement that a loaded machine happened to preempt a few times.
 
 `stats` counts where calls ran and keeps the slowest inline call; calls slower than
 `SLOW_INLINE_SECONDS` are logged at DEBUG on this module's logger.
@@ -44,6 +48,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SLOW_INLINE_SECONDS = 0.005
+HEAVY_SECONDS = 0.02
+HEAVY_AFTER = 3
 # executemany with at least this many rows is a bulk write: it runs on the worker thread.
 BULK_ROWS = 500
 _SQLITE_BUSY = 5
@@ -90,9 +96,23 @@ def off_loop() -> Iterator[None]:
 
 
 @lru_cache(maxsize=2048)
-def is_heavy(sql: str) -> bool:
+def is_maintenance(sql: str) -> bool:
     """Whether `sql` is maintenance work that may take long enough to stall the loop."""
     return _HEAVY.search(sql) is not None
+
+
+# Per statement text: calls on the loop, and those over HEAVY_SECONDS; the statements learned heavy.
+# Texts vary with the length of an IN list or a multi-row VALUES: the counts start afresh at
+# _REMEMBERED texts rather than grow for as long as the process lives.
+_REMEMBERED = 10_000
+_runs: dict[str, int] = {}
+_slow_runs: dict[str, int] = {}
+_learned_heavy: set[str] = set()
+
+
+def is_heavy(sql: str) -> bool:
+    """Whether `sql` runs on the worker: maintenance, or learned slow on the loop."""
+    return sql in _learned_heavy or is_maintenance(sql)
 
 
 def is_busy(error: sqlite3.OperationalError) -> bool:
@@ -154,7 +174,7 @@ class InlineConnection:
                 raise
             stats.busy_retries += 1
             return await self._on_worker(call)
-        _note_inline(sql, perf_counter() - started)
+        _note_inline(sql, perf_counter() - started, new_run=retry_busy)
         return result
 
     async def _on_worker(self, call: Callable[[], T]) -> T:
@@ -332,8 +352,23 @@ class InlineCursor:
         self._cursor.arraysize = value
 
 
-def _note_inline(sql: str, seconds: float) -> None:
+def _note_inline(sql: str, seconds: float, *, new_run: bool) -> None:
+    """Count an inline call: a statement's execute (`new_run`) or one of its fetches."""
     stats.inline += 1
+    if len(_runs) >= _REMEMBERED:
+        _runs.clear()
+        _slow_runs.clear()
+    runs = _runs[sql] = _runs.get(sql, 0) + new_run
+    if seconds > HEAVY_SECONDS:
+        slow = _slow_runs[sql] = _slow_runs.get(sql, 0) + 1
+        if slow >= HEAVY_AFTER and slow * 2 > runs and len(_learned_heavy) < _REMEMBERED:
+            _learned_heavy.add(sql)
+            log.info(
+                "SQLite statement slow on the event loop %d of %d times, moved off it: %s",
+                slow,
+                runs,
+                sql[:200],
+            )
     if seconds > stats.slowest_inline_seconds:
         stats.slowest_inline_seconds, stats.slowest_inline_sql = seconds, sql
     if seconds > SLOW_INLINE_SECONDS:

@@ -361,13 +361,11 @@ def _note_inline(sql: str, seconds: float, *, new_run: bool) -> None:
     runs = _runs[sql] = _runs.get(sql, 0) + new_run
     if seconds > HEAVY_SECONDS:
         slow = _slow_runs[sql] = _slow_runs.get(sql, 0) + 1
-        if slow >= HEAVY_AFTER and slow * 2 > runs and len(_learned_heavy) < _REMEMBERED:
+        learned = sql in _learned_heavy or len(_learned_heavy) >= _REMEMBERED
+        if slow >= HEAVY_AFTER and slow * 2 > runs and not learned:
             _learned_heavy.add(sql)
             log.info(
-                "SQLite statement slow on the event loop %d of %d times, moved off it: %s",
-                slow,
-                runs,
-                sql[:200],
+                "slow on the event loop in %d calls over %d runs, moved off it: %s", slow, runs, sql[:200]
             )
     if seconds > stats.slowest_inline_seconds:
         stats.slowest_inline_seconds, stats.slowest_inline_sql = seconds, sql

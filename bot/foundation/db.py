@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from bot.foundation import sqlite_inline
+
 log = logging.getLogger(__name__)
 
 # The migrations cover every layer's tables, so they sit with the core that composes them.
@@ -20,13 +23,24 @@ MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 _MIGRATION_LOCK_ID = 0x0C0AC411
 
 
+# How long a statement refused as busy waits for another connection's lock (off the event loop).
+_SQLITE_BUSY_TIMEOUT = 30.0
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; on SQLite with WAL, a busy timeout and foreign keys switched on."""
+    """An async engine; on SQLite the inline driver (see `sqlite_inline`) with WAL and foreign keys."""
     if url.startswith("sqlite"):
+        parsed = make_url(url)
+        args, kwargs = parsed.get_dialect()().create_connect_args(parsed)
+        kwargs.setdefault("timeout", _SQLITE_BUSY_TIMEOUT)  # a `?timeout=` in the URL wins
         # One connection: SQLite allows one writer anyway, and queueing in the pool is fairer and faster
         # than many connections spinning on the file lock (or failing to upgrade a read to a write).
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            async_creator=partial(sqlite_inline.connect, *args, **kwargs),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
@@ -38,7 +52,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the web page, `run.py chat`) work while a worker writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # No busy_timeout here: the driver keeps it at 0 on the event loop and waits off it.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -63,8 +77,10 @@ async def migrate(engine: AsyncEngine) -> None:
         if engine.dialect.name == "postgresql":
             await connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
         try:
-            await connection.run_sync(_upgrade)
-            await connection.commit()
+            # Migrations copy whole tables (SQLite's batch ALTER): their statements leave the loop.
+            with sqlite_inline.off_loop():
+                await connection.run_sync(_upgrade)
+                await connection.commit()
         finally:
             if engine.dialect.name == "postgresql":
                 await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})

@@ -14,7 +14,11 @@ errors into the next calls of a method, and read back every call it received:
 
 Methods: getMe, deleteWebhook, setWebhook, getWebhookInfo, getUpdates (long polling, offsets
 confirm updates like Telegram's), sendMessage, sendChatAction, getFile, answerCallbackQuery,
-setMyCommands, getMyCommands.
+setMyCommands, getMyCommands. Parameters may come form-encoded (PTB's HTTPXRequest), as JSON
+(`channels.telegram.aiohttp_request`) or as multipart/form-data, as the real API accepts them.
+
+`GET /_fake/calls/<method>` answers the calls received as JSON, for a benchmark that runs the fake in a
+process of its own (`tests.fakes.telegram_process`).
 """
 
 from __future__ import annotations
@@ -164,6 +168,17 @@ class FakeTelegram:
             routes=[
                 Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
                 Route("/file/bot{token}/{file_path:path}", self._download, methods=["GET"]),
+                Route("/_fake/calls/{method}", self._calls_json, methods=["GET"]),
+            ]
+        )
+
+    async def _calls_json(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        return JSONResponse(
+            [
+                {"params": call.params, "at": call.at, "returned": call.returned}
+                for call in self.calls
+                if call.method == method
             ]
         )
 

@@ -344,9 +344,10 @@ class TelegramChannel(Channel):
             raise PermanentSendError("nothing to send: the message is empty")
         chat_id, thread_id = chat_address(conversation)
         quote = reply_target(message.reply_to_message_id) if _is_group(chat_id) else None
-        key = _message_key(message)
-        first = self._delivered_parts.pop(key, 0)
         last = len(rendered.parts) - 1
+        # Only a message of several parts can have been cut off midway (a hash per send otherwise).
+        key = _message_key(message) if last > 0 else ""
+        first = self._delivered_parts.pop(key, 0) if last > 0 else 0
         sent: int | None = None
         for index in range(first, last + 1):
             if index > first:

@@ -15,6 +15,7 @@ request, which cost more CPU than the request itself).
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from typing import Any
@@ -131,17 +132,19 @@ class AiohttpRequest(BaseRequest):
 
     def _proxy(self, url: str) -> str | None:
         """The proxy the environment names for `url`'s host, if any (looked up once per host)."""
-        parsed = yarl.URL(url)
-        key = (parsed.scheme, parsed.host)
-        if key not in self._proxies:
-            self._proxies[key] = _environment_proxy(parsed)
-        return self._proxies[key]
+        scheme, _, rest = url.partition("://")
+        origin = (scheme, rest.partition("/")[0])
+        if origin not in self._proxies:
+            self._proxies[origin] = _environment_proxy(yarl.URL(url))
+        return self._proxies[origin]
 
     @staticmethod
+    @functools.cache
     def _timeout(
         *, read: float | None, write: float | None, connect: float | None, pool: float | None
     ) -> aiohttp.ClientTimeout:
-        # aiohttp's `connect` covers waiting for a pooled connection and opening a new one.
+        # aiohttp's `connect` covers waiting for a pooled connection and opening a new one. Cached:
+        # the same few combinations serve every call.
         acquire = None if connect is None or pool is None else connect + pool
         parts = (read, write, connect, pool)
         total = None if any(part is None for part in parts) else sum(p for p in parts if p is not None)

@@ -34,6 +34,10 @@ WRITE_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5.0
 POOL_TIMEOUT = 1.0
 MEDIA_WRITE_TIMEOUT = 20.0
+# An idle connection is dropped after this long. A request sent on a connection the server closes at
+# that very moment fails ("Server disconnected"); servers commonly close idle ones after 5 s (uvicorn,
+# httpx's own expiry), so we let go of them first.
+KEEPALIVE_SECONDS = 4.0
 _JSON = {"Content-Type": "application/json", "User-Agent": BaseRequest.USER_AGENT}
 _PLAIN = {"User-Agent": BaseRequest.USER_AGENT}
 
@@ -86,7 +90,9 @@ class AiohttpRequest(BaseRequest):
         """Open the session (it must be made inside the running event loop)."""
         self._shut_down = False
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size)
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, limit_per_host=self._pool_size, keepalive_timeout=KEEPALIVE_SECONDS
+            )
             self._session = aiohttp.ClientSession(connector=connector)
 
     async def shutdown(self) -> None:

@@ -22,6 +22,7 @@ from channels.base import PermanentSendError, RecipientUnreachableError, Tempora
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.aiohttp_request import AiohttpRequest, _environment_proxy
 from channels.telegram.errors import retry_after_seconds, to_send_error
+from tests.fakes.telegram_process import run_fake_telegram_process
 from tests.fakes.telegram_server import FakeTelegram, blocked, chat_not_found, flood, run_fake_telegram
 
 # python-telegram-bot 22's own RetryAfter.__init__ reads its deprecated int `retry_after` and warns.
@@ -208,3 +209,14 @@ def test_proxies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setenv("NO_PROXY", "api.telegram.org")
     assert _environment_proxy(api) is None
+
+
+async def test_the_fake_serves_from_its_own_process_for_benchmarks() -> None:
+    async with run_fake_telegram_process() as remote:
+        async with bot_over_aiohttp(remote.url, remote.token) as bot:
+            await bot.send_message(CHAT, "from another process")
+        calls = await remote.calls_of("sendMessage")
+
+    assert [(call.params["chat_id"], call.params["text"], call.returned) for call in calls] == [
+        (CHAT, "from another process", 1)
+    ]

@@ -5,9 +5,10 @@ limits raised so that pacing is not what is measured. The rate runs from the fir
 received to the last; the CPU column is this process's CPU (every thread, aiosqlite's too) per send.
 
 The fake Bot API runs in a process of its own for the main rows: Telegram does not run in Coachline's
-process, and in-process the fake's HTTP server takes about a third of the CPU of every send. The
-in-process rows (how the tests run it) are kept beside them. "bare PTB" is python-telegram-bot's own
-`Bot.send_message` over its default HTTPXRequest, which is what the adapter used before.
+process, and in-process the fake's HTTP server (uvicorn, h11, Starlette) costs this process more CPU
+than the adapter's own send. The in-process rows (how the tests run it) are kept beside them. "bare
+PTB" is python-telegram-bot's own `Bot.send_message` over its default HTTPXRequest, building a
+`Message` from every answer: what the adapter did before `channels.telegram.aiohttp_request`.
 
     python -m bench.telegram --sends
 """

@@ -25,10 +25,11 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bench.stats import Row
+from bench.telegram_sends import send_rows
 from bot.app import create_app
 from bot.composition import build_service
-from bot.foundation.messages import ConversationReference, IncomingMessage, OutgoingMessage
-from channels.base import Accepted, Channel, SendResult
+from bot.foundation.messages import IncomingMessage, OutgoingMessage
+from channels.base import Accepted
 from channels.registry import build_channels
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings
@@ -37,7 +38,6 @@ from coaching.fake_generator import ScriptedGenerator
 from coaching.vector_store import InMemoryVectorStore
 from config import LLMMode, Settings
 from tests.fakes.telegram_server import FakeTelegram, run_fake_telegram
-from tests.support.channels import RecordingChannel
 from tests.support.payloads import telegram_text_update
 
 PEOPLE = 50  # distinct private chats the updates come from
@@ -259,106 +259,6 @@ async def ack_rows(count: int) -> list[Row]:
                         ),
                     ]
     return rows
-
-
-SEND_BENCH = "Outbox sends to Telegram (fake Bot API, limits raised)"
-SENDS_IN_FLIGHT = 32
-
-
-def _sends(telegram: FakeTelegram) -> list[tuple[int, float]]:
-    return [(int(call.params["chat_id"]), call.at) for call in telegram.calls if call.method == "sendMessage"]
-
-
-def _send_rate(sends: list[tuple[int, float]], count: int) -> tuple[float, int]:
-    """Sends a second from the first to the last, and how many went to someone a second time."""
-    if len({chat for chat, _ in sends}) < count:
-        raise AssertionError(f"only {len({chat for chat, _ in sends})} of {count} people were sent to")
-    times = sorted(at for _, at in sends)
-    return (len(times) - 1) / (times[-1] - times[0]), len(sends) - count
-
-
-class InstantTelegram(RecordingChannel):
-    """A Telegram stand-in that accepts every message at once: the outbox's own ceiling, no HTTP."""
-
-    def __init__(self) -> None:
-        super().__init__("telegram")
-        self.times: list[tuple[int, float]] = []
-
-    async def send(self, message: OutgoingMessage) -> SendResult:
-        """Note who and when; accepted at once."""
-        self.times.append((int(message.conversation.chat_id), time.monotonic()))
-        return await super().send(message)
-
-
-async def outbox_send_rate(count: int, *, instant: bool = False) -> tuple[float, int]:
-    """One message each to `count` people queued at once, sent by the outbox worker through the
-    Telegram adapter to the fake (or to an instant stand-in): (sends/s, duplicates)."""
-    async with run_fake_telegram() as telegram:
-        with tempfile.TemporaryDirectory() as data_dir:
-            settings = _settings(data_dir, worker_concurrency=SENDS_IN_FLIGHT)
-            own = TelegramSettings.of(
-                bot_token=telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
-            )
-            stand_in = InstantTelegram()
-            channels: dict[str, Channel] = (
-                {"telegram": stand_in}
-                if instant
-                else build_channels(settings, ["telegram"], channel_settings={"telegram": own})
-            )
-
-            def sends() -> list[tuple[int, float]]:
-                return stand_in.times if instant else _sends(telegram)
-
-            service = build_service(settings, channels=channels, generator=ScriptedGenerator())
-            await service.start()
-            try:
-                async with service.sessions.begin() as session:
-                    for person in range(count):
-                        reference = ConversationReference("telegram", str(20_000 + person))
-                        message = OutgoingMessage(reference, "Our next live session is on Friday.")
-                        service.outbox.enqueue(session, message, dedupe_key=f"bench:{person}")
-                service.outbox.queued.notify()
-                while len({chat for chat, _ in sends()}) < count:
-                    await asyncio.sleep(0.05)
-            finally:
-                await service.stop()
-        return _send_rate(sends(), count)
-
-
-async def adapter_send_rate(count: int) -> float:
-    """The comparator: the Telegram adapter alone sending the same messages, as many in flight."""
-    async with run_fake_telegram() as telegram:
-        channel = TelegramChannel(
-            telegram.token, api_url=telegram.url, chat_rate=1_000_000.0, global_rate=1_000_000.0
-        )
-        people = asyncio.Queue[int]()
-        for person in range(count):
-            people.put_nowait(20_000 + person)
-
-        async def sender() -> None:
-            while not people.empty():
-                reference = ConversationReference("telegram", str(people.get_nowait()))
-                await channel.send(OutgoingMessage(reference, "Our next live session is on Friday."))
-
-        await asyncio.gather(*(sender() for _ in range(SENDS_IN_FLIGHT)))
-        return _send_rate(_sends(telegram), count)[0]
-
-
-async def send_rows(count: int) -> list[Row]:
-    """The outbox's sustained sends a second beside the adapter's own, in one run."""
-    adapter = await adapter_send_rate(count)
-    outbox, duplicates = await outbox_send_rate(count)
-    ceiling, ceiling_duplicates = await outbox_send_rate(count, instant=True)
-    note = f"{count} people, {SENDS_IN_FLIGHT} in flight, SQLite; the fake runs in the same process"
-    return [
-        Row(SEND_BENCH, "Coachline outbox → adapter → fake", f"{outbox:,.0f} msg/s", note),
-        Row(SEND_BENCH, "the adapter alone → fake (no outbox)", f"{adapter:,.0f} msg/s", "the same fake"),
-        Row(SEND_BENCH, "ratio", f"{outbox / adapter:.2f}", "outbox / adapter alone"),
-        Row(
-            SEND_BENCH, "the outbox alone (an instant channel)", f"{ceiling:,.0f} msg/s", "goal ≥ 1,000 msg/s"
-        ),
-        Row(SEND_BENCH, "duplicates", f"{duplicates} / {ceiling_duplicates}", "through the fake / instant"),
-    ]
 
 
 async def run(quick: bool) -> list[Row]:

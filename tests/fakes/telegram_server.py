@@ -13,8 +13,12 @@ errors into the next calls of a method, and read back every call it received:
         assert reply["chat_id"] == 12345678
 
 Methods: getMe, deleteWebhook, setWebhook, getWebhookInfo, getUpdates (long polling, offsets
-confirm updates like Telegram's), sendMessage, sendChatAction, getFile, answerCallbackQuery,
-setMyCommands, getMyCommands.
+confirm updates like Telegram's), sendMessage, sendDocument, sendChatAction, getFile, answerCallbackQuery,
+setMyCommands, getMyCommands. Parameters may come form-encoded (PTB's HTTPXRequest), as JSON
+(`channels.telegram.aiohttp_request`) or as multipart/form-data, as the real API accepts them.
+
+`GET /_fake/calls/<method>` answers the calls received as JSON, for a benchmark that runs the fake in a
+process of its own (`tests.fakes.telegram_process`).
 """
 
 from __future__ import annotations
@@ -164,6 +168,17 @@ class FakeTelegram:
             routes=[
                 Route("/bot{token}/{method}", self._api, methods=["GET", "POST"]),
                 Route("/file/bot{token}/{file_path:path}", self._download, methods=["GET"]),
+                Route("/_fake/calls/{method}", self._calls_json, methods=["GET"]),
+            ]
+        )
+
+    async def _calls_json(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        return JSONResponse(
+            [
+                {"params": call.params, "at": call.at, "returned": call.returned}
+                for call in self.calls
+                if call.method == method
             ]
         )
 
@@ -191,6 +206,7 @@ class FakeTelegram:
             "getWebhookInfo": self._get_webhook_info,
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
+            "sendDocument": self._send_document,
             "sendChatAction": self._true,
             "answerCallbackQuery": self._true,
             "getFile": self._get_file,
@@ -276,6 +292,28 @@ class FakeTelegram:
         call.returned = 1
         return _ok(message)
 
+    async def _send_document(self, call: ApiCall) -> Response:
+        upload = call.params.get("document")
+        if not isinstance(upload, dict):
+            return _error(400, "Bad Request: there is no document in the request")
+        self._next_message_id += 1
+        call.returned = 1
+        document = {
+            "file_id": f"document-{self._next_message_id}",
+            "file_unique_id": f"unique-{self._next_message_id}",
+            "file_name": upload["filename"],
+            "file_size": len(upload["data"]),
+        }
+        chat = {"id": call.params["chat_id"], "type": "private"}
+        return _ok(
+            {
+                "message_id": self._next_message_id,
+                "date": int(time.time()),
+                "chat": chat,
+                "document": document,
+            }
+        )
+
     async def _get_file(self, call: ApiCall) -> Response:
         file_id = str(call.params.get("file_id"))
         if file_id in self.too_big_files:
@@ -311,7 +349,10 @@ async def _parameters(request: Request) -> dict[str, Any]:
     form = await request.form()
     params: dict[str, Any] = {}
     for key, value in form.items():
-        text = value if isinstance(value, str) else ""
+        if not isinstance(value, str):  # an uploaded file (multipart): its name and bytes (as Latin-1)
+            params[key] = {"filename": value.filename, "data": (await value.read()).decode("latin-1")}
+            continue
+        text = value
         if key in _JSON_PARAMETERS:
             params[key] = json.loads(text)
         elif key in _INT_PARAMETERS and _is_int(text):

@@ -44,6 +44,7 @@ from tests.fakes.telegram_server import (
 from tests.support.asgi_server import serve_asgi
 from tests.support.channel_settings import own_settings
 from tests.support.documents import guide_docx
+from tests.support.gated import GatedGenerator
 from tests.support.payloads import (
     TELEGRAM_SECRET_HEADER,
     TELEGRAM_USER_ID,
@@ -175,23 +176,42 @@ async def test_a_private_message_is_answered_over_long_polling(
     assert "getUpdates" in methods
 
 
-async def test_typing_is_shown_while_the_answer_is_written(
+async def test_typing_is_shown_while_a_slow_answer_is_written(
     telegram: FakeTelegram, telegram_service: ServiceFactory
 ) -> None:
-    async with telegram_service():
+    model = GatedGenerator()
+    async with telegram_service(generator=model):
         telegram.queue_update(private_update())
+        [action] = await telegram.wait_for("sendChatAction")  # the answer is held: it is taking time
+        model.release()
         await telegram.wait_for("sendMessage")
 
-    [action] = telegram.calls_of("sendChatAction")
     assert action == {"chat_id": USER, "action": "typing"}
     methods = [call.method for call in telegram.calls]
     assert methods.index("sendChatAction") < methods.index("sendMessage")
+
+
+async def test_a_quick_answer_goes_out_without_a_typing_indicator(
+    telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A grace far longer than any test: the reply always comes first, however slow the machine.
+    monkeypatch.setattr("channels.telegram.typing_indicator.GRACE_SECONDS", 3600)
+    chat = ConversationReference("telegram", str(USER))
+    async with started_channel(telegram) as (channel, _):
+        await channel.indicate_typing(chat)
+        pending = channel._typing.showing()
+        await channel.send(OutgoingMessage(chat, "a quick answer"))
+        left = channel._typing.showing()
+
+    assert (pending, left) == (1, 0)  # the indicator was waiting, and the reply cancelled it unsent
+    assert telegram.calls_of("sendChatAction") == []
 
 
 async def test_typing_is_renewed_until_the_reply_is_sent(
     telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("channels.telegram.typing_indicator.REFRESH_SECONDS", 0.05)
+    monkeypatch.setattr("channels.telegram.typing_indicator.GRACE_SECONDS", 0)
     chat = ConversationReference("telegram", str(USER))
     async with started_channel(telegram) as (channel, _):
         await channel.indicate_typing(chat)

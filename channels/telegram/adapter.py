@@ -420,7 +420,8 @@ class TelegramChannel(Channel):
             self._delivered_parts.popitem(last=False)
 
     async def indicate_typing(self, conversation: ConversationReference) -> None:
-        """Show "typing…" in the chat now, and keep it up until the answer is sent (at most 90 s)."""
+        """Show "typing…" in the chat if the answer is not sent within half a second, and keep it up until
+        it is (at most 90 s)."""
         await self._typing.show(conversation)
 
     # --- files -------------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""The "typing…" indicator, kept up while an answer is being written."""
+"""The "typing…" indicator, shown once an answer takes noticeable time and kept up until it is sent.
+
+Telegram asks bots to use sendChatAction "only when a response from the bot will take a noticeable
+amount of time to arrive": an answer ready within the grace period goes out with no indicator before it,
+which also spares the bot one request per quick reply and never holds the answer behind a round trip.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from telegram.error import TelegramError
 
 from bot.foundation.messages import ConversationReference
 
+# Below this a reader does not wait, so there is nothing to indicate.
+GRACE_SECONDS = 0.5
 # Telegram shows "typing…" for about 5 seconds; repeat it until the answer goes out, within reason.
 REFRESH_SECONDS = 4.5
 MAX_SECONDS = 90.0
@@ -18,19 +25,23 @@ _Key = tuple[str, str | None]
 
 
 class TypingIndicator:
-    """Shows "typing…" in a chat from `show` until `clear` (the reply is sent) or 90 seconds."""
+    """Shows "typing…" in a chat from `GRACE_SECONDS` after `show` until `clear` (the reply is sent) or
+    90 seconds."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
         self._tasks: dict[_Key, asyncio.Task[None]] = {}
 
     async def show(self, conversation: ConversationReference) -> None:
-        """Send the first chat action now (errors reach the caller), then renew it in the background."""
+        """Start showing "typing…" in the background, unless the answer is sent within the grace period."""
         chat_id, thread_id = chat_address(conversation)
-        await self._bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
         self.clear(conversation)
         key = (conversation.chat_id, conversation.thread_id)
         self._tasks[key] = asyncio.create_task(self._renew(key, chat_id, thread_id))
+
+    def showing(self) -> int:
+        """How many chats have an indicator pending or shown."""
+        return len(self._tasks)
 
     def clear(self, conversation: ConversationReference) -> None:
         """Stop renewing (Telegram hides the indicator itself when a message arrives)."""
@@ -49,9 +60,10 @@ class TypingIndicator:
 
     async def _renew(self, key: _Key, chat_id: int | str, thread_id: int | None) -> None:
         try:
+            await asyncio.sleep(GRACE_SECONDS)
             for _ in range(int(MAX_SECONDS / REFRESH_SECONDS)):
-                await asyncio.sleep(REFRESH_SECONDS)
                 await self._bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+                await asyncio.sleep(REFRESH_SECONDS)
         except TelegramError:
             pass  # cosmetic: the answer matters, not the indicator
         finally:

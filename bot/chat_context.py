@@ -1,10 +1,11 @@
 """What answering a chat message needs to know, read in one statement: who sent it (their user and
-creator), the conversation, and its recent turns.
+creator), the conversation, its recent turns, and whether the person is in a program.
 
 Identifying a sender the general way (`bot.identity.resolve_sender`, then `conversation_for` and
-`bot.memory.recent_turns`) takes five statements and builds ORM objects for each row. For a person
-who wrote before, in a conversation that exists, nothing needs writing, so one read of the account
-joined to its user, creator, conversation and the turns since the last /reset does the same. Any
+`bot.memory.recent_turns`, and the program runner's look for an enrolment) takes six statements and
+builds ORM objects for each row. For a person who wrote before, in a conversation that exists,
+nothing needs writing, so one read of the account joined to its user, creator, conversation and the
+turns since the last /reset, with whether an active enrolment exists, does the same. Any
 other case (a first message, a new name, a deep link to another creator, an account marked
 unreachable) returns None, and the caller takes the general way, which writes what changed.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.foundation.messages import IncomingMessage
@@ -28,12 +29,14 @@ from bot.identity import SCOPE_SEPARATOR
 from bot.models import HistoryMessage
 from channels.web import NAME as WEB
 from coaching.generation import ChatTurn
+from programs.models import Enrollment
 
 ACCOUNTS = cast(Table, ChannelAccount.__table__)
 USERS = cast(Table, User.__table__)
 CREATORS = cast(Table, Creator.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
 HISTORY = cast(Table, HistoryMessage.__table__)
+ENROLLMENTS = cast(Table, Enrollment.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,8 @@ class ChatContext:
     creator_name: str
     conversation: ConversationKey
     history: tuple[ChatTurn, ...]
+    # In a program now (or not known): only then may a program's question be waiting for this answer.
+    enrolled: bool = True
 
 
 # Built once: the account, joined to everything the answer needs; one row per remembered turn (the
@@ -65,6 +70,9 @@ _READ = (
         ACCOUNTS.c.reachable,
         CREATORS.c.name,
         CONVERSATIONS.c.id,
+        exists()
+        .where(ENROLLMENTS.c.user_id == USERS.c.id, ENROLLMENTS.c.status == "active")
+        .label("enrolled"),
         HISTORY.c.role,
         HISTORY.c.text,
     )
@@ -126,7 +134,7 @@ async def read_chat_context(
     ).all()
     if not rows:
         return None  # a first message, or a first message in this chat
-    user_id, display_name, creator_id, reachable, creator_name, conversation_id = rows[0][:6]
+    user_id, display_name, creator_id, reachable, creator_name, conversation_id, enrolled = rows[0][:7]
     wanted = wanted_creator(message)
     if (
         (wanted is not None and wanted != creator_id)
@@ -140,6 +148,5 @@ async def read_chat_context(
         if role is not None
     ]
     history = tuple(reversed(turns)) if memory_turns > 0 else ()
-    return ChatContext(
-        user_id, creator_id, creator_name, ConversationKey(conversation_id, creator_id), history
-    )
+    conversation = ConversationKey(conversation_id, creator_id)
+    return ChatContext(user_id, creator_id, creator_name, conversation, history, enrolled=bool(enrolled))

@@ -92,8 +92,8 @@ class Dispatcher:
         self._clock = clock
         # Told when slow work for a chat begins, so the channel can show "typing…".
         self._on_answering = on_answering
-        # Offered each chat message first (a program's question waiting for an answer); the
-        # replies it returns are the answer, None leaves the message to the twin.
+        # Offered each chat message of a person in a program first (a program's question waiting
+        # for an answer); the replies it returns are the answer, None leaves the message to the twin.
         self._before_chat = before_chat
 
     async def process(self, row: InboxMessage) -> None:
@@ -160,7 +160,7 @@ class Dispatcher:
         refusal_text = self._refuse_chat(message)
         transcript: list[str] | None = None
         taken = None
-        if refusal_text is None and self._before_chat is not None:
+        if refusal_text is None and self._before_chat is not None and context.enrolled:
             taken = await self._before_chat(context.user_id, message.text.strip(), row.id)
         if taken is not None:
             replies = taken

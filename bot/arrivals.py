@@ -56,7 +56,8 @@ class Stored:
     verdict: Pace
 
 
-# Called inside the write's transaction with the messages it stored, before the commit.
+# Called inside the write's transaction with the messages it stored, before the commit, when one of them
+# is the first of a run set aside (its sender is to be told to slow down): the only work it has.
 AfterInsert = Callable[[AsyncSession, Sequence[Stored]], Awaitable[None]]
 
 

@@ -105,19 +105,20 @@ class Dispatcher:
         message = to_incoming(row)
         parsed = read_command(message)
         if parsed is None:
-            await self._chat(row, message)
+            queued = await self._chat(row, message)
         else:
             command = self.commands.get(parsed.name)
             if command is not None and command.slow:
-                await self._slow_command(row, message, parsed)
+                queued = await self._slow_command(row, message, parsed)
             else:
-                await self._quick_command(row, message, parsed)
+                queued = await self._quick_command(row, message, parsed)
         self._outbox.queued.notify()
-        self._outbox.replies_moved.notify(row.id)
+        if not queued:
+            # Answered with nothing to send: a waiter learns it now. Replies to send are told by the
+            # outbox as each settles; a look before that would find them pending.
+            self._outbox.replies_moved.notify(row.id)
 
-    async def _quick_command(
-        self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand
-    ) -> None:
+    async def _quick_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> int:
         """A command that is quick and changes state: one transaction, committed with its reply.
 
         Unknown commands take this path too: their answer is a hint.
@@ -129,9 +130,9 @@ class Dispatcher:
             )
             if audit is not None:
                 session.add(audit)
-            await self._complete(session, row, key_of(conversation), replies, is_command=True)
+            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
 
-    async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> None:
+    async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> int:
         """An upload or other long work: identify, work with no transaction held, then answer.
 
         Its progress notes go out as it reports them; its audit entry commits with the answer.
@@ -152,9 +153,9 @@ class Dispatcher:
         async with self._sessions.begin() as session:
             if audit is not None:  # committed with the answer, so a rerun cannot log it twice
                 session.add(audit)
-            await self._complete(session, row, key_of(conversation), replies, is_command=True)
+            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
 
-    async def _chat(self, row: InboxMessage, message: IncomingMessage) -> None:
+    async def _chat(self, row: InboxMessage, message: IncomingMessage) -> int:
         """A chat message: refused, taken by a program waiting for an answer, or answered by the twin."""
         context = await self._chat_context(message)
         refusal_text = self._refuse_chat(message)
@@ -169,7 +170,7 @@ class Dispatcher:
         else:
             replies, transcript = await self._ask_the_twin(row, message, context)
         async with self._sessions.begin() as session:
-            await self._complete(
+            return await self._complete(
                 session, row, context.conversation, replies, is_command=False, transcript=transcript
             )
 
@@ -347,8 +348,9 @@ class Dispatcher:
         *,
         is_command: bool,
         transcript: Sequence[str] | None = None,
-    ) -> None:
-        """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done."""
+    ) -> int:
+        """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done;
+        how many replies it queued."""
         message = to_incoming(row)
         now = self._clock.now()
         turns = [
@@ -398,6 +400,7 @@ class Dispatcher:
             )
         if not await self._inbox.finish(session, row.id, status="done"):
             raise LeaseLostError(row.id)
+        return len(replies)
 
 
 def key_of(conversation: Conversation) -> ConversationKey:

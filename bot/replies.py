@@ -1,8 +1,8 @@
 """Waiting for a received message's replies: what the chat API and the web page answer with.
 
-The workers of this instance say when a message is answered and when each of its replies is settled
-(`Outbox.replies_moved`, keyed by the inbox id), so a waiter reads the database only when its own
-message moved on. Another instance's progress sends no signal here: a slow poll covers that case.
+The workers of this instance say when each of a message's replies is settled, and when a message is
+answered with nothing to send (`Outbox.replies_moved`, keyed by the inbox id), so a waiter reads the
+database only when its own message may be finished. Another instance's progress sends no signal here: a slow poll covers that case.
 """
 
 from __future__ import annotations

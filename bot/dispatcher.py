@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.audit import audit_entry
+from bot.chat_context import ChatContext, ConversationKey, read_chat_context
 from bot.command_forms import command_form
 from bot.commands import (
     CommandContext,
@@ -35,10 +38,11 @@ from bot.memory import recent_turns
 from bot.models import AuditEntry, HistoryMessage, InboxMessage
 from bot.outbox import Outbox
 from bot.streaming import ReplyStream
-from coaching.generation import ChatTurn
 from coaching.responder import Responder
 
 log = logging.getLogger(__name__)
+
+HISTORY = cast(Table, HistoryMessage.__table__)
 
 APOLOGY = "Sorry — something went wrong on my side and I couldn't answer that. Please try again in a moment."
 
@@ -78,6 +82,7 @@ class Dispatcher:
         before_chat: Callable[[int, str, int], Awaitable[list[Reply] | None]] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._engine = cast(AsyncEngine, sessions.kw["bind"])
         self._inbox = inbox
         self._outbox = outbox
         self.responder = responder
@@ -87,8 +92,8 @@ class Dispatcher:
         self._clock = clock
         # Told when slow work for a chat begins, so the channel can show "typing…".
         self._on_answering = on_answering
-        # Offered each chat message first (a program's question waiting for an answer); the
-        # replies it returns are the answer, None leaves the message to the twin.
+        # Offered each chat message of a person in a program first (a program's question waiting
+        # for an answer); the replies it returns are the answer, None leaves the message to the twin.
         self._before_chat = before_chat
 
     async def process(self, row: InboxMessage) -> None:
@@ -100,19 +105,20 @@ class Dispatcher:
         message = to_incoming(row)
         parsed = read_command(message)
         if parsed is None:
-            await self._chat(row, message)
+            queued = await self._chat(row, message)
         else:
             command = self.commands.get(parsed.name)
             if command is not None and command.slow:
-                await self._slow_command(row, message, parsed)
+                queued = await self._slow_command(row, message, parsed)
             else:
-                await self._quick_command(row, message, parsed)
+                queued = await self._quick_command(row, message, parsed)
         self._outbox.queued.notify()
-        self._outbox.replies_moved.notify(row.id)
+        if not queued:
+            # Answered with nothing to send: a waiter learns it now. Replies to send are told by the
+            # outbox as each settles; a look before that would find them pending.
+            self._outbox.replies_moved.notify(row.id)
 
-    async def _quick_command(
-        self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand
-    ) -> None:
+    async def _quick_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> int:
         """A command that is quick and changes state: one transaction, committed with its reply.
 
         Unknown commands take this path too: their answer is a hint.
@@ -124,9 +130,9 @@ class Dispatcher:
             )
             if audit is not None:
                 session.add(audit)
-            await self._complete(session, row, conversation, replies, is_command=True)
+            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
 
-    async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> None:
+    async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> int:
         """An upload or other long work: identify, work with no transaction held, then answer.
 
         Its progress notes go out as it reports them; its audit entry commits with the answer.
@@ -142,39 +148,47 @@ class Dispatcher:
             message,
             parsed.name,
             parsed.args,
-            progress=self._progress_reporter(row, message, conversation),
+            progress=self._progress_reporter(row, message, key_of(conversation)),
         )
         async with self._sessions.begin() as session:
             if audit is not None:  # committed with the answer, so a rerun cannot log it twice
                 session.add(audit)
-            await self._complete(session, row, conversation, replies, is_command=True)
+            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
 
-    async def _chat(self, row: InboxMessage, message: IncomingMessage) -> None:
+    async def _chat(self, row: InboxMessage, message: IncomingMessage) -> int:
         """A chat message: refused, taken by a program waiting for an answer, or answered by the twin."""
-        async with self._sessions.begin() as session:
-            sender, conversation = await self._identify(session, message)
-            history = await recent_turns(session, conversation, self._policy.memory_turns)
+        context = await self._chat_context(message)
         refusal_text = self._refuse_chat(message)
         transcript: list[str] | None = None
         taken = None
-        if refusal_text is None and self._before_chat is not None:
-            taken = await self._before_chat(sender.user.id, message.text.strip(), row.id)
+        if refusal_text is None and self._before_chat is not None and context.enrolled:
+            taken = await self._before_chat(context.user_id, message.text.strip(), row.id)
         if taken is not None:
             replies = taken
         elif refusal_text is not None:
             replies = [Reply(refusal_text)]
         else:
-            replies, transcript = await self._ask_the_twin(row, message, sender, conversation, history)
+            replies, transcript = await self._ask_the_twin(row, message, context)
         async with self._sessions.begin() as session:
-            await self._complete(session, row, conversation, replies, is_command=False, transcript=transcript)
+            return await self._complete(
+                session, row, context.conversation, replies, is_command=False, transcript=transcript
+            )
+
+    async def _chat_context(self, message: IncomingMessage) -> ChatContext:
+        """Who wrote, where, and the conversation's memory: one read for a person who wrote before
+        (`bot.chat_context`); for anyone else the general way, which creates or updates their rows."""
+        async with self._engine.connect() as connection:
+            found = await read_chat_context(connection, message, self._policy.memory_turns)
+        if found is not None:
+            return found
+        async with self._sessions.begin() as session:
+            sender, conversation = await self._identify(session, message)
+            history = await recent_turns(session, conversation, self._policy.memory_turns)
+        creator = sender.creator
+        return ChatContext(sender.user.id, creator.id, creator.name, key_of(conversation), history)
 
     async def _ask_the_twin(
-        self,
-        row: InboxMessage,
-        message: IncomingMessage,
-        sender: Sender,
-        conversation: Conversation,
-        history: tuple[ChatTurn, ...],
+        self, row: InboxMessage, message: IncomingMessage, context: ChatContext
     ) -> tuple[list[Reply], list[str] | None]:
         """The twin's answer as replies still to send, and the transcript when parts went out already."""
         # The model may take a while: no transaction (and no SQLite lock) is held meanwhile.
@@ -182,12 +196,12 @@ class Dispatcher:
             await self._on_answering(message.conversation)
         concise = self._policy.reply_chars_targets.get(message.channel)
         # Concise channels (SMS) get one message; elsewhere a slow answer goes out as it is written.
-        stream = None if concise else ReplyStream(self._progress_reporter(row, message, conversation))
+        stream = None if concise else ReplyStream(self._progress_reporter(row, message, context.conversation))
         answer = await self.responder.answer(
-            creator_id=sender.creator.id,
-            creator_name=sender.creator.name,
+            creator_id=context.creator_id,
+            creator_name=context.creator_name,
             question=message.text.strip(),
-            history=history,
+            history=context.history,
             max_chars=concise,
             on_text=stream.feed if stream is not None else None,
         )
@@ -277,7 +291,7 @@ class Dispatcher:
         return replies, audit_entry(command, context)
 
     def _progress_reporter(
-        self, row: InboxMessage, message: IncomingMessage, conversation: Conversation
+        self, row: InboxMessage, message: IncomingMessage, conversation: ConversationKey
     ) -> Callable[[str], Awaitable[None]]:
         """Send a slow command's progress notes at once, each exactly once even if the command reruns."""
         reference = self._reply_reference(message, conversation.creator_id)
@@ -329,43 +343,47 @@ class Dispatcher:
         self,
         session: AsyncSession,
         row: InboxMessage,
-        conversation: Conversation,
+        conversation: ConversationKey,
         replies: Sequence[Reply],
         *,
         is_command: bool,
         transcript: Sequence[str] | None = None,
-    ) -> None:
-        """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done."""
+    ) -> int:
+        """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done;
+        how many replies it queued."""
         message = to_incoming(row)
         now = self._clock.now()
-        session.add(
-            HistoryMessage(
-                conversation_id=conversation.id,
-                role="user",
-                text=message.text,
-                is_command=is_command,
-                inbox_id=row.id,
-                created_at=message.received_at,
-            )
-        )
+        turns = [
+            {
+                "conversation_id": conversation.id,
+                "role": "user",
+                "text": message.text,
+                "is_command": is_command,
+                "sources": [],
+                "inbox_id": row.id,
+                "created_at": message.received_at,
+            }
+        ]
         reference = self._reply_reference(message, conversation.creator_id)
         said = (
             [(text, [source for reply in replies for source in reply.sources]) for text in transcript]
             if transcript is not None
             else [(reply.text, list(reply.sources)) for reply in replies]
         )
-        for text, sources in said:
-            session.add(
-                HistoryMessage(
-                    conversation_id=conversation.id,
-                    role="assistant",
-                    text=text,
-                    is_command=is_command,
-                    sources=[source.to_dict() for source in sources],
-                    inbox_id=row.id,
-                    created_at=now,
-                )
-            )
+        turns += [
+            {
+                "conversation_id": conversation.id,
+                "role": "assistant",
+                "text": text,
+                "is_command": is_command,
+                "sources": [source.to_dict() for source in sources],
+                "inbox_id": row.id,
+                "created_at": now,
+            }
+            for text, sources in said
+        ]
+        # Every turn in one statement (a Core executemany): the ORM inserted them one by one.
+        await session.execute(insert(HISTORY), turns)
         for index, reply in enumerate(replies):
             self._outbox.enqueue(
                 session,
@@ -382,3 +400,9 @@ class Dispatcher:
             )
         if not await self._inbox.finish(session, row.id, status="done"):
             raise LeaseLostError(row.id)
+        return len(replies)
+
+
+def key_of(conversation: Conversation) -> ConversationKey:
+    """The conversation as an answer is filed under it."""
+    return ConversationKey(conversation.id, conversation.creator_id)

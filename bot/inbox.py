@@ -8,12 +8,27 @@ claimed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    distinct,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from bot.arrivals import ArrivalWriter, Stored
 from bot.foundation.clock import Clock
@@ -26,6 +41,8 @@ from bot.signals import Signal
 from bot.unclaimed import UnclaimedSenders
 from channels.base import Accepted
 from coaching.status import ComponentStatus
+
+INBOX = cast(Table, InboxMessage.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,55 +118,18 @@ class Inbox:
         everyone else's messages are claimed beside it.
         """
         now = self._clock.now()
-        claimable = self._claimable(now)
+        # Never our own rows in hand: a lease that ran out while we still work on one (a slow model, a
+        # clock moved on) must not hand it to a second task of this instance.
+        params: dict[str, Any] = {
+            "now": now,
+            "lease_until": now + self.lease,
+            "instance_id": self.instance_id,
+            "limit": limit,
+        }
         if held:
-            # Never our own rows in hand: a lease that ran out while we still work on one (a slow model,
-            # a clock moved on) must not hand it to a second task of this instance.
-            claimable = and_(claimable, InboxMessage.id.not_in(sorted(held)))
+            params["held"] = sorted(held)
         async with self._sessions.begin() as session:
-            # Read first (a handful of rows), so the query below is one plain GROUP BY: a NOT IN
-            # subquery there was evaluated per waiting row, which a large backlog made slow.
-            busy = (
-                await session.execute(
-                    select(InboxMessage.channel, InboxMessage.sender_id)
-                    .where(InboxMessage.status == "processing", InboxMessage.lease_expires_at > now)
-                    .distinct()
-                )
-            ).all()
-            waiting = claimable
-            if busy:
-                sender = tuple_(InboxMessage.channel, InboxMessage.sender_id)
-                waiting = and_(claimable, sender.not_in([tuple(row) for row in busy]))
-            heads = (
-                select(func.min(InboxMessage.id))
-                .where(waiting)
-                .group_by(InboxMessage.channel, InboxMessage.sender_id)
-                .correlate(None)
-            )
-            # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that
-            # the planner re-ran would hand out more than `limit` rows.
-            candidates = (
-                select(InboxMessage.id)
-                .where(claimable, InboxMessage.id.in_(heads))
-                .order_by(InboxMessage.due_at, InboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-                .cte("candidates")
-                .prefix_with("MATERIALIZED", dialect="postgresql")
-            )
-            claim = (
-                update(InboxMessage)
-                .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
-                .values(
-                    status="processing",
-                    claimed_by=self.instance_id,
-                    lease_expires_at=now + self.lease,
-                    attempts=InboxMessage.attempts + 1,
-                )
-                .returning(InboxMessage)
-                .execution_options(synchronize_session=False)
-            )
-            rows = list(await session.scalars(claim))
+            rows = list(await session.scalars(claim_statement(holding=bool(held)), params))
         for row in rows:
             self._unclaimed.claimed(row.id, (row.channel, row.sender_id))
         return sorted(rows, key=lambda row: (row.due_at or row.received_at, row.id))
@@ -157,16 +137,6 @@ class Inbox:
     def may_have_next(self, row: InboxMessage) -> bool:
         """Whether the sender of a message just finished may have another one to claim now."""
         return self._unclaimed.may_have_next(row.id, (row.channel, row.sender_id))
-
-    @staticmethod
-    def _claimable(now: datetime) -> ColumnElement[bool]:
-        return or_(
-            and_(
-                InboxMessage.status == "pending",
-                or_(InboxMessage.lease_expires_at.is_(None), InboxMessage.lease_expires_at <= now),
-            ),
-            and_(InboxMessage.status == "processing", InboxMessage.lease_expires_at <= now),
-        )
 
     async def waiting(self) -> Backlog:
         """What waits to be answered: how many messages, from how many senders, since when."""
@@ -207,13 +177,14 @@ class Inbox:
         because that worker will answer the message instead.
         """
         result = await session.execute(
-            update(InboxMessage)
-            .where(
-                InboxMessage.id == inbox_id,
-                InboxMessage.status == "processing",
-                InboxMessage.claimed_by == self.instance_id,
-            )
-            .values(status=status, processed_at=self._clock.now(), lease_expires_at=None, error=error)
+            _FINISH,
+            {
+                "inbox_id": inbox_id,
+                "instance_id": self.instance_id,
+                "status": status,
+                "now": self._clock.now(),
+                "error": error,
+            },
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
@@ -231,6 +202,86 @@ class Inbox:
                 )
             )
         self.arrived.notify()
+
+
+def _claimable() -> ColumnElement[bool]:
+    now: BindParameter[datetime] = bindparam("now")
+    return or_(
+        and_(
+            InboxMessage.status == "pending",
+            or_(InboxMessage.lease_expires_at.is_(None), InboxMessage.lease_expires_at <= now),
+        ),
+        and_(InboxMessage.status == "processing", InboxMessage.lease_expires_at <= now),
+    )
+
+
+@functools.cache
+def claim_statement(*, holding: bool) -> Update:
+    """The claim (`Inbox.claim`), built once: its parameters are `now`, `lease_until`, `instance_id`,
+    `limit`, and with `holding` the ids in this instance's hands (`held`), which it never takes."""
+    claimable = _claimable()
+    if holding:
+        claimable = and_(claimable, InboxMessage.id.not_in(bindparam("held", expanding=True)))
+    heads = (
+        select(func.min(InboxMessage.id))
+        .where(claimable)
+        .group_by(InboxMessage.channel, InboxMessage.sender_id)
+        .correlate(None)
+    )
+    # A sender whose message is in someone's hands has none claimed: checked on the heads only (one
+    # per waiting sender, an index seek each), in this statement. It was a read of its own before
+    # every claim; a NOT IN subquery over every waiting row made a backlog slow.
+    busy = aliased(InboxMessage)
+    in_hand = (
+        select(busy.id)
+        .where(
+            busy.channel == InboxMessage.channel,
+            busy.sender_id == InboxMessage.sender_id,
+            busy.status == "processing",
+            busy.lease_expires_at > bindparam("now"),
+        )
+        .exists()
+    )
+    # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that the
+    # planner re-ran would hand out more than `limit` rows.
+    candidates = (
+        select(InboxMessage.id)
+        .where(claimable, InboxMessage.id.in_(heads), ~in_hand)
+        .order_by(InboxMessage.due_at, InboxMessage.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .cte("candidates")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    return (
+        update(InboxMessage)
+        .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
+        .values(
+            status="processing",
+            claimed_by=bindparam("instance_id"),
+            lease_expires_at=bindparam("lease_until"),
+            attempts=InboxMessage.attempts + 1,
+        )
+        .returning(InboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Built once, on the table: marking a message answered is on every message's path.
+_FINISH = (
+    update(INBOX)
+    .where(
+        INBOX.c.id == bindparam("inbox_id"),
+        INBOX.c.status == "processing",
+        INBOX.c.claimed_by == bindparam("instance_id"),
+    )
+    .values(
+        status=bindparam("status"),
+        processed_at=bindparam("now"),
+        lease_expires_at=None,
+        error=bindparam("error"),
+    )
+)
 
 
 def to_incoming(row: InboxMessage) -> IncomingMessage:

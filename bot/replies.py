@@ -1,8 +1,8 @@
 """Waiting for a received message's replies: what the chat API and the web page answer with.
 
-The workers of this instance say when a message is answered and when each of its replies is settled
-(`Outbox.replies_moved`, keyed by the inbox id), so a waiter reads the database only when its own
-message moved on. Another instance's progress sends no signal here: a slow poll covers that case.
+The workers of this instance say when each of a message's replies is settled, and when a message is
+answered with nothing to send (`Outbox.replies_moved`, keyed by the inbox id), so a waiter reads the
+database only when its own message may be finished. Another instance's progress sends no signal here: a slow poll covers that case.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.foundation.tables import OutboxMessage
@@ -46,18 +46,19 @@ async def wait_for_replies(
         await progress.wait(min(remaining, CROSS_INSTANCE_POLL_SECONDS))
 
 
+# One statement per look, built once: the message's status beside its replies (an outer join, so a
+# message with no reply yet still gives its status). Two reads were two round trips to the database.
+_LOOK = (
+    select(InboxMessage.status, OutboxMessage)
+    .outerjoin(OutboxMessage, OutboxMessage.inbox_id == InboxMessage.id)
+    .where(InboxMessage.id == bindparam("inbox_id"))
+    .order_by(OutboxMessage.id)
+)
+
+
 async def _look(sessions: async_sessionmaker[AsyncSession], inbox_id: int) -> ReplyOutcome:
-    # One statement per look: the message's status beside its replies (an outer join, so a message
-    # with no reply yet still gives its status). Two reads were two round trips to the database.
     async with sessions() as session:
-        found = (
-            await session.execute(
-                select(InboxMessage.status, OutboxMessage)
-                .outerjoin(OutboxMessage, OutboxMessage.inbox_id == InboxMessage.id)
-                .where(InboxMessage.id == inbox_id)
-                .order_by(OutboxMessage.id)
-            )
-        ).all()
+        found = (await session.execute(_LOOK, {"inbox_id": inbox_id})).all()
     status = found[0][0] if found else None
     rows = [row for _, row in found if row is not None]
     # "throttled": over its sender's rate, kept and never answered (see bot.pacing).

@@ -15,6 +15,10 @@ Message ids: the inbox dedupes on `message_id`, so it must be the same every tim
 delivers the same update. It is built from the `update_id` (`"<update_id>:<message_id>"`,
 `"edit:<update_id>:<message_id>"`) or the callback query id (`"callback:<id>"`); carrying the chat
 message id lets a reply in a group quote the question (`reply_target`) on any instance.
+
+The Update's JSON is read as it is, for just the fields these rules need: building
+python-telegram-bot's objects for every field of every update (`Update.de_json`) cost more CPU than
+the rest of a webhook's acknowledgement but the database. The raw JSON is kept with the message.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from telegram import CallbackQuery, Message, MessageEntity, Update, User
-
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage
 
 CHANNEL = "telegram"
 
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z0-9_]+)(?:@(?P<target>[A-Za-z0-9_]+))?(?=\s|$)")
 _REPLY_TARGET = re.compile(r"^(?:edit:)?\d+:(?P<message_id>\d+)$")
+
+Json = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +46,18 @@ class BotIdentity:
     username: str
 
 
-def parse_update(data: dict[str, Any], bot: BotIdentity, received_at: datetime) -> IncomingMessage | None:
+def parse_update(data: Json, bot: BotIdentity, received_at: datetime) -> IncomingMessage | None:
     """The message in an Update (its JSON) for the core, or None when the bot should not answer it.
 
-    Raises when python-telegram-bot cannot read the payload.
+    Raises (KeyError, TypeError, ValueError) when a field it needs is missing or of the wrong kind.
     """
-    update = Update.de_json(data, None)
-    if update.callback_query is not None:
-        return _from_callback(data, update.callback_query, received_at)
-    if update.message is not None:
-        return _from_message(data, update.message, bot, received_at, edited=False)
-    if update.edited_message is not None:
-        return _from_message(data, update.edited_message, bot, received_at, edited=True)
+    update_id = int(data["update_id"])
+    if data.get("callback_query") is not None:
+        return _from_callback(data, _object(data, "callback_query"), received_at)
+    if data.get("message") is not None:
+        return _from_message(data, update_id, _object(data, "message"), bot, received_at, edited=False)
+    if data.get("edited_message") is not None:
+        return _from_message(data, update_id, _object(data, "edited_message"), bot, received_at, edited=True)
     return None
 
 
@@ -63,23 +67,32 @@ def reply_target(message_id: str | None) -> int | None:
     return int(match["message_id"]) if match else None
 
 
-def display_name(user: User) -> str:
+def display_name(user: Json) -> str:
     """A person's name as Telegram shows it: first and last name, else the @username."""
-    name = " ".join(part for part in (user.first_name, user.last_name) if part)
-    return name or (f"@{user.username}" if user.username else str(user.id))
+    name = " ".join(part for part in (user.get("first_name"), user.get("last_name")) if part)
+    username = user.get("username")
+    return name or (f"@{username}" if username else str(user["id"]))
+
+
+def _object(data: Json, key: str) -> Json:
+    value = data[key]
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not an object")
+    return value
 
 
 def _from_message(
-    data: dict[str, Any], message: Message, bot: BotIdentity, received_at: datetime, *, edited: bool
+    data: Json, update_id: int, message: Json, bot: BotIdentity, received_at: datetime, *, edited: bool
 ) -> IncomingMessage | None:
-    user = message.from_user
-    if user is None or user.is_bot:  # channel posts, anonymous admins, other bots
+    user = message.get("from")
+    if not isinstance(user, dict) or user.get("is_bot"):  # channel posts, anonymous admins, other bots
         return None
     text, entities = _text_and_entities(message)
     attachments = _attachments(message)
     if not text.strip() and not attachments:
         return None
-    private = message.chat.type == "private"
+    chat = _object(message, "chat")
+    private = chat.get("type") == "private"
     text, mentioned = _without_mentions(text, entities, bot)
     command = _COMMAND.match(text)
     if command is not None:
@@ -87,11 +100,9 @@ def _from_message(
         if target is not None and target.lower() != bot.username.lower():
             return None  # a command for another bot in the same chat
         text = f"/{command['name']}{text[command.end() :]}"
-    replied_to_bot = (
-        message.reply_to_message is not None
-        and message.reply_to_message.from_user is not None
-        and message.reply_to_message.from_user.id == bot.id
-    )
+    replied = message.get("reply_to_message")
+    replied_from = replied.get("from") if isinstance(replied, dict) else None
+    replied_to_bot = isinstance(replied_from, dict) and replied_from.get("id") == bot.id
     if not (private or mentioned or replied_to_bot or command is not None):
         return None  # group chatter not meant for the bot
     if edited and (command is not None or attachments):
@@ -99,10 +110,10 @@ def _from_message(
     prefix = "edit:" if edited else ""
     return IncomingMessage(
         channel=CHANNEL,
-        user_id=str(user.id),
+        user_id=str(int(user["id"])),
         user_name=display_name(user),
-        conversation=ConversationReference(CHANNEL, str(message.chat.id), thread_id=_thread_id(message)),
-        message_id=f"{prefix}{data['update_id']}:{message.message_id}",
+        conversation=ConversationReference(CHANNEL, str(int(chat["id"])), thread_id=_thread_id(message)),
+        message_id=f"{prefix}{update_id}:{int(message['message_id'])}",
         text=text,
         received_at=received_at,
         attachments=attachments,
@@ -110,42 +121,43 @@ def _from_message(
     )
 
 
-def _from_callback(
-    data: dict[str, Any], query: CallbackQuery, received_at: datetime
-) -> IncomingMessage | None:
-    if query.data is None:  # a game button: nothing to hand the core
+def _from_callback(data: Json, query: Json, received_at: datetime) -> IncomingMessage | None:
+    if query.get("data") is None:  # a game button: nothing to hand the core
         return None
-    # A button on an inline message has no chat; a person's private chat id is their user id.
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    thread_id = _thread_id(query.message) if isinstance(query.message, Message) else None
+    user = _object(query, "from")
+    message = query.get("message")
+    # A button on an inline message has no chat; a person's private chat id is their user id. A
+    # message too old to be read (date 0, "inaccessible") still names its chat, but no topic.
+    chat_id = _object(message, "chat")["id"] if isinstance(message, dict) else user["id"]
+    accessible = isinstance(message, dict) and bool(message.get("date"))
     return IncomingMessage(
         channel=CHANNEL,
-        user_id=str(query.from_user.id),
-        user_name=display_name(query.from_user),
-        conversation=ConversationReference(CHANNEL, str(chat_id), thread_id=thread_id),
-        message_id=f"callback:{query.id}",
-        text=query.data,
+        user_id=str(int(user["id"])),
+        user_name=display_name(user),
+        conversation=ConversationReference(
+            CHANNEL, str(int(chat_id)), thread_id=_thread_id(message) if accessible else None
+        ),
+        message_id=f"callback:{query['id']}",
+        text=str(query["data"]),
         received_at=received_at,
         raw=data,
     )
 
 
-def _text_and_entities(message: Message) -> tuple[str, tuple[MessageEntity, ...]]:
-    if message.text is not None:
-        return message.text, tuple(message.entities)
-    return message.caption or "", tuple(message.caption_entities)
+def _text_and_entities(message: Json) -> tuple[str, list[Json]]:
+    if message.get("text") is not None:
+        return str(message["text"]), list(message.get("entities") or ())
+    return str(message.get("caption") or ""), list(message.get("caption_entities") or ())
 
 
-def _without_mentions(text: str, entities: tuple[MessageEntity, ...], bot: BotIdentity) -> tuple[str, bool]:
+def _without_mentions(text: str, entities: list[Json], bot: BotIdentity) -> tuple[str, bool]:
     """The text with mentions of this bot removed, and whether there were any."""
     handle = f"@{bot.username}".lower()
     ranges = [
-        (entity.offset, entity.length)
+        (int(entity["offset"]), int(entity["length"]))
         for entity in entities
-        if (entity.type == MessageEntity.MENTION and _slice(text, entity).lower() == handle)
-        or (
-            entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == bot.id
-        )
+        if (entity.get("type") == "mention" and _slice(text, entity).lower() == handle)
+        or (entity.get("type") == "text_mention" and (entity.get("user") or {}).get("id") == bot.id)
     ]
     if not ranges:
         return text, False
@@ -158,47 +170,54 @@ def _without_mentions(text: str, entities: tuple[MessageEntity, ...], bot: BotId
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), True
 
 
-def _slice(text: str, entity: MessageEntity) -> str:
+def _slice(text: str, entity: Json) -> str:
     data = text.encode("utf-16-le")
-    return data[entity.offset * 2 : (entity.offset + entity.length) * 2].decode("utf-16-le", "replace")
+    start, length = int(entity["offset"]), int(entity["length"])
+    return data[start * 2 : (start + length) * 2].decode("utf-16-le", "replace")
 
 
-def _attachments(message: Message) -> tuple[Attachment, ...]:
+def _attachments(message: Json) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
-    if message.document is not None:
-        document = message.document
+    document = message.get("document")
+    if isinstance(document, dict):
         found.append(
             Attachment(
                 kind="document",
-                file_name=document.file_name,
-                mime_type=document.mime_type,
-                size=document.file_size,
-                platform_file_id=document.file_id,
+                file_name=document.get("file_name"),
+                mime_type=document.get("mime_type"),
+                size=document.get("file_size"),
+                platform_file_id=str(document["file_id"]),
             )
         )
-    if message.photo:
-        largest = message.photo[-1]  # Telegram lists the sizes smallest first
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo:
+        largest = photo[-1]  # Telegram lists the sizes smallest first
         found.append(
             Attachment(
-                kind="image", mime_type="image/jpeg", size=largest.file_size, platform_file_id=largest.file_id
+                kind="image",
+                mime_type="image/jpeg",
+                size=largest.get("file_size"),
+                platform_file_id=str(largest["file_id"]),
             )
         )
-    for kind, media in (("audio", message.voice), ("audio", message.audio), ("video", message.video)):
-        if media is not None:
+    for kind, key in (("audio", "voice"), ("audio", "audio"), ("video", "video")):
+        media = message.get(key)
+        if isinstance(media, dict):
             found.append(
                 Attachment(
                     kind=kind,
-                    file_name=getattr(media, "file_name", None),
-                    mime_type=media.mime_type,
-                    size=media.file_size,
-                    platform_file_id=media.file_id,
+                    file_name=media.get("file_name") if key != "voice" else None,
+                    mime_type=media.get("mime_type"),
+                    size=media.get("file_size"),
+                    platform_file_id=str(media["file_id"]),
                 )
             )
     return tuple(found)
 
 
-def _thread_id(message: Message | None) -> str | None:
+def _thread_id(message: Json | None) -> str | None:
     """The forum topic a message belongs to, so replies land in the same topic."""
-    if message is None or not message.is_topic_message or message.message_thread_id is None:
+    if not isinstance(message, dict) or not message.get("is_topic_message"):
         return None
-    return str(message.message_thread_id)
+    thread = message.get("message_thread_id")
+    return None if thread is None else str(thread)

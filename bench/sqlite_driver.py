@@ -28,6 +28,7 @@ import aiosqlite
 from sqlalchemy import column, select, table, text
 
 from bench import telegram as telegram_bench
+from bench import telegram_sends
 from bench.stats import Row
 from bot.foundation import sqlite_inline
 from bot.foundation.db import create_engine
@@ -116,9 +117,8 @@ async def _measure(name: str, count: int) -> dict[str, float]:
             profile.disable()
         acks = await telegram_bench.ack_rows(count)
         sends = count * 5
-        cpu_sends = time.process_time()
-        _, duplicates = await telegram_bench.outbox_send_rate(sends, instant=True)
-        cpu_sends = (time.process_time() - cpu_sends) / sends * 1000
+        instant = await telegram_sends.outbox_send_run(sends, None)
+        cpu_sends, duplicates = instant.cpu_ms, instant.duplicates
     ack = {row.benchmark.rsplit(", ", 1)[1]: row.value for row in acks if row.measure.startswith("Coachline")}
     return {
         "transaction CPU, 1 in flight (ms)": await transaction_cpu(name, count * 5, 1),

@@ -22,12 +22,23 @@ TELEGRAM = ChannelLimits(per_chat_rate=1.0, overall_rate=30.0)
 def test_one_second_of_overall_burst_goes_at_once_then_sends_are_paced() -> None:
     time = ManualTime()
     limiter = RateLimiter(time)
+    time.now += 1  # running for a second: the burst is ours
 
     waits = [limiter.reserve("telegram", f"chat-{n}", TELEGRAM) for n in range(60)]
 
     assert waits[:30] == [0.0] * 30
     assert waits[30] > 0
     assert abs(waits[59] - 1.0) < 1e-9  # the 60th send of a 30/s channel goes one second later
+
+
+def test_a_limiter_just_started_grants_no_burst_the_last_process_may_have_spent_it() -> None:
+    time = ManualTime()
+    limiter = RateLimiter(time)  # e.g. the instance was killed and restarted mid-broadcast
+
+    waits = [limiter.reserve("telegram", f"chat-{n}", TELEGRAM) for n in range(30)]
+
+    assert waits[0] == 0.0  # the first send is not held back
+    assert abs(waits[29] - 29 / 30) < 1e-9  # the rest are paced from the start: no second burst
 
 
 def test_a_chat_gets_one_message_a_second() -> None:

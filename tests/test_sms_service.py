@@ -479,6 +479,7 @@ async def test_sends_are_paced_by_segment(run_sms: Callable[..., Any]) -> None:
     time = VirtualTime()  # the pacing is computed on it: exact on any machine, and instant
     async with run_sms(sms_segments_per_second=4.0) as sms:
         sms.service.outbox_worker.rate_limiter = RateLimiter(monotonic=time.monotonic, sleep=time.sleep)
+        time.now = 1.0  # a limiter that has been running: its one-second burst is available
         message = OutgoingMessage(ConversationReference("sms", CLIENT), "Two segments. " * 15)  # 209 chars
         assert sms.channel.send_cost(message) == 2
         async with sms.service.sessions.begin() as session:
@@ -489,4 +490,4 @@ async def test_sends_are_paced_by_segment(run_sms: Callable[..., Any]) -> None:
 
     assert sum(message.num_segments for message in sent) == 12
     # 12 segments at 4/s with a one-second burst: the last goes out 1.75 s after the first.
-    assert time.now == pytest.approx(1.75)
+    assert time.now == pytest.approx(1.0 + 1.75)

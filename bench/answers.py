@@ -40,7 +40,6 @@ from bot.foundation.clock import SystemClock
 from bot.foundation.db import session_factory
 from bot.identity import create_creator
 from coaching import answerability
-from coaching.alignment import intactness
 from coaching.answerability import AnswerabilityModel, Signals, signals
 from coaching.citations import CITATION, citation_mismatches
 from coaching.documents.passage_kinds import is_quotable, is_quotable_sentence
@@ -131,8 +130,7 @@ async def ask_all(knowledge: KnowledgeBase, creator: str, questions: Sequence[st
         selection = select_sentences(question, quotable, DEFAULT_OFFLINE_MAX_CHARS)
         measured.replies.append(answer)
         measured.contexts.append(context)
-        intact = await intactness(knowledge.embedder, question, [c.text for c in selection.chosen])
-        measured.signals.append(signals(question, quotable, selection, intact))
+        measured.signals.append(signals(question, quotable, selection))
         hits = await knowledge.search(creator, question, 10)
         measured.rankings.append(list(dict.fromkeys(hit.document_id for hit in hits)))
     return measured

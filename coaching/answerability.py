@@ -21,12 +21,9 @@ Signals (each in [0, 1] or near it):
   (`contrasts`);
 - `affirmative`: 1 unless the question is negated: a negated question is more often one the material
   cannot answer, even when the quote is negated too. Only a negation about a third party counts, for
-  this and for `negation`: "I can't sleep" and "What shouldn't I eat?" are plain coaching questions;
-- `intact`: near 0 when the question is the quoted sentence with one word swapped, its other words
-  matching the quote closely in meaning and one matching nothing (`alignment`, token vectors); 1 for a
-  paraphrase, and 1 with an embedder that has no token vectors.
+  this and for `negation`: "I can't sleep" and "What shouldn't I eat?" are plain coaching questions.
 
-`names`, `numbers` and `modifiers` read what a question written against a text it cannot be answered from changes: a
+The last three read what a question written against a text it cannot be answered from changes: a
 name, a number, a modifier, a negation (`contrasts`).
 
 The coefficients are fitted by `python -m bench.answers --calibrate` (numpy, Newton's method with a
@@ -41,13 +38,12 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from coaching.alignment import NEUTRAL, intactness
 from coaching.answer_types import asked_type, holds_type
 from coaching.contrasts import modifiers_kept, names_held, numbers_held
 from coaching.documents.passage_kinds import is_quotable
@@ -72,7 +68,6 @@ SIGNALS = (
     "numbers",
     "modifiers",
     "affirmative",
-    "intact",
 )
 _NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without|cannot)\b|n't\b", re.IGNORECASE)
 # The asker's own situation ("I can't sleep", "What shouldn't I eat?") is a plain coaching question;
@@ -102,21 +97,17 @@ class Signals:
     numbers: float
     modifiers: float
     affirmative: float
-    intact: float
 
     def values(self) -> list[float]:
         """In the order of `SIGNALS`."""
         return [float(getattr(self, name)) for name in SIGNALS]
 
 
-def signals(
-    question: str, context: Sequence[ContextPassage], selection: Selection, intact: float = NEUTRAL
-) -> Signals:
-    """The signals for a question, its retrieved passages and the sentences chosen from them; `intact`
-    is measured apart (`alignment.intactness`), as it needs the embedder."""
+def signals(question: str, context: Sequence[ContextPassage], selection: Selection) -> Signals:
+    """The signals for a question, its retrieved passages and the sentences chosen from them."""
     quotable = [(index, p) for index, p in enumerate(context) if is_quotable(p.kind)]
     if not quotable:
-        return Signals(*(0.0 for _ in SIGNALS[:-1]), intact=NEUTRAL)  # type: ignore[misc]
+        return Signals(*(0.0 for _ in SIGNALS))
     wanted = content_words(question)
     densest = max(quotable, key=lambda item: item[1].source.relevance_score)[0]
     wordiest = max(quotable, key=lambda item: (len(wanted & content_words(item[1].text)), -item[0]))[0]
@@ -135,7 +126,6 @@ def signals(
         numbers=numbers_held(question, anchor),
         modifiers=modifiers_kept(question, quoted),
         affirmative=0.0 if _negated(question) else 1.0,
-        intact=intact,
     )
 
 
@@ -306,24 +296,11 @@ class ReplyLimits:
     max_sentences: int = 4
 
 
-async def judge(
-    model: AnswerabilityModel,
-    question: str,
-    context: Sequence[ContextPassage],
-    limits: ReplyLimits,
-    embedder: object = None,
+def judge(
+    model: AnswerabilityModel, question: str, context: Sequence[ContextPassage], limits: ReplyLimits
 ) -> Judgement:
-    """Choose the sentences an answer would quote, read the signals, and apply the model.
-
-    The `embedder`'s token vectors give `intact`, at the cost of a forward pass, so it is measured only
-    when it can change the verdict: its weight is not negative and it lies in [0, 1], so the answer is
-    the same with 1 (its neutral value) and with 0 unless the question is near the threshold. When it is
-    not measured, `probability` is the one with `intact` neutral.
-    """
+    """Choose the sentences an answer would quote, read the signals, and apply the model."""
     selection = select_sentences(question, context, limits.max_chars, max_sentences=limits.max_sentences)
     found = signals(question, context, selection)
-    if model.answerable(found) and not model.answerable(replace(found, intact=0.0)):
-        quotes = [candidate.text for candidate in selection.chosen]
-        found = replace(found, intact=await intactness(embedder, question, quotes))
     probability = model.probability(found)
     return Judgement(probability, probability >= model.threshold, selection)

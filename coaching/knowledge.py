@@ -410,7 +410,7 @@ class KnowledgeBase:
         `KnowledgeRetriever`); None without a model for this embedder or without any material."""
         if self.answer_model is None or not await self._has_ready_document(creator_id):
             return None
-        return await judge(self.answer_model, question, context, limits, self.embedder)
+        return judge(self.answer_model, question, context, limits)
 
     async def _ready_documents(self, creator_id: str) -> dict[str, KnowledgeDocument]:
         async with self._sessions() as session:

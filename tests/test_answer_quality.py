@@ -333,7 +333,7 @@ def test_the_checker_names_every_mismatch() -> None:
 
 def _signals(strength: float) -> Signals:
     flag = 1.0 if strength > 0.5 else 0.0
-    return Signals(strength, strength, strength, strength, flag, flag, 1.0, strength, 1.0, flag, 1.0, 1.0)
+    return Signals(strength, strength, strength, strength, flag, flag, 1.0, strength, 1.0, flag, 1.0)
 
 
 def test_the_fitted_model_ranks_stronger_evidence_higher_and_never_weighs_a_signal_against_it() -> None:

@@ -11,7 +11,7 @@ from coaching.embeddings.fetching import ModelFetcher
 from coaching.embeddings.interface import EmbeddingsUnavailable
 from coaching.embeddings.minilm import DIMENSION, MODEL_NAME
 from coaching.embeddings.provisioning import is_provisioned, last_failure, provision_local_model
-from coaching.embeddings.runtime import MAX_BATCH_TOKENS, FloatArray, MiniLMModel
+from coaching.embeddings.runtime import MAX_BATCH_TOKENS, MiniLMModel
 from coaching.status import ComponentStatus
 
 
@@ -52,13 +52,6 @@ class LocalMiniLMEmbedder:
         vectors = await asyncio.to_thread(model.embed, list(texts), self.batch_size, self.max_batch_tokens)
         result: list[list[float]] = vectors.tolist()
         return result
-
-    async def token_vectors(self, texts: Sequence[str]) -> list[tuple[list[str], FloatArray]]:
-        """Each text's wordpieces and their unit-length last-layer vectors (`MiniLMModel.token_vectors`)."""
-        if not texts:
-            return []
-        model = await self._ready()
-        return await asyncio.to_thread(model.token_vectors, list(texts))
 
     async def check(self) -> ComponentStatus:
         """Real once the model loads; off, with the reason, while it is not provisioned or cannot load.

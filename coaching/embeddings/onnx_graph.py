@@ -115,9 +115,8 @@ class _GraphBuilder:
 def build_onnx_model(safetensors: Path) -> onnx.ModelProto:
     """An ONNX model of all-MiniLM-L6-v2 whose weights stay in `safetensors` (same directory).
 
-    Inputs `input_ids` and `attention_mask` (int64, [batch, sequence]); outputs `sentence_embedding`
-    (float32, [batch, 384], unit length) and `token_embeddings` (float32, [batch, sequence, 384], the last
-    layer before pooling, read by `coaching.alignment`). `write_onnx_model` saves and checks it.
+    Inputs `input_ids` and `attention_mask` (int64, [batch, sequence]); output `sentence_embedding`
+    (float32, [batch, 384], unit length). `write_onnx_model` saves and checks it.
     """
     g = _GraphBuilder(safetensors)
     words = g.op("Gather", g.weight("embeddings.word_embeddings.weight"), "input_ids", axis=0)
@@ -160,8 +159,6 @@ def build_onnx_model(safetensors: Path) -> onnx.ModelProto:
         )
         output = g.linear(inner, layer(index, "output.dense"))
         hidden = g.layer_norm(g.op("Add", output, hidden), layer(index, "output.LayerNorm"))
-    # The last layer, token by token, is an output too: `coaching.alignment` compares words with it.
-    hidden = g.op("Identity", hidden, output_name="token_embeddings")
 
     token_mask = g.op("Unsqueeze", mask, g.constant([2]))  # [batch, sequence, 1]
     summed = g.op("ReduceSum", g.op("Mul", hidden, token_mask), g.constant([1]), keepdims=0)
@@ -177,10 +174,7 @@ def build_onnx_model(safetensors: Path) -> onnx.ModelProto:
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
         ],
         outputs=[
-            helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", DIMENSION]),
-            helper.make_tensor_value_info(
-                "token_embeddings", TensorProto.FLOAT, ["batch", "sequence", DIMENSION]
-            ),
+            helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", DIMENSION])
         ],
     )
     return model

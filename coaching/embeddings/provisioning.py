@@ -34,9 +34,8 @@ log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
 MANIFEST_FILE = "coachline-model.json"
 # The version of the graph `onnx_graph.build_onnx_model` builds, kept in the manifest: bump it when that
-# graph changes, so cached .onnx files are rebuilt. (2: built with the `onnx` library; 3: the token
-# vectors are an output too.)
-ONNX_GRAPH_VERSION = 3
+# graph changes, so cached .onnx files are rebuilt. (2: built with the `onnx` library.)
+ONNX_GRAPH_VERSION = 2
 
 _provision_lock = threading.Lock()
 # Process-wide memory of the last failed provisioning per model directory: an embedder created after a

@@ -75,25 +75,8 @@ class MiniLMModel:
 
     def forward(self, input_ids: IntArray, attention_mask: IntArray) -> FloatArray:
         """Unit-length embeddings [batch, 384] of one padded batch."""
-        (output,) = self._session.run(
-            ["sentence_embedding"], {"input_ids": input_ids, "attention_mask": attention_mask}
-        )
+        (output,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
         return np.asarray(output, dtype=np.float32)
-
-    def token_vectors(self, texts: Sequence[str]) -> list[tuple[list[str], FloatArray]]:
-        """Each text's wordpieces ([CLS] and [SEP] included) and their unit-length last-layer vectors
-        [tokens, 384], from one padded batch (meant for a few short texts: a question and its quotes)."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        input_ids, attention_mask = pad_batch([encoding.ids for encoding in encodings])
-        (output,) = self._session.run(
-            ["token_embeddings"], {"input_ids": input_ids, "attention_mask": attention_mask}
-        )
-        found = []
-        for row, encoding in enumerate(encodings):
-            vectors = np.asarray(output[row, : len(encoding.ids)], dtype=np.float32)
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            found.append((list(encoding.tokens), vectors))
-        return found
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, max_batch_tokens: int = MAX_BATCH_TOKENS

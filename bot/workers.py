@@ -20,7 +20,7 @@ from bot.signals import Signal
 from channels.base import Channel, RecipientUnreachableError, SendError
 
 log = logging.getLogger(__name__)
-# How long the outbox worker waits, once a send slot is free, for more to free up before claiming.
+# How long a busy worker waits, once a slot is free, for more to free up before claiming.
 REFILL_WAIT = 0.01
 
 
@@ -75,6 +75,7 @@ class InboxWorker:
             elif len(self._tasks) >= self._concurrency:
                 # Every slot busy: wait for one, but look at `request_stop` at least every poll.
                 await asyncio.wait(self._tasks, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
+                await gather_free_slots(self._tasks, self._concurrency)
 
     async def drain(self, timeout: float) -> None:
         """Let the messages being answered finish for up to `timeout` seconds, then abandon the rest.
@@ -171,22 +172,7 @@ class OutboxWorker:
             elif len(self._tasks) >= self._concurrency:
                 # Every slot busy: wait for one, but look at `request_stop` at least every poll.
                 await asyncio.wait(self._tasks, timeout=self._poll, return_when=asyncio.FIRST_COMPLETED)
-                await self._gather_free_slots()
-
-    async def _gather_free_slots(self) -> None:
-        """Once a slot is free, wait a moment longer for half of them (at most `REFILL_WAIT` seconds).
-
-        Sends that went out together finish together: claiming for all of them at once shares one
-        claim, one recipient check and their settles between many rows, where claiming the moment
-        each slot frees costs those three transactions per row. A row waits `REFILL_WAIT` at most.
-        """
-        refill = max(1, self._concurrency // 2)
-        deadline = asyncio.get_running_loop().time() + REFILL_WAIT
-        while self._tasks and self._concurrency - len(self._tasks) < refill:
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                return
-            await asyncio.wait(self._tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                await gather_free_slots(self._tasks, self._concurrency)
 
     async def drain(self, timeout: float) -> None:
         """Let the sends in flight finish for up to `timeout` seconds, then abandon the rest."""
@@ -234,6 +220,23 @@ class OutboxWorker:
             await self._outbox.retry_later(row, f"{type(exc).__name__}: {exc}", None)
         else:
             await self._outbox.mark_sent(row.id, result.platform_message_id)
+
+
+async def gather_free_slots(tasks: set[asyncio.Task[None]], concurrency: int) -> None:
+    """Once a slot is free, wait a moment longer for half of them (at most `REFILL_WAIT` seconds).
+
+    Work that started together finishes together: claiming for all of it at once shares one claim
+    (and, for sends, one recipient check and the settles) between many rows, where claiming the moment
+    each slot frees costs those transactions per row. A row waits `REFILL_WAIT` at most, and only while
+    every slot was busy.
+    """
+    refill = max(1, concurrency // 2)
+    deadline = asyncio.get_running_loop().time() + REFILL_WAIT
+    while tasks and concurrency - len(tasks) < refill:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
+        await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
 
 async def _drain(tasks: set[asyncio.Task[None]], timeout: float) -> None:

@@ -85,7 +85,7 @@ def _no_such_creator(creator_id: str) -> HTTPException:
 
 
 @router.post("/{creator_id}/claim-code", response_model=ClaimCodeOut)
-async def new_claim_code(
+async def issue_claim_code(
     creator_id: str, sessions: Sessions, settings: AppSettings, now: Now, _admin: Admin
 ) -> ClaimCodeOut:
     """A fresh one-time claim code for the creator (the previous one stops working)."""
@@ -99,7 +99,7 @@ async def new_claim_code(
 
 
 @router.post("/{creator_id}/api-key", response_model=ApiKeyOut)
-async def new_api_key(creator_id: str, sessions: Sessions, _admin: Admin) -> ApiKeyOut:
+async def replace_api_key(creator_id: str, sessions: Sessions, _admin: Admin) -> ApiKeyOut:
     """Replace the creator's API key, e.g. after a leak; the old key is refused from now on."""
     async with sessions.begin() as session:
         api_key = await rotate_api_key(session, creator_id)

@@ -62,8 +62,13 @@ def build_service(
     clock: Clock | None = None,
     poll_seconds: float = 0.5,
     shutdown_grace_seconds: float = 5.0,
+    freeze_heap_at_start: bool = True,
 ) -> Coachline:
-    """A Coachline instance, not started; any part left out is the one the settings ask for."""
+    """A Coachline instance, not started; any part left out is the one the settings ask for.
+
+    `freeze_heap_at_start=False` leaves the garbage collector as it is (`settle_heap`): for a process
+    that starts many services, as the tests do.
+    """
     clock = clock or SystemClock()
     instance_id = uuid.uuid4().hex[:12]
     # Creating an engine opens no connection: the start step's migration is the first to connect.
@@ -185,6 +190,7 @@ def build_service(
         program_schedule=program_schedule,
         health_report=health,
         shutdown_grace_seconds=shutdown_grace_seconds,
+        freeze_heap_at_start=freeze_heap_at_start,
     )
 
 

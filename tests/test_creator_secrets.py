@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import httpx
 import pytest
@@ -39,23 +40,36 @@ async def client(clocked: Coachline) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def test_an_expired_claim_code_is_replaced_and_only_the_new_one_works(
+async def test_a_new_claim_code_voids_the_old_one_even_before_it_expired(
+    clocked: Coachline, client: httpx.AsyncClient
+) -> None:
+    made = (await client.post("/api/v1/creators", json={"name": "Dana"}, headers=ADMIN)).json()
+    issued = (await client.post(f"/api/v1/creators/{made['creator_id']}/claim-code", headers=ADMIN)).json()
+
+    # The first code is hours from expiring: only the reissue can have voided it.
+    stale = await ChatDriver(clocked, user_id="first").ask(f"/claim {made['claim_code']}")
+    fresh = await ChatDriver(clocked, user_id="dana").ask(f"/claim {issued['claim_code']}")
+    again = await ChatDriver(clocked, user_id="third").ask(f"/claim {issued['claim_code']}")
+
+    assert issued["claim_code"] != made["claim_code"]
+    assert "not valid" in stale
+    assert "Dana" in fresh and "not valid" not in fresh
+    assert "not valid" in again  # one-time, as the first code was
+
+
+async def test_an_expired_claim_code_is_replaced_by_one_that_works(
     clocked: Coachline, client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
     made = (await client.post("/api/v1/creators", json={"name": "Dana"}, headers=ADMIN)).json()
     clock.advance(CLAIM_HOURS * 3600 + 1)
-    issued = await client.post(f"/api/v1/creators/{made['creator_id']}/claim-code", headers=ADMIN)
-    body = issued.json()
+    expired = await ChatDriver(clocked, user_id="late").ask(f"/claim {made['claim_code']}")
+    issued = (await client.post(f"/api/v1/creators/{made['creator_id']}/claim-code", headers=ADMIN)).json()
 
-    stale = await ChatDriver(clocked, user_id="first").ask(f"/claim {made['claim_code']}")
-    fresh = await ChatDriver(clocked, user_id="dana").ask(f"/claim {body['claim_code']}")
-    again = await ChatDriver(clocked, user_id="third").ask(f"/claim {body['claim_code']}")
+    fresh = await ChatDriver(clocked, user_id="dana").ask(f"/claim {issued['claim_code']}")
 
-    assert issued.status_code == 200
-    assert body["claim_code"] != made["claim_code"]
-    assert "expired" in stale
-    assert "Dana" in fresh and "expired" not in fresh
-    assert "used already" in again  # one-time, as the first code was
+    assert "not valid" in expired
+    assert datetime.fromisoformat(issued["expires_at"]) > clock.now()  # counted from the reissue
+    assert "Dana" in fresh and "not valid" not in fresh
 
 
 async def test_a_rotated_api_key_replaces_the_old_one(client: httpx.AsyncClient) -> None:

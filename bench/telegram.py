@@ -74,11 +74,10 @@ def _rate(telegram: FakeTelegram, count: int) -> float:
 
 
 async def _wait_for_replies(telegram: FakeTelegram, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while len(telegram.sent_texts()) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(telegram.sent_texts())} of {count} replies after {timeout} s")
-        await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(telegram.wait_for_sent(count), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{len(telegram.sent_texts())} of {count} replies after {timeout} s") from None
 
 
 def _settings(data_dir: str, **overrides: Any) -> Settings:

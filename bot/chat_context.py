@@ -5,7 +5,8 @@ Identifying a sender the general way (`bot.identity.resolve_sender`, then `conve
 `bot.memory.recent_turns`, and the program runner's look for an enrolment) takes six statements and
 builds ORM objects for each row. For a person who wrote before, in a conversation that exists,
 nothing needs writing, so one read of the account joined to its user, creator, conversation and the
-turns since the last /reset, with whether an active enrolment exists, does the same. Any
+turns since the last /reset, with whether an active enrolment exists and whether the creator has
+any ready document (without one the answer searches nothing), does the same. Any
 other case (a first message, a new name, a deep link to another creator, an account marked
 unreachable) returns None, and the caller takes the general way, which writes what changed.
 
@@ -29,6 +30,7 @@ from bot.identity import SCOPE_SEPARATOR
 from bot.models import HistoryMessage
 from channels.web import NAME as WEB
 from coaching.generation import ChatTurn
+from coaching.models import KnowledgeDocument
 from programs.models import Enrollment
 
 ACCOUNTS = cast(Table, ChannelAccount.__table__)
@@ -37,6 +39,7 @@ CREATORS = cast(Table, Creator.__table__)
 CONVERSATIONS = cast(Table, Conversation.__table__)
 HISTORY = cast(Table, HistoryMessage.__table__)
 ENROLLMENTS = cast(Table, Enrollment.__table__)
+DOCUMENTS = cast(Table, KnowledgeDocument.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class ChatContext:
     history: tuple[ChatTurn, ...]
     # In a program now (or not known): only then may a program's question be waiting for this answer.
     enrolled: bool = True
+    # Whether the creator has a ready document (None: not read): without one, nothing is searched.
+    has_material: bool | None = None
 
 
 # Built once: the account, joined to everything the answer needs; one row per remembered turn (the
@@ -73,6 +78,9 @@ _READ = (
         exists()
         .where(ENROLLMENTS.c.user_id == USERS.c.id, ENROLLMENTS.c.status == "active")
         .label("enrolled"),
+        exists()
+        .where(DOCUMENTS.c.creator_id == USERS.c.creator_id, DOCUMENTS.c.status == "ready")
+        .label("has_material"),
         HISTORY.c.role,
         HISTORY.c.text,
     )
@@ -134,7 +142,9 @@ async def read_chat_context(
     ).all()
     if not rows:
         return None  # a first message, or a first message in this chat
-    user_id, display_name, creator_id, reachable, creator_name, conversation_id, enrolled = rows[0][:7]
+    user_id, display_name, creator_id, reachable, creator_name, conversation_id, enrolled, has_material = (
+        rows[0][:8]
+    )
     wanted = wanted_creator(message)
     if (
         (wanted is not None and wanted != creator_id)
@@ -149,4 +159,12 @@ async def read_chat_context(
     ]
     history = tuple(reversed(turns)) if memory_turns > 0 else ()
     conversation = ConversationKey(conversation_id, creator_id)
-    return ChatContext(user_id, creator_id, creator_name, conversation, history, enrolled=bool(enrolled))
+    return ChatContext(
+        user_id,
+        creator_id,
+        creator_name,
+        conversation,
+        history,
+        enrolled=bool(enrolled),
+        has_material=bool(has_material),
+    )

@@ -204,6 +204,7 @@ class Dispatcher:
             history=context.history,
             max_chars=concise,
             on_text=stream.feed if stream is not None else None,
+            has_material=context.has_material,
         )
         if answer.fallback_reason:
             log.info("inbox %s answered by %s: %s", row.id, answer.generator, answer.fallback_reason)

@@ -34,7 +34,7 @@ from bot.arrivals import ArrivalWriter, Stored
 from bot.foundation.clock import Clock
 from bot.foundation.leases import renew_lease
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
-from bot.models import InboxMessage
+from bot.models import InboxMessage, Waiting
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
 from bot.signals import Signal
@@ -204,39 +204,59 @@ class Inbox:
         self.arrived.notify()
 
 
-def _claimable() -> ColumnElement[bool]:
+def _claimable(row: type[InboxMessage] | Any = InboxMessage) -> ColumnElement[bool]:
+    """Whether `row` may be claimed now: waiting (and not held back for a retry), or in the hands of
+    a worker whose lease ran out."""
     now: BindParameter[datetime] = bindparam("now")
     return or_(
-        and_(
-            InboxMessage.status == "pending",
-            or_(InboxMessage.lease_expires_at.is_(None), InboxMessage.lease_expires_at <= now),
+        and_(row.status == "pending", or_(row.lease_expires_at.is_(None), row.lease_expires_at <= now)),
+        and_(row.status == "processing", row.lease_expires_at <= now),
+    )
+
+
+def _claimable_walking(row: Any) -> ColumnElement[bool]:
+    """`_claimable` again, written so that no index on the status serves it: the claim walks the
+    waiting rows in due order (or takes its candidates by id), rather than reading every waiting row
+    through the status index and sorting them all."""
+    return and_(
+        Waiting(row.status),
+        or_(
+            row.lease_expires_at <= bindparam("now"),
+            and_(row.lease_expires_at.is_(None), row.status == "pending"),
         ),
-        and_(InboxMessage.status == "processing", InboxMessage.lease_expires_at <= now),
     )
 
 
 @functools.cache
 def claim_statement(*, holding: bool) -> Update:
     """The claim (`Inbox.claim`), built once: its parameters are `now`, `lease_until`, `instance_id`,
-    `limit`, and with `holding` the ids in this instance's hands (`held`), which it never takes."""
-    claimable = _claimable()
+    `limit`, and with `holding` the ids in this instance's hands (`held`), which it never takes.
+
+    It walks the waiting rows in due order (`ix_inbox_waiting_due`) and takes each row that is the
+    oldest claimable one of its sender (`ix_inbox_waiting_sender`) and whose sender has nothing in
+    anyone's hands, until it has `limit`. So it reads about as many rows as it takes, however deep the
+    backlog: grouping every waiting row by sender first cost 2 ms at 1,000 waiting rows and 35 ms at
+    10,000, on every claim.
+    """
+    walked = aliased(InboxMessage, name="walked")
+    earlier = aliased(InboxMessage, name="earlier")
+    busy = aliased(InboxMessage, name="busy")
+    claimable = _claimable_walking(walked)
     if holding:
-        claimable = and_(claimable, InboxMessage.id.not_in(bindparam("held", expanding=True)))
-    heads = (
-        select(func.min(InboxMessage.id))
-        .where(claimable)
-        .group_by(InboxMessage.channel, InboxMessage.sender_id)
-        .correlate(None)
+        claimable = and_(claimable, walked.id.not_in(bindparam("held", expanding=True)))
+    sender_of = (earlier.channel == walked.channel, earlier.sender_id == walked.sender_id)
+    # Not the sender's oldest claimable message: that one goes first.
+    behind = (
+        select(earlier.id)
+        .where(*sender_of, Waiting(earlier.status), earlier.id < walked.id, _claimable(earlier))
+        .exists()
     )
-    # A sender whose message is in someone's hands has none claimed: checked on the heads only (one
-    # per waiting sender, an index seek each), in this statement. It was a read of its own before
-    # every claim; a NOT IN subquery over every waiting row made a backlog slow.
-    busy = aliased(InboxMessage)
+    # The sender has a message in someone's hands (a lease still running, on any instance).
     in_hand = (
         select(busy.id)
         .where(
-            busy.channel == InboxMessage.channel,
-            busy.sender_id == InboxMessage.sender_id,
+            busy.channel == walked.channel,
+            busy.sender_id == walked.sender_id,
             busy.status == "processing",
             busy.lease_expires_at > bindparam("now"),
         )
@@ -245,9 +265,9 @@ def claim_statement(*, holding: bool) -> Update:
     # Materialised, so PostgreSQL picks (and SKIP LOCKs) the candidates once: a subquery that the
     # planner re-ran would hand out more than `limit` rows.
     candidates = (
-        select(InboxMessage.id)
-        .where(claimable, InboxMessage.id.in_(heads), ~in_hand)
-        .order_by(InboxMessage.due_at, InboxMessage.id)
+        select(walked.id)
+        .where(claimable, ~behind, ~in_hand)
+        .order_by(walked.due_at, walked.id)
         .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
         .cte("candidates")
@@ -255,7 +275,7 @@ def claim_statement(*, holding: bool) -> Update:
     )
     return (
         update(InboxMessage)
-        .where(InboxMessage.id.in_(select(candidates.c.id)), claimable)
+        .where(InboxMessage.id.in_(select(candidates.c.id)), _claimable_walking(InboxMessage))
         .values(
             status="processing",
             claimed_by=bindparam("instance_id"),

@@ -70,12 +70,16 @@ class Responder:
         max_chars: int | None = None,
         on_text: Callable[[str], Awaitable[None]] | None = None,
         persona: Persona | None = None,
+        has_material: bool | None = None,
     ) -> Answer:
         """Answer a question as the creator's twin.
 
         With `on_text`, the reply is streamed: each piece is handed over as the generator makes it,
         so a channel can show the start of a long answer before the end is written. `persona`
         overrides the creator's own (a program step with its personality switched off).
+        `has_material=False` says the caller has just read that the creator has no ready document
+        (the chat path reads it with the sender): nothing is searched or judged then, as the
+        knowledge base would find nothing; None leaves it to the knowledge base to find out.
         """
         started = time.perf_counter()
         # The persona first: its reply style says how many sentences an answer quotes, which the
@@ -83,7 +87,11 @@ class Responder:
         persona = persona or await self.personas.persona(creator_id, creator_name)
         prepared = time.perf_counter()
         try:
-            context = tuple(await self.knowledge.retrieve(creator_id, question, self.passages))
+            context = (
+                tuple(await self.knowledge.retrieve(creator_id, question, self.passages))
+                if has_material is not False
+                else ()
+            )
         except Exception:
             # Search being down (embedding server, vector store) must not cost the person an answer.
             log.warning(
@@ -92,7 +100,7 @@ class Responder:
             context = ()
         context = tuple(passage for passage in context if is_quotable(passage.kind))
         judgement = None
-        if small_talk_kind(question) is None:
+        if has_material is not False and small_talk_kind(question) is None:
             try:
                 limits = ReplyLimits(
                     max_chars or DEFAULT_OFFLINE_MAX_CHARS,

@@ -28,16 +28,17 @@ from tests.support.channels import RecordingChannel
 from tests.support.chat import ChatDriver
 
 # Measured on SQLite: 2 to store, 1 to claim (a sender with a message in hand is left out in the same
-# statement; it was a read of its own), 1 to read who wrote, their conversation, its memory and
-# whether they are in a program (`bot.chat_context`; it was 4 to identify the sender, 1 to read the
-# history and 1 to look for an enrolment), 1 to look for a ready document, 3 to commit the answer (the
-# transcript's turns in one statement, the reply, done), 1 to claim the reply, 1 to check its
-# recipient, 1 to settle it: 11; and the waiter's one read (status and replies joined) when it starts
-# and when its reply settles: 13 (was 21). An answer with replies to send no longer wakes the waiter
-# (it would find them pending). The inbox worker no longer claims again after each message unless the
-# sender may have another waiting (`bot.unclaimed`). Messages arriving, and sends settling, together
-# share their statements (the tests above), and a waiter wakes only for its own.
-STATEMENTS_PER_CHAT_MESSAGE = 13
+# statement; it was a read of its own), 1 to read who wrote, their conversation, its memory, whether
+# they are in a program and whether their creator has any ready document (`bot.chat_context`; it was
+# 4 to identify the sender, 1 to read the history, 1 to look for an enrolment and 1 to look for a
+# document), 3 to commit the answer (the transcript's turns in one statement, the reply, done), 1 to
+# claim the reply, 1 to check its recipient, 1 to settle it: 10; and the waiter's one read (status
+# and replies joined) when it starts and when its reply settles: 12 (was 21). An answer with replies
+# to send no longer wakes the waiter (it would find them pending). The inbox worker no longer claims
+# again after each message unless the sender may have another waiting (`bot.unclaimed`). Messages
+# arriving, and sends settling, together share their statements (the tests above), and a waiter
+# wakes only for its own.
+STATEMENTS_PER_CHAT_MESSAGE = 12
 
 
 @contextmanager

@@ -230,6 +230,9 @@ class InlineConnection:
 
     async def rollback(self) -> None:
         """Roll back the open transaction, if any."""
+        if self._pending is None and not self._conn.in_transaction:
+            # Nothing open: the pool resets every connection it gets back, mostly after a commit.
+            return
         await self.run("ROLLBACK", self._conn.rollback)
 
     async def create_function(

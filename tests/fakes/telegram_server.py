@@ -115,6 +115,8 @@ class FakeTelegram:
     _errors: dict[str, list[tuple[int, InjectedError]]] = field(default_factory=dict)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _next_message_id: int = 1000
+    _sent_count: int = 0  # sendMessage calls that succeeded
+    _sent_more: asyncio.Event = field(default_factory=asyncio.Event)
 
     # --- what tests do -----------------------------------------------------------------------------
 
@@ -159,6 +161,13 @@ class FakeTelegram:
 
         await until(lambda: len(calls()) >= count, f"{count} call(s) of {method}")
         return calls()
+
+    async def wait_for_sent(self, count: int) -> None:
+        """Wait until `count` sendMessage calls have succeeded, woken by each one (no polling: a
+        benchmark's wait must not cost in proportion to the calls received)."""
+        while self._sent_count < count:
+            self._sent_more.clear()
+            await self._sent_more.wait()
 
     # --- the server --------------------------------------------------------------------------------
 
@@ -290,6 +299,8 @@ class FakeTelegram:
         if "reply_markup" in call.params:
             message["reply_markup"] = call.params["reply_markup"]
         call.returned = 1
+        self._sent_count += 1
+        self._sent_more.set()
         return _ok(message)
 
     async def _send_document(self, call: ApiCall) -> Response:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, and_, bindparam, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.foundation.messages import IncomingMessage
 from bot.foundation.tables import ChannelAccount, Conversation, Creator, User
@@ -109,6 +109,28 @@ _READ = (
     .order_by(HISTORY.c.id.desc())
     .limit(bindparam("turns"))
 )
+
+
+# Built once: the two facts the general way (a first message) reads beside its own writes.
+_FACTS = select(
+    exists()
+    .where(ENROLLMENTS.c.user_id == bindparam("user_id"), ENROLLMENTS.c.status == "active")
+    .label("enrolled"),
+    exists()
+    .where(DOCUMENTS.c.creator_id == bindparam("creator_id"), DOCUMENTS.c.status == "ready")
+    .label("has_material"),
+)
+
+
+async def read_chat_facts(
+    connection: AsyncConnection | AsyncSession, user_id: int, creator_id: str
+) -> tuple[bool, bool]:
+    """Whether the person is in a program now, and whether their creator has a ready document: what
+    `read_chat_context` reads with the rest, for the general way (one statement)."""
+    enrolled, has_material = (
+        await connection.execute(_FACTS, {"user_id": user_id, "creator_id": creator_id})
+    ).one()
+    return bool(enrolled), bool(has_material)
 
 
 def wanted_creator(message: IncomingMessage) -> str | None:

@@ -14,10 +14,10 @@ from typing import cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.audit import audit_entry
-from bot.chat_context import ChatContext, ConversationKey, read_chat_context
+from bot.chat_context import ChatContext, ConversationKey, read_chat_context, read_chat_facts
 from bot.command_forms import command_form
 from bot.commands import (
     CommandContext,
@@ -169,9 +169,10 @@ class Dispatcher:
             replies = [Reply(refusal_text)]
         else:
             replies, transcript = await self._ask_the_twin(row, message, context)
-        async with self._sessions.begin() as session:
+        # A Core transaction: the answer is written with statements alone (no ORM objects to flush).
+        async with self._engine.begin() as connection:
             return await self._complete(
-                session, row, context.conversation, replies, is_command=False, transcript=transcript
+                connection, row, context.conversation, replies, is_command=False, transcript=transcript
             )
 
     async def _chat_context(self, message: IncomingMessage) -> ChatContext:
@@ -184,8 +185,17 @@ class Dispatcher:
         async with self._sessions.begin() as session:
             sender, conversation = await self._identify(session, message)
             history = await recent_turns(session, conversation, self._policy.memory_turns)
+            enrolled, has_material = await read_chat_facts(session, sender.user.id, sender.creator.id)
         creator = sender.creator
-        return ChatContext(sender.user.id, creator.id, creator.name, key_of(conversation), history)
+        return ChatContext(
+            sender.user.id,
+            creator.id,
+            creator.name,
+            key_of(conversation),
+            history,
+            enrolled=enrolled,
+            has_material=has_material,
+        )
 
     async def _ask_the_twin(
         self, row: InboxMessage, message: IncomingMessage, context: ChatContext
@@ -342,7 +352,7 @@ class Dispatcher:
 
     async def _complete(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         row: InboxMessage,
         conversation: ConversationKey,
         replies: Sequence[Reply],
@@ -385,20 +395,24 @@ class Dispatcher:
         ]
         # Every turn in one statement (a Core executemany): the ORM inserted them one by one.
         await session.execute(insert(HISTORY), turns)
-        for index, reply in enumerate(replies):
-            self._outbox.enqueue(
-                session,
-                OutgoingMessage(
-                    reference,
-                    reply.text,
-                    sources=reply.sources,
-                    buttons=reply.buttons,
-                    reply_to_message_id=message.message_id,
-                ),
-                dedupe_key=f"inbox:{row.id}:{index}",
-                conversation_id=conversation.id,
-                inbox_id=row.id,
-            )
+        await self._outbox.enqueue_replies(
+            session,
+            [
+                (
+                    f"inbox:{row.id}:{index}",
+                    OutgoingMessage(
+                        reference,
+                        reply.text,
+                        sources=reply.sources,
+                        buttons=reply.buttons,
+                        reply_to_message_id=message.message_id,
+                    ),
+                )
+                for index, reply in enumerate(replies)
+            ],
+            conversation_id=conversation.id,
+            inbox_id=row.id,
+        )
         if not await self._inbox.finish(session, row.id, status="done"):
             raise LeaseLostError(row.id)
         return len(replies)

@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.arrivals import ArrivalWriter, Stored
@@ -169,7 +169,12 @@ class Inbox:
         )
 
     async def finish(
-        self, session: AsyncSession, inbox_id: int, *, status: str, error: str | None = None
+        self,
+        session: AsyncSession | AsyncConnection,
+        inbox_id: int,
+        *,
+        status: str,
+        error: str | None = None,
     ) -> bool:
         """Mark a message done or failed inside the caller's transaction, if we still hold it.
 

@@ -10,7 +10,6 @@ flight, never a loss.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.foundation.clock import Clock
 from bot.foundation.leases import LeaseKeeper, Wait, claim_rows, renew_lease
@@ -85,7 +84,7 @@ class Outbox:
         instance_id: str,
         lease_seconds: float,
         max_attempts: int,
-        renewal_wait: Wait = asyncio.sleep,
+        renewal_wait: Wait | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -131,6 +130,38 @@ class Outbox:
         )
         session.add(row)
         return row
+
+    async def enqueue_replies(
+        self,
+        session: AsyncSession | AsyncConnection,
+        keyed: Sequence[tuple[str, OutgoingMessage]],
+        *,
+        conversation_id: int | None,
+        inbox_id: int | None,
+    ) -> None:
+        """Add an answer's replies inside the caller's transaction, in one statement; a dedupe key
+        queued already makes it fail (like `enqueue`, without building an ORM object per row: the unit
+        of work cost more than the insert, on every message)."""
+        if not keyed:
+            return
+        now = self._clock.now()
+        await session.execute(
+            OUTBOX.insert(),
+            [
+                {
+                    "dedupe_key": dedupe_key,
+                    "channel": message.conversation.channel,
+                    "conversation_ref": message.conversation.to_dict(),
+                    "conversation_id": conversation_id,
+                    "inbox_id": inbox_id,
+                    "text": message.text,
+                    "payload": to_payload(message),
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for dedupe_key, message in keyed
+            ],
+        )
 
     async def enqueue_new(self, session: AsyncSession, keyed: Sequence[tuple[str, OutgoingMessage]]) -> int:
         """Add the messages whose dedupe key is not queued yet ("on conflict do nothing"); how many were.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from bot.dispatcher import Dispatcher, LeaseLostError
-from bot.foundation.leases import keep_lease
+from bot.foundation.leases import LeaseKeeper
 from bot.foundation.tables import OutboxMessage
 from bot.inbox import Inbox
 from bot.models import InboxMessage
@@ -89,10 +89,8 @@ class InboxWorker:
         lock = self._chat_locks.get(key)
         if lock is None:
             lock = self._chat_locks[key] = asyncio.Lock()
-        async with self._slots, lock:
-            renewal = asyncio.create_task(
-                keep_lease(partial(self._inbox.renew, row.id), self._inbox.lease.total_seconds() / 3)
-            )
+        renewal = LeaseKeeper(partial(self._inbox.renew, row.id), self._inbox.lease.total_seconds() / 3)
+        async with self._slots, lock, renewal:
             try:
                 await self._dispatcher.process(row)
             except LeaseLostError:
@@ -100,9 +98,6 @@ class InboxWorker:
             except Exception as exc:
                 await self._after_failure(row, exc)
             finally:
-                renewal.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewal
                 self._held.discard(row.id)
         self._progress.notify()
         # The sender's next message became claimable (one per sender at a time): look at once, but

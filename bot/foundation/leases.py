@@ -116,11 +116,12 @@ class LeaseKeeper:
 
     `lost` is set when a renewal finds the row taken by someone else; a renewal that fails with an
     error (a busy or briefly unreachable database) is retried after a tenth of the interval, so one
-    bad moment does not let the lease run out while the holder is alive.
+    bad moment does not let the lease run out while the holder is alive. `wait` replaces the real
+    clock's waits (a test's ticks); without it the keeper waits on the event loop's clock.
     """
 
     def __init__(
-        self, renew: Callable[[], Awaitable[bool]], interval: float, *, wait: Wait = asyncio.sleep
+        self, renew: Callable[[], Awaitable[bool]], interval: float, *, wait: Wait | None = None
     ) -> None:
         self._renew = renew
         self._interval = interval
@@ -128,23 +129,37 @@ class LeaseKeeper:
         self.lost = asyncio.Event()
         self.renewals = 0
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> LeaseKeeper:
-        self._task = asyncio.create_task(self._run(), name="lease-keeper")
+        if self._wait is None:
+            # On the real clock the first renewal is a timer, and the task starts only when it fires:
+            # most claims are settled long before, and a task per claim cost more than its work.
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._start)
+        else:
+            self._task = asyncio.create_task(self._run(self._wait), name="lease-keeper")
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self) -> None:
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._run(asyncio.sleep, waited=True), name="lease-keeper")
+
+    async def _run(self, wait: Wait, *, waited: bool = False) -> None:
         delay = self._interval
         while True:
-            await self._wait(delay)
+            if not waited:
+                await wait(delay)
+            waited = False
             try:
                 held = await self._renew()
             except Exception:
@@ -156,9 +171,3 @@ class LeaseKeeper:
                 return
             self.renewals += 1
             delay = self._interval
-
-
-async def keep_lease(renew: Callable[[], Awaitable[bool]], interval: float) -> None:
-    """Renew a lease every `interval` seconds until cancelled or the lease is lost."""
-    keeper = LeaseKeeper(renew, interval)
-    await keeper._run()

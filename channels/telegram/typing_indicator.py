@@ -30,6 +30,9 @@ class TypingIndicator:
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
+        # The grace period is a timer, not a task: most answers are sent before it ends, and a task
+        # created and cancelled for each of them cost more than the timer.
+        self._timers: dict[_Key, asyncio.TimerHandle] = {}
         self._tasks: dict[_Key, asyncio.Task[None]] = {}
 
     async def show(self, conversation: ConversationReference) -> None:
@@ -37,20 +40,29 @@ class TypingIndicator:
         chat_id, thread_id = chat_address(conversation)
         self.clear(conversation)
         key = (conversation.chat_id, conversation.thread_id)
-        self._tasks[key] = asyncio.create_task(self._renew(key, chat_id, thread_id))
+        self._timers[key] = asyncio.get_running_loop().call_later(
+            GRACE_SECONDS, self._begin, key, chat_id, thread_id
+        )
 
     def showing(self) -> int:
         """How many chats have an indicator pending or shown."""
-        return len(self._tasks)
+        return len(self._timers) + len(self._tasks)
 
     def clear(self, conversation: ConversationReference) -> None:
         """Stop renewing (Telegram hides the indicator itself when a message arrives)."""
-        task = self._tasks.pop((conversation.chat_id, conversation.thread_id), None)
+        key = (conversation.chat_id, conversation.thread_id)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        task = self._tasks.pop(key, None)
         if task is not None:
             task.cancel()
 
     async def close(self) -> None:
         """Stop every indicator."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for task in tasks:
@@ -58,9 +70,13 @@ class TypingIndicator:
         if tasks:
             await asyncio.wait(tasks)
 
+    def _begin(self, key: _Key, chat_id: int | str, thread_id: int | None) -> None:
+        """The grace period is over and the answer is not sent: show the indicator from now on."""
+        self._timers.pop(key, None)
+        self._tasks[key] = asyncio.create_task(self._renew(key, chat_id, thread_id))
+
     async def _renew(self, key: _Key, chat_id: int | str, thread_id: int | None) -> None:
         try:
-            await asyncio.sleep(GRACE_SECONDS)
             for _ in range(int(MAX_SECONDS / REFRESH_SECONDS)):
                 await self._bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
                 await asyncio.sleep(REFRESH_SECONDS)

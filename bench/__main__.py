@@ -13,7 +13,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import chat_roundtrip, embeddings, fairness, fanout, ingestion, knowledge, responder, scale
+from bench import (
+    chat_roundtrip,
+    embeddings,
+    fairness,
+    fanout,
+    inbox_claims,
+    ingestion,
+    knowledge,
+    responder,
+    scale,
+)
 from bench import slack as slack_bench
 from bench import sms as sms_bench
 from bench import telegram as telegram_bench
@@ -42,6 +52,7 @@ async def _all(quick: bool) -> list[Row]:
     rows += await sms_bench.run(quick)
     rows += await slack_bench.run(quick)
     rows += await telegram_bench.run(quick)
+    rows += await inbox_claims.run(quick)
     rows += await fairness.run(quick)
     return rows
 

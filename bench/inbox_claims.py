@@ -1,0 +1,111 @@
+"""What one inbox claim costs as the backlog grows: `Inbox.claim(8)` on SQLite, CPU per claim.
+
+Three shapes of backlog, each at 1,000 and 10,000 waiting messages (a growth column, as the scale
+issue asks):
+
+- fan-in: every message from a different person (a broadcast answered at once);
+- flood: 50 people with many messages each, 8 of them with a message in hand;
+- stuck: one person's messages only, with one in hand, so nothing can be claimed.
+
+The claim walks the waiting messages in due order and stops once it has its 8, so fan-in and flood
+cost about the same at any depth. A backlog whose every sender is busy (stuck) is the walk's worst
+case: it reads every waiting row to find nothing, as the grouping the claim used before did.
+
+    python -m bench.inbox_claims [--quick]
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, update
+
+from bench.stats import Row, run_alone
+from bot.foundation.clock import FakeClock
+from bot.foundation.db import create_engine, migrate, session_factory
+from bot.inbox import INBOX, Inbox
+
+BENCH = "Inbox claim, CPU per claim of 8 (SQLite)"
+CLAIMS = 40
+SHAPES = ("fan-in", "flood", "stuck")
+NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+
+def _rows(shape: str, waiting: int) -> list[dict[str, object]]:
+    """The backlog's inbox rows; the messages in hand are held by another instance."""
+    senders = {"fan-in": waiting, "flood": 50, "stuck": 1}[shape]
+    in_hand = {"fan-in": 0, "flood": 8, "stuck": 1}[shape]
+    rows: list[dict[str, object]] = []
+    for index in range(waiting):
+        sender = index % senders
+        held = index < in_hand  # each of the first `in_hand` senders' oldest message
+        rows.append(
+            {
+                "channel": "telegram",
+                "external_id": f"{index}",
+                "sender_id": f"{sender}",
+                "conversation_ref": {"channel": "telegram", "chat_id": f"{sender}"},
+                "text": f"question {index}",
+                "attachments": [],
+                "raw": {},
+                "received_at": NOW,
+                "due_at": NOW + timedelta(microseconds=index),
+                "status": "processing" if held else "pending",
+                "claimed_by": "another-instance" if held else None,
+                "lease_expires_at": NOW + timedelta(minutes=5) if held else None,
+                "attempts": 1 if held else 0,
+            }
+        )
+    return rows
+
+
+async def claim_cost(shape: str, waiting: int) -> tuple[float, int]:
+    """Median CPU milliseconds of a claim over `CLAIMS` claims, and how many rows one took; the rows
+    claimed are put back after each, so the backlog stays as it was."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(data_dir) / 'claims.db'}")
+        try:
+            await migrate(engine)
+            async with engine.begin() as connection:
+                await connection.execute(insert(INBOX), _rows(shape, waiting))
+            inbox = Inbox(session_factory(engine), FakeClock(NOW), instance_id="bench", lease_seconds=60)
+            costs, taken = [], 0
+            for _ in range(CLAIMS):
+                started = time.process_time()
+                rows = await inbox.claim(8)
+                costs.append((time.process_time() - started) * 1000)
+                taken = len(rows)
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        update(INBOX)
+                        .where(INBOX.c.id.in_([row.id for row in rows]))
+                        .values(status="pending", claimed_by=None, lease_expires_at=None, attempts=0)
+                    )
+            return statistics.median(costs), taken
+        finally:
+            await engine.dispose()
+
+
+async def run(quick: bool) -> list[Row]:
+    """A claim's CPU for each shape of backlog at 1,000 and 10,000 waiting messages."""
+    rows = []
+    for shape in SHAPES:
+        small, taken = await claim_cost(shape, 1_000)
+        large, _ = await claim_cost(shape, 10_000)
+        rows.append(
+            Row(
+                BENCH,
+                shape,
+                f"{small:.2f} / {large:.2f} ms",
+                f"1,000 / 10,000 waiting (growth ×{large / small:.1f}); {taken} claimed a claim",
+            )
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    run_alone(run, "python -m bench.inbox_claims", __doc__.splitlines()[0] if __doc__ else None)

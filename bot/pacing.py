@@ -38,6 +38,18 @@ _LATEST_DUE = (
     .group_by(INBOX.c.channel, INBOX.c.sender_id)
 )
 
+# Built once: whether one of a sender's messages was set aside since `since` (one per run of them).
+_SET_ASIDE_SINCE = (
+    select(INBOX.c.id)
+    .where(
+        INBOX.c.channel == bindparam("channel"),
+        INBOX.c.sender_id == bindparam("sender_id"),
+        INBOX.c.status == "throttled",
+        INBOX.c.processed_at > bindparam("since"),
+    )
+    .limit(1)
+)
+
 SLOW_DOWN = (
     "You're sending messages faster than I can answer, so I've set the last few aside without "
     "answering them. Please wait a minute, then send your question again."
@@ -121,14 +133,7 @@ async def pace_many(
 async def _set_aside_lately(
     session: AsyncSession | AsyncConnection, rate: SenderRate, sender: tuple[str, str], now: datetime
 ) -> bool:
-    found = await session.scalar(
-        select(InboxMessage.id)
-        .where(
-            InboxMessage.channel == sender[0],
-            InboxMessage.sender_id == sender[1],
-            InboxMessage.status == "throttled",
-            InboxMessage.processed_at > now - rate.window,
-        )
-        .limit(1)
+    found = await session.execute(
+        _SET_ASIDE_SINCE, {"channel": sender[0], "sender_id": sender[1], "since": now - rate.window}
     )
-    return found is not None
+    return found.first() is not None

@@ -211,3 +211,35 @@ async def test_a_failed_renewal_is_retried_rather_than_ending_the_lease() -> Non
         await keeper.lost.wait()
 
     assert outcomes == []
+
+
+async def test_on_the_real_clock_a_keeper_renews_from_a_timer_while_its_holder_works() -> None:
+    renewed_twice = asyncio.Event()
+    calls = 0
+
+    async def renew() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            renewed_twice.set()
+        return True
+
+    # No `wait`: the first renewal is a timer on the event loop, the task starts when it fires.
+    async with LeaseKeeper(renew, 0.001) as keeper:
+        await renewed_twice.wait()  # the holder is still working: the lease keeps being renewed
+    assert keeper.renewals >= 2 and not keeper.lost.is_set()
+
+
+async def test_a_claim_settled_before_its_first_renewal_costs_no_task_and_no_renewal() -> None:
+    calls = 0
+
+    async def renew() -> bool:
+        nonlocal calls
+        calls += 1
+        return True
+
+    async with LeaseKeeper(renew, 60.0) as keeper:
+        assert keeper._task is None  # only a timer is pending
+    assert keeper._task is None and calls == 0
+    await asyncio.sleep(0)  # a cancelled timer never fires
+    assert calls == 0

@@ -38,6 +38,12 @@ _LATEST_DUE = (
     .group_by(INBOX.c.channel, INBOX.c.sender_id)
 )
 
+# The same for one sender, the usual batch when messages arrive one at a time: an expanding IN list
+# has its SQL rendered again at every execution.
+_LATEST_DUE_OF_ONE = select(func.max(INBOX.c.due_at)).where(
+    INBOX.c.channel == bindparam("channel"), INBOX.c.sender_id == bindparam("sender_id")
+)
+
 # Built once: whether one of a sender's messages was set aside since `since` (one per run of them).
 _SET_ASIDE_SINCE = (
     select(INBOX.c.id)
@@ -104,7 +110,12 @@ async def pace_many(
     """
     wanted = {sender for sender in senders if sender is not None}
     latest: dict[tuple[str, str], datetime | None] = {}
-    if wanted:
+    if len(wanted) == 1:
+        ((channel, sender_id),) = wanted
+        found = await session.execute(_LATEST_DUE_OF_ONE, {"channel": channel, "sender_id": sender_id})
+        due = found.scalar()
+        latest = {(channel, sender_id): due} if due is not None else {}
+    elif wanted:
         found = await session.execute(
             _LATEST_DUE,
             {"channels": sorted({c for c, _ in wanted}), "senders": sorted({s for _, s in wanted})},

@@ -78,6 +78,26 @@ async def test_claims_take_one_message_per_sender_and_none_while_its_last_is_in_
     assert [row.id for row in after] == [flood[1].inbox_id]
 
 
+async def test_a_message_whose_lease_ran_out_is_claimed_again_before_its_senders_next(
+    inbox_on: Callable[..., tuple[Inbox, Outbox]], clock: FakeClock
+) -> None:
+    inbox, _ = inbox_on(clock, SenderRate(per_minute=0, burst=1))
+    ours = [await inbox.accept(message("sam", f"question {n}", clock)) for n in range(3)]
+    theirs = await inbox.accept(message("kim", "another question", clock))
+    first = await inbox.claim(10)
+    clock.advance(31)  # the 30 s lease runs out: the instance holding them died
+    survivor = Inbox(inbox._sessions, clock, instance_id="survivor", lease_seconds=30)
+
+    again = await survivor.claim(10)
+    meanwhile = await survivor.claim(10)
+
+    assert [row.id for row in first] == [ours[0].inbox_id, theirs.inbox_id]
+    assert [row.id for row in again] == [ours[0].inbox_id, theirs.inbox_id]  # not sam's next
+    assert [row.attempts for row in again] == [2, 2]
+    assert meanwhile == []  # sam's next waits for the one in the survivor's hands
+    assert await inbox.claim(10, held={ours[0].inbox_id}) == []  # in hand elsewhere, lease running
+
+
 async def test_a_new_sender_is_claimed_before_the_rest_of_a_flood(
     inbox_on: Callable[..., tuple[Inbox, Outbox]], clock: FakeClock
 ) -> None:

@@ -43,6 +43,9 @@ from coaching.responder import Responder
 log = logging.getLogger(__name__)
 
 HISTORY = cast(Table, HistoryMessage.__table__)
+# Built once: SQLAlchemy keys its compiled-statement cache by walking a statement, which a statement
+# built afresh for every message pays each time.
+_INSERT_TURNS = insert(HISTORY)
 
 APOLOGY = "Sorry — something went wrong on my side and I couldn't answer that. Please try again in a moment."
 
@@ -394,7 +397,7 @@ class Dispatcher:
             for text, sources in said
         ]
         # Every turn in one statement (a Core executemany): the ORM inserted them one by one.
-        await session.execute(insert(HISTORY), turns)
+        await session.execute(_INSERT_TURNS, turns)
         await self._outbox.enqueue_replies(
             session,
             [

@@ -10,6 +10,7 @@ flight, never a loss.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, Update, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -49,6 +50,22 @@ def to_payload(message: OutgoingMessage) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _settle_statement(names: tuple[str, ...]) -> Update:
+    """The executemany `UPDATE` of one kind of settle (the columns `names` set), built once a kind."""
+    return (
+        update(OUTBOX)
+        .where(OUTBOX.c.id == bindparam("settle_id"))
+        # Counting settled attempts shows later which ones a crash cut off (broadcast reports).
+        .values(
+            claimed_by=None,
+            lease_expires_at=None,
+            settled_attempts=OUTBOX.c.settled_attempts + 1,
+            **{name: bindparam(f"settle_{name}") for name in names},
+        )
+    )
+
+
 def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
     """Rebuild the normalised message from its outbox row."""
     payload = row.payload or {}
@@ -63,6 +80,8 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
 
 
 OUTBOX = cast(Table, OutboxMessage.__table__)
+# Built once, as are the settles' updates (`_settle_statement`): on every message's path.
+_INSERT_REPLIES = OUTBOX.insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +165,7 @@ class Outbox:
             return
         now = self._clock.now()
         await session.execute(
-            OUTBOX.insert(),
+            _INSERT_REPLIES,
             [
                 {
                     "dedupe_key": dedupe_key,
@@ -375,19 +394,8 @@ class Outbox:
         async with self._sessions.begin() as session:
             connection = await session.connection()
             for names, settlements in kinds.items():
-                statement = (
-                    update(OUTBOX)
-                    .where(OUTBOX.c.id == bindparam("settle_id"))
-                    # Counting settled attempts shows later which ones a crash cut off (broadcast reports).
-                    .values(
-                        claimed_by=None,
-                        lease_expires_at=None,
-                        settled_attempts=OUTBOX.c.settled_attempts + 1,
-                        **{name: bindparam(f"settle_{name}") for name in names},
-                    )
-                )
                 await connection.execute(
-                    statement,
+                    _settle_statement(names),
                     [
                         {"settle_id": item.outbox_id}
                         | {f"settle_{name}": item.values[name] for name in names}

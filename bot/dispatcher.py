@@ -133,7 +133,7 @@ class Dispatcher:
             )
             if audit is not None:
                 session.add(audit)
-            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
+            return await self._complete(session, row, message, key_of(conversation), replies, is_command=True)
 
     async def _slow_command(self, row: InboxMessage, message: IncomingMessage, parsed: ParsedCommand) -> int:
         """An upload or other long work: identify, work with no transaction held, then answer.
@@ -156,7 +156,7 @@ class Dispatcher:
         async with self._sessions.begin() as session:
             if audit is not None:  # committed with the answer, so a rerun cannot log it twice
                 session.add(audit)
-            return await self._complete(session, row, key_of(conversation), replies, is_command=True)
+            return await self._complete(session, row, message, key_of(conversation), replies, is_command=True)
 
     async def _chat(self, row: InboxMessage, message: IncomingMessage) -> int:
         """A chat message: refused, taken by a program waiting for an answer, or answered by the twin."""
@@ -175,7 +175,13 @@ class Dispatcher:
         # A Core transaction: the answer is written with statements alone (no ORM objects to flush).
         async with self._engine.begin() as connection:
             return await self._complete(
-                connection, row, context.conversation, replies, is_command=False, transcript=transcript
+                connection,
+                row,
+                message,
+                context.conversation,
+                replies,
+                is_command=False,
+                transcript=transcript,
             )
 
     async def _chat_context(self, message: IncomingMessage) -> ChatContext:
@@ -357,6 +363,7 @@ class Dispatcher:
         self,
         session: AsyncSession | AsyncConnection,
         row: InboxMessage,
+        message: IncomingMessage,
         conversation: ConversationKey,
         replies: Sequence[Reply],
         *,
@@ -365,7 +372,6 @@ class Dispatcher:
     ) -> int:
         """Commit the answer: the transcript (`transcript`, or the replies' texts), the replies, done;
         how many replies it queued."""
-        message = to_incoming(row)
         now = self._clock.now()
         turns = [
             {

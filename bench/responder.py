@@ -107,12 +107,13 @@ async def _service(
     return service
 
 
-async def _ask(service: Coachline, text: str) -> tuple[float, float]:
-    """Seconds until the first and the last part of the answer reached the channel."""
+async def _ask(service: Coachline, text: str, user: str | None = None) -> tuple[float, float]:
+    """Seconds until the first and the last part of the answer reached the channel; from `user`, or
+    from someone writing for the first time."""
     channel = service.channels["bench"]
     assert isinstance(channel, TimedChannel)
     before = len(channel.arrivals)
-    user = uuid.uuid4().hex[:8]
+    user = user or uuid.uuid4().hex[:8]
     started = time.perf_counter()
     accepted = await service.receive(
         IncomingMessage(

@@ -98,6 +98,20 @@ async def test_a_message_whose_lease_ran_out_is_claimed_again_before_its_senders
     assert await inbox.claim(10, held={ours[0].inbox_id}) == []  # in hand elsewhere, lease running
 
 
+async def test_a_senders_next_message_waits_while_we_still_hold_one_whose_lease_ran_out(
+    inbox_on: Callable[..., tuple[Inbox, Outbox]], clock: FakeClock
+) -> None:
+    inbox, _ = inbox_on(clock, SenderRate(per_minute=0, burst=1))
+    first, second = [await inbox.accept(message("sam", f"question {n}", clock)) for n in range(2)]
+    (taken,) = await inbox.claim(10)
+    clock.advance(31)  # a slow answer: our lease ran out while we still work on the first
+
+    assert taken.id == first.inbox_id
+    assert await inbox.claim(10, held={first.inbox_id}) == []  # not the second beside it
+    await finish(inbox, first.inbox_id)  # late, but nobody else took it: still ours to finish
+    assert [row.id for row in await inbox.claim(10)] == [second.inbox_id]
+
+
 async def test_a_new_sender_is_claimed_before_the_rest_of_a_flood(
     inbox_on: Callable[..., tuple[Inbox, Outbox]], clock: FakeClock
 ) -> None:

@@ -50,6 +50,29 @@ def to_payload(message: OutgoingMessage) -> dict[str, Any]:
     }
 
 
+def _row_values(
+    dedupe_key: str,
+    message: OutgoingMessage,
+    now: datetime,
+    conversation_id: int | None,
+    inbox_id: int | None,
+    *,
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """A queued message's outbox columns (the ORM row's, and the bulk inserts')."""
+    return {
+        "dedupe_key": dedupe_key,
+        "channel": message.conversation.channel,
+        "conversation_ref": message.conversation.to_dict(),
+        "conversation_id": conversation_id,
+        "inbox_id": inbox_id,
+        "text": message.text,
+        "payload": to_payload(message),
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+    }
+
+
 @functools.cache
 def _settle_statement(names: tuple[str, ...]) -> Update:
     """The executemany `UPDATE` of one kind of settle (the columns `names` set), built once a kind."""
@@ -135,17 +158,10 @@ class Outbox:
         not_before: datetime | None = None,
     ) -> OutboxMessage:
         """Add a message inside the caller's transaction; its `dedupe_key` makes a second add fail."""
-        now = self._clock.now()
         row = OutboxMessage(
-            dedupe_key=dedupe_key,
-            channel=message.conversation.channel,
-            conversation_ref=message.conversation.to_dict(),
-            conversation_id=conversation_id,
-            inbox_id=inbox_id,
-            text=message.text,
-            payload=to_payload(message),
-            next_attempt_at=not_before or now,
-            created_at=now,
+            **_row_values(
+                dedupe_key, message, self._clock.now(), conversation_id, inbox_id, not_before=not_before
+            )
         )
         session.add(row)
         return row
@@ -167,17 +183,7 @@ class Outbox:
         await session.execute(
             _INSERT_REPLIES,
             [
-                {
-                    "dedupe_key": dedupe_key,
-                    "channel": message.conversation.channel,
-                    "conversation_ref": message.conversation.to_dict(),
-                    "conversation_id": conversation_id,
-                    "inbox_id": inbox_id,
-                    "text": message.text,
-                    "payload": to_payload(message),
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
+                _row_values(dedupe_key, message, now, conversation_id, inbox_id)
                 for dedupe_key, message in keyed
             ],
         )
@@ -190,18 +196,9 @@ class Outbox:
         if not keyed:
             return 0
         now = self._clock.now()
+        # One multi-row VALUES: every row names the same columns, defaults included.
         rows = [
-            {
-                "dedupe_key": dedupe_key,
-                "channel": message.conversation.channel,
-                "conversation_ref": message.conversation.to_dict(),
-                "text": message.text,
-                "payload": to_payload(message),
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            _row_values(dedupe_key, message, now, None, None) | {"status": "pending", "attempts": 0}
             for dedupe_key, message in keyed
         ]
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

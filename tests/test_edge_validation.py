@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy import update
 
 from bot.app import create_app
 from bot.foundation.clock import FakeClock
+from bot.foundation.messages import ConversationReference, IncomingMessage, storable
 from bot.runtime import Coachline
 from channels.telegram.adapter import TelegramChannel
 from channels.telegram.settings import TelegramSettings
@@ -253,3 +255,26 @@ async def test_a_nul_sent_through_the_inbox_is_dropped(service: Coachline) -> No
     reply = await ChatDriver(service, channel="web", user_id="n\x00ul", user_name="N\x00").ask("wh\x00y")
 
     assert reply == "echo: why"
+
+
+def test_a_raw_update_is_cleaned_of_nuls_and_lone_surrogates_at_any_depth_and_kept_when_clean() -> None:
+    dirty = {"message": {"text": "a\x00b", "entities": [{"note": "\ud800"}]}, "typed": "back\\u0000slash"}
+    clean = {"message": {"text": "hello 😀", "entities": [{"offset": 0}]}, "typed": "back\\u0000slash"}
+
+    cleaned = storable(dirty)
+
+    assert cleaned == {
+        "message": {"text": "ab", "entities": [{"note": "\ufffd"}]},
+        "typed": "back\\u0000slash",  # what a person typed: a backslash, not a NUL
+    }
+    assert storable(clean) is clean  # nothing to clean: the same object, not a copy
+    message = IncomingMessage(
+        channel="telegram",
+        user_id="1",
+        conversation=ConversationReference("telegram", "1"),
+        message_id="1",
+        text="hi",
+        received_at=datetime(2026, 12, 6, tzinfo=UTC),
+        raw=dirty,
+    )
+    assert message.raw == cleaned

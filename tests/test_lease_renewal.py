@@ -26,6 +26,7 @@ from bot.signals import Signal
 from bot.workers import OutboxWorker
 from channels.base import SendResult
 from tests.support.channels import RecordingChannel
+from tests.support.waiting import HANG_SECONDS
 
 LEASE = 30.0
 CONNECTION_WAIT = 8.0  # what each transaction of the slowed instance waits for its connection
@@ -226,7 +227,9 @@ async def test_on_the_real_clock_a_keeper_renews_from_a_timer_while_its_holder_w
 
     # No `wait`: the first renewal is a timer on the event loop, the task starts when it fires.
     async with LeaseKeeper(renew, 0.001) as keeper:
-        await renewed_twice.wait()  # the holder is still working: the lease keeps being renewed
+        # The holder is still working: the lease keeps being renewed (a keeper whose timer never
+        # started its task would leave this waiting until the hang limit, and fail).
+        await asyncio.wait_for(renewed_twice.wait(), HANG_SECONDS)
     assert keeper.renewals >= 2 and not keeper.lost.is_set()
 
 
@@ -239,7 +242,7 @@ async def test_a_claim_settled_before_its_first_renewal_costs_no_task_and_no_ren
         return True
 
     async with LeaseKeeper(renew, 60.0) as keeper:
-        assert keeper._task is None  # only a timer is pending
+        timer = keeper._timer
+        assert keeper._task is None and timer is not None  # only a timer is pending
+    assert timer.cancelled()  # it can never start a renewal now
     assert keeper._task is None and calls == 0
-    await asyncio.sleep(0)  # a cancelled timer never fires
-    assert calls == 0

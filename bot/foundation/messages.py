@@ -11,6 +11,8 @@ from typing import Any
 # What no database here can store: NUL (PostgreSQL text and jsonb refuse it) and lone UTF-16
 # surrogates (valid in JSON escapes and Python strings, but no encoding can write them).
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# NUL as the JSON encoder writes it: `\u0000` after an even number of backslashes (none included).
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def storable(value: Any) -> Any:
@@ -37,14 +39,14 @@ def _clean_json(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
     rather than a Python walk of every value (a platform's raw update has dozens).
 
     The encoder writes NUL as the escape `\\u0000` and lone surrogates as themselves, so neither can
-    hide; an escape it wrote for a backslash the text had ("\\\\u0000") only sends the data the slow
-    way. Data the encoder refuses (not JSON-like) goes the slow way too.
+    hide; a backslash the text had is written doubled, so "\\\\u0000" (a person typing it) is not taken
+    for a NUL. Data the encoder refuses (not JSON-like) goes the slow way.
     """
     try:
         encoded = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         return False
-    return "\\u0000" not in encoded and UNSTORABLE.search(encoded) is None
+    return _ESCAPED_NUL.search(encoded) is None and UNSTORABLE.search(encoded) is None
 
 
 def _store_cleanly(instance: Any, names: tuple[str, ...]) -> None:

@@ -30,10 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from bot.arrivals import ArrivalWriter, Stored
+from bot.arrivals import Arrival, ArrivalWriter, Stored
 from bot.foundation.clock import Clock
 from bot.foundation.leases import renew_lease
 from bot.foundation.messages import Attachment, ConversationReference, IncomingMessage, OutgoingMessage
+from bot.group_commit import GroupCommit
 from bot.models import InboxMessage, Waiting
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
@@ -79,6 +80,11 @@ class Inbox:
         self.arrived = Signal()
         self._unclaimed = UnclaimedSenders()
         self._arrivals = ArrivalWriter(sessions, clock, lambda: self.rate, self._tell_to_slow_down)
+
+    @property
+    def arrival_writes(self) -> GroupCommit[Arrival, Accepted]:
+        """The shared writes received messages are stored by (their count shows the batching)."""
+        return self._arrivals.writes
 
     async def accept(self, message: IncomingMessage, *, paced: bool = True) -> Accepted:
         """Persist a message unless the same (channel, message id) is already there.

@@ -96,10 +96,13 @@ class Pace:
     tell_sender: bool = False  # the first message set aside in a while: answer it with SLOW_DOWN
 
 
+Sender = tuple[str, str]  # (channel, sender id)
+
+
 async def pace_many(
     session: AsyncSession | AsyncConnection,
     rate: SenderRate,
-    senders: Sequence[tuple[str, str] | None],
+    senders: Sequence[Sender | None],
     now: datetime,
 ) -> list[Pace]:
     """The verdicts on messages received together, in arrival order; `None` marks one not paced
@@ -109,7 +112,7 @@ async def pace_many(
     batch queues behind the earlier ones exactly as if they had arrived one by one.
     """
     wanted = {sender for sender in senders if sender is not None}
-    latest: dict[tuple[str, str], datetime | None] = {}
+    latest: dict[Sender, datetime] = {}
     if len(wanted) == 1:
         ((channel, sender_id),) = wanted
         found = await session.execute(_LATEST_DUE_OF_ONE, {"channel": channel, "sender_id": sender_id})
@@ -120,8 +123,23 @@ async def pace_many(
             _LATEST_DUE,
             {"channels": sorted({c for c, _ in wanted}), "senders": sorted({s for _, s in wanted})},
         )
-        latest = {(c, s): due for c, s, due in found.all() if (c, s) in wanted}
-    throttled_here: set[tuple[str, str]] = set()
+        latest = {(c, s): due for c, s, due in found.all() if (c, s) in wanted and due is not None}
+    verdicts = place(rate, senders, latest, now)
+    told = {
+        sender for sender in to_ask(verdicts, senders) if await _set_aside_lately(session, rate, sender, now)
+    }
+    return unless_told(verdicts, senders, told)
+
+
+def place(
+    rate: SenderRate, senders: Sequence[Sender | None], latest: dict[Sender, datetime], now: datetime
+) -> list[Pace]:
+    """The verdicts, given each sender's latest due time before this batch (`latest`, absent when
+    they have nothing queued). The first message set aside of each sender is marked `tell_sender`:
+    the caller asks whether that sender was told lately (`to_ask`) and clears it (`unless_told`).
+    """
+    latest = dict(latest)
+    throttled_here: set[Sender] = set()
     verdicts: list[Pace] = []
     for sender in senders:
         if sender is None:
@@ -134,17 +152,36 @@ async def pace_many(
             latest[sender] = due
             verdicts.append(Pace(due_at=due))
             continue
-        # Told already when one of their messages was set aside within the window (here or before).
-        told = sender in throttled_here or await _set_aside_lately(session, rate, sender, now)
+        verdicts.append(Pace(due_at=None, tell_sender=sender not in throttled_here))
         throttled_here.add(sender)
-        verdicts.append(Pace(due_at=None, tell_sender=not told))
     return verdicts
 
 
+def to_ask(verdicts: Sequence[Pace], senders: Sequence[Sender | None]) -> list[Sender]:
+    """The senders whose "slow down" depends on whether they were told within the window."""
+    return [
+        sender for verdict, sender in zip(verdicts, senders, strict=True) if verdict.tell_sender and sender
+    ]
+
+
+def unless_told(verdicts: Sequence[Pace], senders: Sequence[Sender | None], told: set[Sender]) -> list[Pace]:
+    """`verdicts` with no "slow down" for the senders `told` already within the window."""
+    return [
+        Pace(due_at=None) if verdict.tell_sender and sender in told else verdict
+        for verdict, sender in zip(verdicts, senders, strict=True)
+    ]
+
+
+def set_aside_since(rate: SenderRate, now: datetime) -> datetime:
+    """Since when a message set aside means its sender was told to slow down already."""
+    return now - rate.window
+
+
 async def _set_aside_lately(
-    session: AsyncSession | AsyncConnection, rate: SenderRate, sender: tuple[str, str], now: datetime
+    session: AsyncSession | AsyncConnection, rate: SenderRate, sender: Sender, now: datetime
 ) -> bool:
     found = await session.execute(
-        _SET_ASIDE_SINCE, {"channel": sender[0], "sender_id": sender[1], "since": now - rate.window}
+        _SET_ASIDE_SINCE,
+        {"channel": sender[0], "sender_id": sender[1], "since": set_aside_since(rate, now)},
     )
     return found.first() is not None

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bot.foundation import sqlite_inline
 from bot.foundation.db import create_engine, migrate
 from bot.foundation.sqlite_checkpoints import Checkpointer
+from tests.support.databases import lock_holder
 from tests.support.waiting import until
 
 NOTES = table("notes", column("id"), column("body"))
@@ -38,19 +38,6 @@ async def engine(database: Path) -> AsyncIterator[AsyncEngine]:
         await connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
     yield engine
     await engine.dispose()
-
-
-@contextmanager
-def lock_holder(database: Path, lock: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
-    """A second connection to `database` holding `lock` until it commits (or the block ends)."""
-    holder = sqlite3.connect(database, isolation_level=None, timeout=0)
-    holder.execute(lock)
-    try:
-        yield holder
-    finally:
-        if holder.in_transaction:
-            holder.execute("ROLLBACK")
-        holder.close()
 
 
 def count_notes(database: Path) -> int:

@@ -177,6 +177,12 @@ class InlineConnection:
         _note_inline(sql, perf_counter() - started, new_run=retry_busy)
         return result
 
+    async def run_sync(self, name: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)`: several statements in one call, run as `run` runs one (`name` stands
+        for its SQL in the statistics). Refused as busy, it runs again from the start off the loop,
+        so it must take the write lock before it changes anything (`BEGIN IMMEDIATE`)."""
+        return await self.run(name, partial(work, self._conn))
+
     async def _on_worker(self, call: Callable[[], T]) -> T:
         connection = self._conn
         timeout_ms = self._busy_timeout_ms

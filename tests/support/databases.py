@@ -7,11 +7,12 @@ import atexit
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -219,3 +220,16 @@ async def fresh_database(backend: str, directory: Path) -> AsyncIterator[str]:
             await _give_back(admin, name)
     finally:
         await admin.close()
+
+
+@contextmanager
+def lock_holder(database: Path, lock: str = "BEGIN IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    """A second connection to `database` holding `lock` until it commits (or the block ends)."""
+    holder = sqlite3.connect(database, isolation_level=None, timeout=0)
+    holder.execute(lock)
+    try:
+        yield holder
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()

@@ -193,7 +193,10 @@ class Dispatcher:
             return found
         async with self._sessions.begin() as session:
             sender, conversation = await self._identify(session, message)
-            history = await recent_turns(session, conversation, self._policy.memory_turns)
+            # A person who wrote for the first time has no turns yet.
+            history = (
+                () if sender.is_new else await recent_turns(session, conversation, self._policy.memory_turns)
+            )
             enrolled, has_material = await read_chat_facts(session, sender.user.id, sender.creator.id)
         creator = sender.creator
         return ChatContext(

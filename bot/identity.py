@@ -37,6 +37,9 @@ class Sender:
     account: ChannelAccount
     creator: Creator
     roles: frozenset[Role]
+    # Created by this transaction: nothing can refer to the person yet (no grant, no conversation, no
+    # history), so the first message's look-ups for them are skipped.
+    is_new: bool = False
 
     def has_any(self, allowed: frozenset[Role]) -> bool:
         """Whether the sender holds one of the allowed roles."""
@@ -162,10 +165,13 @@ async def resolve_sender(
         )
     ).first()
     hinted = await session.get(Creator, creator_hint) if creator_hint else None
+    is_new, assigned = False, None
     if found is not None:
         account, user = found
     else:
-        account, user = await _new_account(session, channel, external_id, display_name, hinted, now)
+        account, user, assigned, is_new = await _new_account(
+            session, channel, external_id, display_name, hinted, now
+        )
     if hinted is not None and user.creator_id != hinted.id:
         user.creator_id = hinted.id
     if display_name and user.display_name != display_name:
@@ -174,10 +180,16 @@ async def resolve_sender(
         # Someone who blocked the bot and now writes to it has unblocked it. (Opting out is
         # different: only an explicit opt-in such as SMS START clears `opted_out_at`.)
         account.reachable = True
-    creator = await session.get_one(Creator, user.creator_id)
+    at_hand: dict[str, Creator] = {known.id: known for known in (hinted, assigned) if known is not None}
+    creator = at_hand.get(user.creator_id)
+    if creator is None:
+        creator = await session.get_one(Creator, user.creator_id)
     listed = scope is None and (channel, external_id) in admins
-    roles = await roles_of(session, user, creator, listed, may_be_admin=scope is None)
-    return Sender(user=user, account=account, creator=creator, roles=roles)
+    if is_new:
+        roles = frozenset({Role.USER, Role.ADMIN} if listed else {Role.USER})
+    else:
+        roles = await roles_of(session, user, creator, listed, may_be_admin=scope is None)
+    return Sender(user=user, account=account, creator=creator, roles=roles, is_new=is_new)
 
 
 async def _new_account(
@@ -187,8 +199,12 @@ async def _new_account(
     display_name: str | None,
     creator: Creator | None,
     now: datetime,
-) -> tuple[ChannelAccount, User]:
-    """A first-time sender: a new user with this account, under the given or the default creator."""
+) -> tuple[ChannelAccount, User, Creator, bool]:
+    """A first-time sender: a new user with this account, under the given or the default creator.
+
+    Also the creator, and whether the user is this transaction's (False when another worker created
+    the same account a moment ago, and theirs is used).
+    """
     creator = creator or await default_creator(session)
     if creator is None:
         raise LookupError("no creator exists yet")
@@ -208,8 +224,8 @@ async def _new_account(
             )
         )
         assert theirs is not None
-        account, user = theirs, await session.get_one(User, theirs.user_id)
-    return account, user
+        return theirs, await session.get_one(User, theirs.user_id), creator, False
+    return account, user, creator, True
 
 
 async def roles_of(
@@ -233,6 +249,12 @@ async def conversation_for(
     session: AsyncSession, sender: Sender, reference: ConversationReference, now: datetime
 ) -> Conversation:
     """The conversation this message belongs to, created on first contact."""
+    if sender.is_new:
+        # The person's own conversation cannot exist yet, nor can anyone else make it meanwhile.
+        first = _new_conversation(sender, reference, now)
+        session.add(first)
+        await session.flush()
+        return first
     key = (
         Conversation.creator_id == sender.creator.id,
         Conversation.user_id == sender.user.id,
@@ -243,14 +265,7 @@ async def conversation_for(
     conversation = await session.scalar(select(Conversation).where(*key))
     if conversation is not None:
         return conversation
-    conversation = Conversation(
-        creator_id=sender.creator.id,
-        user_id=sender.user.id,
-        channel=reference.channel,
-        chat_id=reference.chat_id,
-        thread_id=reference.thread_id or "",
-        created_at=now,
-    )
+    conversation = _new_conversation(sender, reference, now)
     try:
         async with session.begin_nested():
             session.add(conversation)
@@ -258,6 +273,17 @@ async def conversation_for(
         conversation = await session.scalar(select(Conversation).where(*key))
         assert conversation is not None
     return conversation
+
+
+def _new_conversation(sender: Sender, reference: ConversationReference, now: datetime) -> Conversation:
+    return Conversation(
+        creator_id=sender.creator.id,
+        user_id=sender.user.id,
+        channel=reference.channel,
+        chat_id=reference.chat_id,
+        thread_id=reference.thread_id or "",
+        created_at=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)

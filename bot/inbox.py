@@ -12,6 +12,7 @@ import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import perf_counter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.arrivals import Arrival, ArrivalWriter, Stored
@@ -38,6 +39,7 @@ from bot.group_commit import GroupCommit
 from bot.models import InboxMessage, Waiting
 from bot.outbox import Outbox
 from bot.pacing import SLOW_DOWN, SenderRate
+from bot.planner_statistics import StatisticsRefresh
 from bot.signals import Signal
 from bot.unclaimed import UnclaimedSenders
 from channels.base import Accepted
@@ -80,6 +82,8 @@ class Inbox:
         self.arrived = Signal()
         self._unclaimed = UnclaimedSenders()
         self._arrivals = ArrivalWriter(sessions, clock, lambda: self.rate, self._tell_to_slow_down)
+        # On PostgreSQL the claim's plan depends on the table's statistics: a slow claim refreshes them.
+        self.statistics = StatisticsRefresh(cast(AsyncEngine, sessions.kw["bind"]), INBOX.name, clock)
 
     @property
     def arrival_writes(self) -> GroupCommit[Arrival, Accepted]:
@@ -134,8 +138,10 @@ class Inbox:
         }
         if held:
             params["held"] = sorted(held)
+        started = perf_counter()
         async with self._sessions.begin() as session:
             rows = list(await session.scalars(claim_statement(holding=bool(held)), params))
+        self.statistics.took(perf_counter() - started)
         for row in rows:
             self._unclaimed.claimed(row.id, (row.channel, row.sender_id))
         return sorted(rows, key=lambda row: (row.due_at or row.received_at, row.id))

@@ -164,6 +164,7 @@ class Coachline:
         await self.generator.aclose()
         await self.knowledge.embedder.aclose()
         await self.knowledge.store.aclose()
+        await self.inbox.statistics.stop()
         await self.engine.dispose()
 
     def messaging_channels(self) -> list[str]:

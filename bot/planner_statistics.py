@@ -47,7 +47,7 @@ class StatisticsRefresh:
         self._enabled = engine.dialect.name == "postgresql"
         self._last: datetime | None = None
         self._task: asyncio.Task[None] | None = None
-        self.refreshes = 0  # analyses finished (a test's and the health report's view)
+        self.refreshes = 0  # analyses finished (what a test or a benchmark reads)
 
     def took(self, seconds: float) -> None:
         """A statement on the table took `seconds`: start an analysis if it was slow and none is due."""

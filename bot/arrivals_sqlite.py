@@ -19,13 +19,23 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.foundation.sqlite_inline import InlineConnection
 from bot.models import InboxMessage
-from bot.pacing import Pace, Sender, SenderRate, place, set_aside_since, to_ask, unless_told
+from bot.pacing import (
+    LATEST_DUE_OF_ONE,
+    SET_ASIDE_SINCE,
+    Pace,
+    Sender,
+    SenderRate,
+    place,
+    set_aside_since,
+    to_ask,
+    unless_told,
+)
 
 INBOX = cast(Table, InboxMessage.__table__)
 _DIALECT = sqlite.dialect()
@@ -51,15 +61,13 @@ class _Compiled:
         )
 
 
-def _compile(statement: Any, types: dict[str, Any], defaults: dict[str, Any] | None = None) -> _Compiled:
+def _compile(statement: Any, defaults: dict[str, Any] | None = None) -> _Compiled:
     compiled = statement.compile(dialect=_DIALECT)
     names = tuple(compiled.positiontup or ())
-    processors = tuple(
-        types[name].dialect_impl(_DIALECT).bind_processor(_DIALECT) if name in types else None
-        for name in names
-    )
-    # Values the statement carries itself (a LIMIT's), then the columns' defaults.
-    fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+    binds = compiled.binds
+    processors = tuple(binds[name].type.dialect_impl(_DIALECT).bind_processor(_DIALECT) for name in names)
+    # Values the statement carries itself (a LIMIT's, a literal's), then the columns' defaults.
+    fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
     return _Compiled(compiled.string, names, processors, fixed | (defaults or {}))
 
 
@@ -75,36 +83,22 @@ def _scalar_defaults(table: Table) -> dict[str, Any]:
 
 @cache
 def _statements() -> tuple[_Compiled, _Compiled, _Compiled, Processor | None]:
-    """The insert, the two pace reads and the due-time reader, compiled on first use."""
-    columns = {column.name: column.type for column in INBOX.columns}
-    inserted = [name for name in columns if name != "id"]
+    """The insert, pacing's two reads (`bot.pacing`) and the due-time reader, compiled on first use."""
     insert_row = _compile(
         sqlite.insert(INBOX)
-        .values({name: bindparam(name) for name in inserted})
+        .values(
+            {
+                column.name: bindparam(column.name, type_=column.type)
+                for column in INBOX.columns
+                if column.name != "id"
+            }
+        )
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
         .returning(INBOX.c.id),
-        columns,
         _scalar_defaults(INBOX),
     )
-    latest_due = _compile(
-        select(func.max(INBOX.c.due_at)).where(
-            INBOX.c.channel == bindparam("channel"), INBOX.c.sender_id == bindparam("sender_id")
-        ),
-        {},
-    )
-    set_aside = _compile(
-        select(INBOX.c.id)
-        .where(
-            INBOX.c.channel == bindparam("channel"),
-            INBOX.c.sender_id == bindparam("sender_id"),
-            INBOX.c.status == bindparam("status"),
-            INBOX.c.processed_at > bindparam("since"),
-        )
-        .limit(1),
-        {"since": INBOX.c.processed_at.type},
-    )
     read_due = INBOX.c.due_at.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
-    return insert_row, latest_due, set_aside, read_due
+    return insert_row, _compile(LATEST_DUE_OF_ONE), _compile(SET_ASIDE_SINCE), read_due
 
 
 async def _driver(connection: AsyncConnection) -> InlineConnection:
@@ -119,7 +113,7 @@ async def write_arrivals(
     rows: Callable[[list[Pace]], list[dict[str, Any]]],
     now: datetime,
 ) -> tuple[list[Pace], list[int | None]]:
-    """Pace `senders` and insert `rows(verdicts)` as the first work of a `sqlite_transaction`.
+    """Pace `senders` and insert `rows(verdicts)` as the first work of `connection`'s transaction.
 
     Returns the verdicts and, per row, its new id (None for a redelivery, which inserts nothing).
     """
@@ -149,7 +143,7 @@ def _write(
     told = {
         sender
         for sender in to_ask(verdicts, senders)
-        if _first(db, set_aside, _sender(sender) | {"status": "throttled", "since": since}) is not None
+        if _first(db, set_aside, _sender(sender) | {"since": since}) is not None
     }
     verdicts = unless_told(verdicts, senders, told)
     ids: list[int | None] = []

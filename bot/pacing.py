@@ -40,12 +40,12 @@ _LATEST_DUE = (
 
 # The same for one sender, the usual batch when messages arrive one at a time: an expanding IN list
 # has its SQL rendered again at every execution.
-_LATEST_DUE_OF_ONE = select(func.max(INBOX.c.due_at)).where(
+LATEST_DUE_OF_ONE = select(func.max(INBOX.c.due_at)).where(
     INBOX.c.channel == bindparam("channel"), INBOX.c.sender_id == bindparam("sender_id")
 )
 
 # Built once: whether one of a sender's messages was set aside since `since` (one per run of them).
-_SET_ASIDE_SINCE = (
+SET_ASIDE_SINCE = (
     select(INBOX.c.id)
     .where(
         INBOX.c.channel == bindparam("channel"),
@@ -115,7 +115,7 @@ async def pace_many(
     latest: dict[Sender, datetime] = {}
     if len(wanted) == 1:
         ((channel, sender_id),) = wanted
-        found = await session.execute(_LATEST_DUE_OF_ONE, {"channel": channel, "sender_id": sender_id})
+        found = await session.execute(LATEST_DUE_OF_ONE, {"channel": channel, "sender_id": sender_id})
         due = found.scalar()
         latest = {(channel, sender_id): due} if due is not None else {}
     elif wanted:
@@ -181,7 +181,7 @@ async def _set_aside_lately(
     session: AsyncSession | AsyncConnection, rate: SenderRate, sender: Sender, now: datetime
 ) -> bool:
     found = await session.execute(
-        _SET_ASIDE_SINCE,
+        SET_ASIDE_SINCE,
         {"channel": sender[0], "sender_id": sender[1], "since": set_aside_since(rate, now)},
     )
     return found.first() is not None

@@ -259,8 +259,9 @@ async def _cpu_per_request(app: ASGIApp, count: int, concurrency: int, first: in
         for index in range(50):
             await post(index)
         started = time.process_time()
-        for start in range(50, 50 + count, concurrency):
-            await asyncio.gather(*(post(index) for index in range(start, start + concurrency)))
+        end = 50 + count
+        for start in range(50, end, concurrency):
+            await asyncio.gather(*(post(index) for index in range(start, min(start + concurrency, end))))
         return (time.process_time() - started) / count * 1000
 
 

@@ -3,7 +3,7 @@
 The inbox's claim is planned from the statistics PostgreSQL keeps of the table. They are missing for
 a table that just received its first backlog, and stale for one whose backlog arrived after the last
 analysis (autovacuum analyses again only once a tenth of the table has changed, so a 1,000-message
-burst into a million answered ones never gets one). Planned from such statistics the claim compared
+burst into a million answered ones gets none). Planned from such statistics the claim compared
 every waiting row with every other: 140-290 ms a claim at 1,000 waiting, against 2-8 ms once
 analysed (`bench.inbox_claims`). So when a claim takes longer than `slow_seconds`, the table is
 analysed in the background, at most once every `every`; SQLite needs none of this.

@@ -38,7 +38,7 @@ SHAPES = ("fan-in", "flood", "stuck")
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
-def _rows(shape: str, waiting: int) -> list[dict[str, object]]:
+def backlog_rows(shape: str, waiting: int) -> list[dict[str, object]]:
     """The backlog's inbox rows; the messages in hand are held by another instance."""
     senders = {"fan-in": waiting, "flood": 50, "stuck": 1}[shape]
     in_hand = {"fan-in": 0, "flood": 8, "stuck": 1}[shape]
@@ -79,7 +79,7 @@ async def claim_cost(backend: str, shape: str, waiting: int, *, analysed: bool =
             engine = create_engine(url)
             try:
                 async with engine.begin() as connection:
-                    await connection.execute(insert(INBOX), _rows(shape, waiting))
+                    await connection.execute(insert(INBOX), backlog_rows(shape, waiting))
                 if backend == "postgresql" and analysed:
                     # As autovacuum keeps a busy table: with no statistics yet, PostgreSQL's planner
                     # compares every waiting row with every other (140-290 ms a claim at 1,000).

@@ -240,7 +240,8 @@ async def coachline_webhook_app(telegram: FakeTelegram, data_dir: str) -> AsyncI
 
 
 async def _cpu_per_request(app: ASGIApp, count: int, concurrency: int, first: int) -> float:
-    """Milliseconds of process CPU (every thread: aiosqlite's too) per webhook request, client included.
+    """Milliseconds of process CPU (every thread: the SQLite driver's worker too) per webhook request,
+    client included.
 
     `concurrency` requests are in flight at a time, as when a platform delivers a burst; nothing else
     runs in the process. The updates are numbered from `first`, so that no run sends one a run before

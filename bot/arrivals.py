@@ -3,8 +3,9 @@ a write is under way is persisted by the next write, all in one transaction of a
 
 A webhook is acknowledged once its message is stored, so the store is on every platform request's
 path. One at a time, each message paid for its own transaction; under load, messages now share one:
-one read of their senders' pace, one `INSERT … ON CONFLICT DO NOTHING … RETURNING` for all of them (a
-redelivery is no error, just no row), one read of the ids of redeliveries, one commit. A message is
+on PostgreSQL one read of their senders' pace and one `INSERT … ON CONFLICT DO NOTHING … RETURNING`
+for all of them (a redelivery is no error, just no row); on SQLite a read per sender and an insert per
+message, all in one call (below); then one read of the ids of redeliveries, one commit. A message is
 acknowledged only after the commit that holds it.
 
 The write runs on a Core connection, with statements built once: the ORM's session, unit of work and

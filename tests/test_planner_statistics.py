@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.inbox_claims import _rows
+from bench.inbox_claims import backlog_rows
 from bot.foundation.clock import FakeClock
 from bot.foundation.db import create_engine, session_factory
 from bot.inbox import INBOX, Inbox
@@ -21,7 +21,7 @@ NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     async with engine.begin() as connection:
-        await connection.execute(insert(INBOX), _rows("fan-in", 200))
+        await connection.execute(insert(INBOX), backlog_rows("fan-in", 200))
     yield engine
     await engine.dispose()
 
